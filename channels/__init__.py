@@ -1,0 +1,83 @@
+"""The channel contract: canonical types, capabilities, the adapter protocol and render()."""
+
+from channels.adapter import (
+    Adapter,
+    ChannelConfig,
+    ChannelHost,
+    IngestOutcome,
+    Route,
+    Session,
+    Socket,
+    Subscription,
+    WebhookRequest,
+    WebhookResponse,
+)
+from channels.capabilities import Capabilities
+from channels.content import MessageContent
+from channels.errors import SendError, classify_http_status, network_error, parse_retry_after
+from channels.events import (
+    ButtonPressed,
+    InboundEvent,
+    InboundMessage,
+    OptChange,
+    Participant,
+    ReadUpTo,
+    StatusUpdate,
+)
+from channels.parts import (
+    CardPart,
+    Choice,
+    LinkButton,
+    Media,
+    MediaPart,
+    NativePart,
+    OutboundPart,
+    Part,
+    QuickRepliesPart,
+    Rendered,
+    SendResult,
+    TextPart,
+)
+from channels.types import ChannelType, DeliveryStatus, Direction, Visibility
+
+__all__ = [
+    "Adapter",
+    "ButtonPressed",
+    "Capabilities",
+    "CardPart",
+    "ChannelConfig",
+    "ChannelHost",
+    "ChannelType",
+    "Choice",
+    "DeliveryStatus",
+    "Direction",
+    "InboundEvent",
+    "InboundMessage",
+    "IngestOutcome",
+    "LinkButton",
+    "Media",
+    "MediaPart",
+    "MessageContent",
+    "NativePart",
+    "OptChange",
+    "OutboundPart",
+    "Part",
+    "Participant",
+    "QuickRepliesPart",
+    "ReadUpTo",
+    "Rendered",
+    "Route",
+    "SendError",
+    "SendResult",
+    "Session",
+    "Socket",
+    "StatusUpdate",
+    "Subscription",
+    "TextPart",
+    "Visibility",
+    "WebhookRequest",
+    "WebhookResponse",
+    "classify_http_status",
+    "network_error",
+    "parse_retry_after",
+]

@@ -1,0 +1,175 @@
+"""The adapter protocol: how a transport plugs into the gateway, and what the gateway offers."""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
+from urllib.parse import parse_qsl
+
+from pydantic import BaseModel, ConfigDict
+
+from channels.capabilities import Capabilities
+from channels.events import InboundEvent, Participant
+from channels.parts import OutboundPart, SendResult
+from channels.types import ChannelType
+
+
+class ChannelConfig(BaseModel):
+    """Base of every adapter's `[channels.<id>]` model; unknown keys are refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: str
+    rate_per_second: float | None = None
+
+
+@dataclass(frozen=True)
+class WebhookRequest:
+    """A frozen HTTP request as it reached the gateway; headers are keyed in lower case."""
+
+    method: str
+    path: str
+    query: Mapping[str, str]
+    headers: Mapping[str, str]
+    body: bytes
+    #: the URL the provider called, built from `public_url` (for signature checks)
+    public_url: str
+    remote: str | None = None
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+    def form(self) -> dict[str, str]:
+        """The body as form fields (last value wins), tolerant of bad encodings."""
+        text = self.body.decode("utf-8", errors="replace")
+        return dict(parse_qsl(text, keep_blank_values=True))
+
+
+@dataclass(frozen=True)
+class WebhookResponse:
+    status: int = 200
+    body: str | bytes = b""
+    content_type: str = "text/plain"
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def json(cls, data: Any, status: int = 200) -> WebhookResponse:
+        import json
+
+        return cls(status=status, body=json.dumps(data), content_type="application/json")
+
+    @classmethod
+    def error(cls, status: int, message: str) -> WebhookResponse:
+        return cls.json({"message": message}, status=status)
+
+
+class Socket(Protocol):
+    """A WebSocket as the gateway hands it to an adapter: JSON text frames only."""
+
+    async def send_json(self, data: Mapping[str, Any]) -> None: ...
+
+    def receive(self) -> AsyncIterator[str]: ...
+
+    async def close(self, code: int = 1000, message: str = "") -> None: ...
+
+
+HttpHandler = Callable[[WebhookRequest], Awaitable[WebhookResponse]]
+SocketHandler = Callable[[WebhookRequest, Socket], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Route:
+    """One route under `/channels/<id>/`; `path` is relative, e.g. `"inbound"`."""
+
+    method: Literal["GET", "POST", "WS"]
+    path: str
+    handler: HttpHandler | SocketHandler
+
+
+@dataclass(frozen=True)
+class IngestOutcome:
+    """What the gateway made of one inbound event, after it was committed."""
+
+    stored: bool
+    duplicate: bool = False
+    conversation_id: str | None = None
+    message: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Session:
+    """A participant's conversation as seen from a channel (web chat sessions)."""
+
+    conversation_id: str
+    participant_kind: Literal["contactId", "anonymousVisitorId", "memberId"]
+    participant_id: str
+
+
+class Subscription(Protocol):
+    """Messages of one conversation visible to its participant, as they are stored."""
+
+    def __aiter__(self) -> AsyncIterator[Mapping[str, Any]]: ...
+
+    def close(self) -> None: ...
+
+
+class ChannelHost(Protocol):
+    """What the gateway offers an adapter. Adapters never touch the store directly."""
+
+    channel_id: str
+    public_url: str
+
+    async def ingest(self, events: Sequence[InboundEvent]) -> list[IngestOutcome]:
+        """Store the events in one commit; answers only once they are on disk."""
+        ...
+
+    async def open_session(
+        self, participant: Participant, *, verified_user_id: str | None = None
+    ) -> Session:
+        """The conversation for a participant, created if new; a verified user id links the
+        participant to that contact (merging conversations)."""
+        ...
+
+    async def history(self, participant: Participant, after_sequence: int) -> list[dict[str, Any]]:
+        """Messages visible to the participant, after a sequence number, oldest first."""
+        ...
+
+    def subscribe(self, participant: Participant) -> Subscription:
+        """Messages of the participant's conversation as they are stored from now on."""
+        ...
+
+    def secret(self, name: str) -> bytes:
+        """A per-installation secret that survives restarts (for signing visitor tokens)."""
+        ...
+
+
+@runtime_checkable
+class Adapter(Protocol):
+    """A transport. It translates; it never stores, schedules or retries."""
+
+    type: ClassVar[str]
+    channel_type: ClassVar[ChannelType]
+    Config: ClassVar[builtins.type[ChannelConfig]]
+    default_rate_per_second: ClassVar[float | None]
+
+    @property
+    def capabilities(self) -> Capabilities: ...
+
+    def routes(self) -> Sequence[Route]: ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def send(self, part: OutboundPart) -> SendResult:
+        """Send one part; raises `SendError` classified as retryable or permanent."""
+        ...
+
+    async def lookup_profile(self, address: str) -> Participant | None:
+        """The participant's name and picture from the provider, when it offers them."""
+        ...
+
+
+AdapterFactory = Callable[[str, ChannelConfig, ChannelHost], Adapter]

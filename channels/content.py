@@ -1,0 +1,197 @@
+"""Message content as the public API and every adapter see it (SPEC section 4)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.alias_generators import to_camel
+
+MAX_ITEM_TEXT = 4096
+
+
+class Model(BaseModel):
+    """Base for the public records: camelCase on the wire, unknown fields refused."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
+    )
+
+    def wire(self) -> dict[str, Any]:
+        """The JSON-ready form, camelCase, without unset optional fields."""
+        return self.model_dump(by_alias=True, exclude_none=True, mode="json")
+
+
+Text = Annotated[str, Field(min_length=1, max_length=MAX_ITEM_TEXT)]
+Url = Annotated[str, Field(min_length=1, max_length=2048)]
+
+
+class Image(Model):
+    url: Url
+    width: int | None = Field(default=None, ge=1)
+    height: int | None = Field(default=None, ge=1)
+    filename: str | None = Field(default=None, max_length=255)
+
+
+class File(Model):
+    url: Url
+    filename: str | None = Field(default=None, max_length=255)
+    mime_type: str | None = Field(default=None, max_length=255)
+
+
+class BasicItem(Model):
+    """Exactly one of text, image or file."""
+
+    text: Text | None = None
+    image: Image | None = None
+    file: File | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> BasicItem:
+        if sum(x is not None for x in (self.text, self.image, self.file)) != 1:
+            raise ValueError("an item holds exactly one of text, image, file")
+        return self
+
+
+class Basic(Model):
+    items: list[BasicItem] = Field(min_length=1, max_length=20)
+
+
+class Minimal(Model):
+    text: Text
+    icon_url: Url | None = None
+    url: Url | None = None
+
+
+class PostbackProperties(Model):
+    interaction_id: Annotated[str, Field(min_length=1, max_length=1000)]
+
+
+class Button(Model):
+    """A link (`launch_url`) or a postback (`postback_properties`); exactly one."""
+
+    label: Annotated[str, Field(min_length=1, max_length=256)]
+    launch_url: Url | None = None
+    postback_properties: PostbackProperties | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Button:
+        if (self.launch_url is None) == (self.postback_properties is None):
+            raise ValueError("a button has exactly one of launchUrl, postbackProperties")
+        return self
+
+    @property
+    def interaction_id(self) -> str | None:
+        return self.postback_properties.interaction_id if self.postback_properties else None
+
+
+class Template(Model):
+    title: Annotated[str, Field(max_length=MAX_ITEM_TEXT)] | None = None
+    text_lines: list[Annotated[str, Field(max_length=512)]] | None = Field(
+        default=None, max_length=10
+    )
+    image_url: Url | None = None
+    buttons: list[Button] | None = Field(default=None, max_length=10)
+    orientation: Literal["PORTRAIT", "LANDSCAPE"] | None = None
+
+
+class FormField(Model):
+    name: Annotated[str, Field(min_length=1, max_length=256)]
+    value: Annotated[str, Field(max_length=MAX_ITEM_TEXT)]
+
+
+class FormMedia(Model):
+    image: Image | None = None
+    file: File | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> FormMedia:
+        if (self.image is None) == (self.file is None):
+            raise ValueError("a media entry holds exactly one of image, file")
+        return self
+
+
+class Form(Model):
+    title: Annotated[str, Field(max_length=MAX_ITEM_TEXT)] | None = None
+    description: Annotated[str, Field(max_length=MAX_ITEM_TEXT)] | None = None
+    fields: list[FormField] = Field(min_length=1, max_length=50)
+    media: list[FormMedia] | None = Field(default=None, max_length=20)
+
+
+class System(Model):
+    text: Text
+    buttons: list[Button] | None = Field(default=None, max_length=10)
+    image_url: Url | None = None
+
+
+class MessageContent(Model):
+    """Exactly one of the five payloads, plus a preview and a title."""
+
+    basic: Basic | None = None
+    minimal: Minimal | None = None
+    template: Template | None = None
+    form: Form | None = None
+    system: System | None = None
+    preview_text: Annotated[str, Field(max_length=MAX_ITEM_TEXT)] | None = None
+    title: Annotated[str, Field(max_length=MAX_ITEM_TEXT)] | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> MessageContent:
+        present = [self.basic, self.minimal, self.template, self.form, self.system]
+        if sum(x is not None for x in present) != 1:
+            raise ValueError(
+                "content holds exactly one of basic, minimal, template, form, system"
+            )
+        return self
+
+    @property
+    def kind(self) -> Literal["basic", "minimal", "template", "form", "system"]:
+        if self.basic is not None:
+            return "basic"
+        if self.minimal is not None:
+            return "minimal"
+        if self.template is not None:
+            return "template"
+        if self.form is not None:
+            return "form"
+        return "system"
+
+    def with_preview(self) -> MessageContent:
+        """This content with `previewText` filled in when it was absent."""
+        if self.preview_text:
+            return self
+        return self.model_copy(update={"preview_text": preview_of(self)[:200]})
+
+    @classmethod
+    def of_text(cls, text: str) -> MessageContent:
+        return cls(basic=Basic(items=[BasicItem(text=text)]))
+
+    def buttons(self) -> list[Button]:
+        if self.template is not None and self.template.buttons:
+            return list(self.template.buttons)
+        if self.system is not None and self.system.buttons:
+            return list(self.system.buttons)
+        return []
+
+
+def preview_of(content: MessageContent) -> str:
+    """A one-line summary of any content, as inbox lists show it."""
+    if content.basic is not None:
+        for item in content.basic.items:
+            if item.text:
+                return item.text
+        first = content.basic.items[0]
+        if first.image is not None:
+            return first.image.filename or "Image"
+        if first.file is not None:
+            return first.file.filename or "File"
+    if content.minimal is not None:
+        return content.minimal.text
+    if content.template is not None:
+        t = content.template
+        return t.title or (t.text_lines[0] if t.text_lines else "") or "Card"
+    if content.form is not None:
+        return content.form.title or "Form"
+    if content.system is not None:
+        return content.system.text
+    return ""
