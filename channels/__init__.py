@@ -23,6 +23,7 @@ from channels.events import (
     Participant,
     ReadUpTo,
     StatusUpdate,
+    VerifiedIdentity,
 )
 from channels.parts import (
     CardPart,
@@ -74,6 +75,7 @@ __all__ = [
     "StatusUpdate",
     "Subscription",
     "TextPart",
+    "VerifiedIdentity",
     "Visibility",
     "WebhookRequest",
     "WebhookResponse",

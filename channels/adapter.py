@@ -11,7 +11,7 @@ from urllib.parse import parse_qsl
 from pydantic import BaseModel, ConfigDict
 
 from channels.capabilities import Capabilities
-from channels.events import InboundEvent, Participant
+from channels.events import InboundEvent, Participant, VerifiedIdentity
 from channels.parts import OutboundPart, SendResult
 from channels.types import ChannelType
 
@@ -83,7 +83,7 @@ SocketHandler = Callable[[WebhookRequest, Socket], Awaitable[None]]
 class Route:
     """One route under `/channels/<id>/`; `path` is relative, e.g. `"inbound"`."""
 
-    method: Literal["GET", "POST", "WS"]
+    method: Literal["GET", "POST", "OPTIONS", "WS"]
     path: str
     handler: HttpHandler | SocketHandler
 
@@ -126,10 +126,18 @@ class ChannelHost(Protocol):
         ...
 
     async def open_session(
-        self, participant: Participant, *, verified_user_id: str | None = None
+        self,
+        participant: Participant,
+        *,
+        verified: VerifiedIdentity | None = None,
+        previous: Participant | None = None,
     ) -> Session:
-        """The conversation for a participant, created if new; a verified user id links the
-        participant to that contact (merging conversations)."""
+        """The conversation for a participant, created if new.
+
+        With `verified`, the participant is the contact holding identity `(channel, user_id)`
+        (created if new, or found by a matching phone number); the conversation of `previous`
+        (the same visitor before they were identified) merges into it.
+        """
         ...
 
     async def history(self, participant: Participant, after_sequence: int) -> list[dict[str, Any]]:

@@ -25,6 +25,16 @@ class Participant:
 
 
 @dataclass(frozen=True)
+class VerifiedIdentity:
+    """A person the business's own site vouches for (web chat `identity` with a signature)."""
+
+    user_id: str
+    name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+
+
+@dataclass(frozen=True)
 class InboundMessage:
     """A message written by the participant (or, for echoes, by the business elsewhere).
 

@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from channels.adapter import IngestOutcome, Session, WebhookRequest
-from channels.events import InboundEvent, InboundMessage, Participant
+from channels.events import InboundEvent, InboundMessage, Participant, VerifiedIdentity
 
 
 class _Feed:
@@ -46,6 +46,7 @@ class RecordingHost:
     sessions: dict[str, Session] = field(default_factory=dict)
     stored_messages: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     feeds: dict[str, list[_Feed]] = field(default_factory=dict)
+    merged: list[tuple[str, str]] = field(default_factory=list)
     _seen: set[str] = field(default_factory=set)
 
     async def ingest(self, events: Sequence[InboundEvent]) -> list[IngestOutcome]:
@@ -78,11 +79,17 @@ class RecordingHost:
         return outcomes
 
     async def open_session(
-        self, participant: Participant, *, verified_user_id: str | None = None
+        self,
+        participant: Participant,
+        *,
+        verified: VerifiedIdentity | None = None,
+        previous: Participant | None = None,
     ) -> Session:
-        key = verified_user_id or participant.address
+        key = verified.user_id if verified else participant.address
+        if previous is not None:
+            self.merged.append((previous.address, key))
         if key not in self.sessions:
-            kind = "contactId" if verified_user_id or not participant.anonymous else (
+            kind = "contactId" if verified or not participant.anonymous else (
                 "anonymousVisitorId"
             )
             self.sessions[key] = Session(
