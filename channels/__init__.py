@@ -13,6 +13,7 @@ from channels.adapter import (
     WebhookResponse,
 )
 from channels.capabilities import Capabilities
+from channels.choices import NUMBER_PROMPT, match_choice, numbered_line
 from channels.content import MessageContent
 from channels.errors import SendError, classify_http_status, network_error, parse_retry_after
 from channels.events import (
@@ -39,9 +40,12 @@ from channels.parts import (
     SendResult,
     TextPart,
 )
+from channels.render import render
+from channels.split import split_text
 from channels.types import ChannelType, DeliveryStatus, Direction, Visibility
 
 __all__ = [
+    "NUMBER_PROMPT",
     "Adapter",
     "ButtonPressed",
     "Capabilities",
@@ -80,6 +84,10 @@ __all__ = [
     "WebhookRequest",
     "WebhookResponse",
     "classify_http_status",
+    "match_choice",
     "network_error",
+    "numbered_line",
     "parse_retry_after",
+    "render",
+    "split_text",
 ]

@@ -1,0 +1,108 @@
+"""Twilio's inbound-message webhook, turned into events.
+
+A message always becomes an `InboundMessage` keyed by `MessageSid`, so Twilio's retries are
+stored once. An opt-out or opt-in keyword alone (STOP, START, ...) is stored like any other
+message and also raises an `OptChange`: Twilio has already blocked (or unblocked) the pair
+and answered the person itself, so the inbox only needs to know.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+from collections.abc import Mapping
+from datetime import UTC, datetime
+
+from channels import InboundEvent, InboundMessage, MessageContent, OptChange, Participant
+from channels.content import MAX_ITEM_TEXT, Basic, BasicItem, File, Image
+
+OPT_OUT_WORDS = frozenset(
+    {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"}
+)
+OPT_IN_WORDS = frozenset({"START", "YES", "UNSTOP"})
+
+#: stored for a message with neither text nor media, which Twilio does deliver
+EMPTY_TEXT = "(empty message)"
+#: a basic content holds at most this many items
+MAX_ITEMS = 20
+
+
+def display_number(number: str) -> str:
+    """A phone number as people write it: "+1 555-000-1111" for North America, else as is."""
+    digits = number[1:] if number.startswith("+") else ""
+    if len(digits) == 11 and digits.isdigit() and digits.startswith("1"):
+        return f"+1 {digits[1:4]}-{digits[4:7]}-{digits[7:]}"
+    return number
+
+
+def participant_of(number: str) -> Participant:
+    """The person behind a phone number, named by the number until the inbox knows better."""
+    return Participant(address=number, display_name=display_number(number))
+
+
+def content_of(fields: Mapping[str, str]) -> MessageContent:
+    """`Body` as a text item and each `MediaUrl<N>` as an image or file item."""
+    items: list[BasicItem] = []
+    body = fields.get("Body", "")
+    if body.strip():
+        items.extend(
+            BasicItem(text=body[i : i + MAX_ITEM_TEXT]) for i in range(0, len(body), MAX_ITEM_TEXT)
+        )
+    for n in range(_media_count(fields)):
+        url = fields.get(f"MediaUrl{n}", "").strip()
+        if url:
+            items.append(_media_item(url, fields.get(f"MediaContentType{n}", "").strip()))
+    if not items:
+        items.append(BasicItem(text=EMPTY_TEXT))
+    return MessageContent(basic=Basic(items=items[:MAX_ITEMS]))
+
+
+def _media_count(fields: Mapping[str, str]) -> int:
+    # NumMedia is the documented count; the MediaUrl fields themselves are what counts if it lies
+    present = sum(1 for key in fields if key.startswith("MediaUrl"))
+    try:
+        declared = int(fields.get("NumMedia", "0"))
+    except ValueError:
+        declared = 0
+    return min(max(declared, present), MAX_ITEMS)
+
+
+def _media_item(url: str, content_type: str) -> BasicItem:
+    mime = content_type.split(";")[0].strip().lower() or None
+    if mime is not None and mime.startswith("image/"):
+        return BasicItem(image=Image(url=url))
+    filename = None
+    if mime is not None:
+        extension = mimetypes.guess_extension(mime) or ""
+        filename = (url.rstrip("/").rsplit("/", 1)[-1] + extension)[:255] or None
+    return BasicItem(file=File(url=url, filename=filename, mime_type=mime))
+
+
+def keyword_of(body: str) -> tuple[str, bool] | None:
+    """The opt-out (True) or opt-in (False) keyword a message consists of, if any."""
+    word = body.strip().upper()
+    if word in OPT_OUT_WORDS:
+        return word, True
+    if word in OPT_IN_WORDS:
+        return word, False
+    return None
+
+
+def inbound_events(fields: Mapping[str, str], now: datetime | None = None) -> list[InboundEvent]:
+    """The events of one verified inbound webhook that carries `From` and `MessageSid`."""
+    when = now or datetime.now(UTC)
+    participant = participant_of(fields["From"].strip())
+    events: list[InboundEvent] = [
+        InboundMessage(
+            provider_message_id=fields["MessageSid"].strip(),
+            participant=participant,
+            content=content_of(fields),
+            occurred_at=when,
+        )
+    ]
+    keyword = keyword_of(fields.get("Body", ""))
+    if keyword is not None:
+        word, opted_out = keyword
+        events.append(
+            OptChange(participant=participant, opted_out=opted_out, keyword=word, occurred_at=when)
+        )
+    return events

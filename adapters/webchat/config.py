@@ -1,0 +1,33 @@
+"""The `[channels.<id>]` table of a web chat channel."""
+
+from __future__ import annotations
+
+from pydantic import Field, field_validator
+
+from adapters.webchat.origins import parse_origin
+from channels import ChannelConfig
+
+
+class WebchatConfig(ChannelConfig):
+    """Settings of the built-in site chat."""
+
+    #: sites allowed to embed the widget, each exactly `scheme://host[:port]`
+    allowed_origins: list[str] = Field(min_length=1)
+    #: shared with the site's server, which signs the user ids it vouches for
+    identity_secret: str | None = Field(default=None, min_length=1)
+    #: heading of the chat panel (a `data-title` on the script tag wins)
+    title: str = Field(default="Chat with us", min_length=1, max_length=100)
+    #: a visitor may send this many messages per `flood_seconds`
+    flood_messages: int = Field(default=20, ge=1)
+    flood_seconds: float = Field(default=10.0, gt=0)
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins_are_exact(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            if parse_origin(entry) is None:
+                raise ValueError(
+                    f"{entry!r} is not an origin; write scheme://host[:port] "
+                    "(http or https, no path, no trailing slash)"
+                )
+        return value

@@ -1,0 +1,208 @@
+"""One visitor's WebSocket: frames in become events for the host; stored messages go out."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from adapters.webchat.flood import FloodGate
+from adapters.webchat.protocol import (
+    BadFrame,
+    Interact,
+    Read,
+    SendMessage,
+    Sync,
+    error_frame,
+    parse_frame,
+)
+from channels import (
+    ButtonPressed,
+    ChannelHost,
+    DeliveryStatus,
+    Direction,
+    InboundEvent,
+    InboundMessage,
+    IngestOutcome,
+    Participant,
+    ReadUpTo,
+    Socket,
+    StatusUpdate,
+    Subscription,
+)
+
+log = logging.getLogger(__name__)
+
+_SETTLED = {DeliveryStatus.DELIVERED.value, DeliveryStatus.READ.value, DeliveryStatus.FAILED.value}
+
+
+class VisitorConnection:
+    """Serves one open socket of one visitor until either side closes it."""
+
+    def __init__(
+        self,
+        host: ChannelHost,
+        participant: Participant,
+        socket: Socket,
+        flood: FloodGate,
+    ) -> None:
+        self._host = host
+        self._participant = participant
+        self._socket = socket
+        self._flood = flood
+        self._flood_key = ("a:" if participant.anonymous else "u:") + participant.address
+        # Held while a message is stored and acknowledged, so the visitor's own echo from the
+        # subscription never overtakes the ack that tells the widget the message's id.
+        self._order = asyncio.Lock()
+        self._write = asyncio.Lock()
+        self._acked: deque[str] = deque(maxlen=256)
+        self._gone = False
+
+    async def run(self) -> None:
+        """Read frames until the socket closes, pushing the conversation's new messages."""
+        # Subscribe before the first frame: a `sync` then covers everything stored earlier.
+        subscription = self._host.subscribe(self._participant)
+        pump = asyncio.create_task(self._pump(subscription))
+        try:
+            async for text in self._socket.receive():
+                await self._handle(text)
+                if self._gone:
+                    break
+        finally:
+            pump.cancel()
+            subscription.close()
+            await asyncio.wait([pump])
+
+    async def close(self, code: int = 1001, message: str = "") -> None:
+        """Close the socket (the gateway is stopping)."""
+        self._gone = True
+        try:
+            await self._socket.close(code=code, message=message)
+        except Exception:  # the visitor may already be gone
+            log.debug("closing a web chat socket failed", exc_info=True)
+
+    async def _send(self, frame: Mapping[str, Any]) -> None:
+        if self._gone:
+            return
+        async with self._write:
+            try:
+                await self._socket.send_json(frame)
+            except Exception:
+                # A visitor who closed the tab is not an error; stop writing to them.
+                self._gone = True
+                log.debug("web chat socket went away", exc_info=True)
+
+    async def _ingest(self, events: Sequence[InboundEvent]) -> list[IngestOutcome] | None:
+        try:
+            return await self._host.ingest(events)
+        except Exception:
+            log.exception("web chat: storing a visitor's event failed")
+            return None
+
+    async def _handle(self, text: str) -> None:
+        try:
+            frame = parse_frame(text)
+        except BadFrame as exc:
+            await self._send(error_frame(exc.code, exc.message, exc.client_message_id))
+            return
+        if isinstance(frame, SendMessage):
+            await self._message(frame)
+        elif isinstance(frame, Interact):
+            await self._interact(frame)
+        elif isinstance(frame, Read):
+            await self._simple(ReadUpTo(participant=self._participant, sequence=frame.sequence))
+        elif isinstance(frame, Sync):
+            await self._sync(frame.after_sequence)
+
+    async def _message(self, frame: SendMessage) -> None:
+        cid = frame.client_message_id
+        if not self._flood.allow(self._flood_key):
+            await self._send(
+                error_frame("RATE_LIMITED", "too many messages; wait a moment and send again", cid)
+            )
+            return
+        event = InboundMessage(
+            provider_message_id=f"{self._participant.address}:{cid}",
+            participant=self._participant,
+            content=frame.content,
+            occurred_at=datetime.now(UTC),
+        )
+        async with self._order:
+            outcomes = await self._ingest([event])
+            if not outcomes:
+                await self._send(
+                    error_frame("UNAVAILABLE", "the message was not stored; send it again", cid)
+                )
+                return
+            ack: dict[str, Any] = {"type": "ack", "clientMessageId": cid}
+            stored = outcomes[0].message
+            if stored is not None:
+                ack["message"] = dict(stored)
+                if isinstance(stored.get("id"), str):
+                    self._acked.append(stored["id"])
+            await self._send(ack)
+
+    async def _interact(self, frame: Interact) -> None:
+        if not self._flood.allow(self._flood_key):
+            await self._send(error_frame("RATE_LIMITED", "too many actions; wait a moment"))
+            return
+        await self._simple(
+            ButtonPressed(
+                participant=self._participant,
+                message_id=frame.message_id,
+                interaction_id=frame.interaction_id,
+                occurred_at=datetime.now(UTC),
+            )
+        )
+
+    async def _simple(self, event: InboundEvent) -> None:
+        if await self._ingest([event]) is None:
+            await self._send(error_frame("UNAVAILABLE", "the gateway could not record that"))
+
+    async def _sync(self, after_sequence: int) -> None:
+        try:
+            messages = await self._host.history(self._participant, after_sequence)
+        except Exception:
+            log.exception("web chat: reading history failed")
+            await self._send(error_frame("UNAVAILABLE", "history is not available right now"))
+            return
+        await self._send({"type": "history", "messages": messages})
+        await self._delivered(messages)
+
+    async def _pump(self, subscription: Subscription) -> None:
+        async for message in subscription:
+            if message.get("id") in self._acked:
+                continue  # this socket already has it, in the ack
+            async with self._order:
+                await self._send({"type": "message", "message": dict(message)})
+            if self._gone:
+                return
+            await self._delivered([message])
+
+    async def _delivered(self, messages: Iterable[Mapping[str, Any]]) -> None:
+        """Tell the host which business messages this visitor has now received."""
+        if self._gone:
+            return
+        updates: list[InboundEvent] = [
+            StatusUpdate(status=DeliveryStatus.DELIVERED, provider_message_id=m["id"])
+            for m in messages
+            if self._awaits_delivery(m)
+        ]
+        if updates:
+            await self._ingest(updates)
+
+    def _awaits_delivery(self, message: Mapping[str, Any]) -> bool:
+        if message.get("direction") != Direction.BUSINESS_TO_PARTICIPANT.value:
+            return False
+        if not isinstance(message.get("id"), str):
+            return False
+        delivery = message.get("delivery")
+        if isinstance(delivery, Mapping):
+            # A message sent to the same person on another channel is not ours to mark.
+            if delivery.get("channelId") not in (None, self._host.channel_id):
+                return False
+            return delivery.get("status") not in _SETTLED
+        return True

@@ -1,0 +1,1 @@
+"""inbox-gateway: the daemon."""

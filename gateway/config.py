@@ -1,0 +1,198 @@
+"""The TOML configuration file, validated into one pydantic model per section."""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+CHANNEL_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+SLUGS = (
+    "message_sent_to_business",
+    "message_sent_to_participant",
+    "button_interacted",
+    "conversations_merged",
+    "message_delivery_updated",
+)
+
+
+class ConfigError(Exception):
+    """The configuration is wrong; `problems` holds one line per problem, naming the key."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class GatewaySection(Section):
+    listen: str = "127.0.0.1:8080"
+    public_url: str = "http://127.0.0.1:8080"
+    business_name: str = "Inbox"
+    business_image_url: str = ""
+    max_body_bytes: int = Field(default=1_048_576, ge=1024, le=100 * 1_048_576)
+    #: seconds to finish requests in flight at shutdown
+    shutdown_grace: float = Field(default=5.0, ge=0, le=60)
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        host, _, port = value.rpartition(":")
+        if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+            raise ValueError("expected host:port")
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("expected an http:// or https:// URL")
+        return value.rstrip("/")
+
+    @property
+    def host(self) -> str:
+        return self.listen.rpartition(":")[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rpartition(":")[2])
+
+
+class DatabaseSection(Section):
+    url: str = "sqlite:///inbox.db"
+
+    @field_validator("url")
+    @classmethod
+    def _scheme(cls, value: str) -> str:
+        if not value.startswith(("sqlite://", "postgresql://", "postgres://", "postgresql+")):
+            raise ValueError("expected a sqlite:/// or postgresql:// URL")
+        return value
+
+
+class ApiToken(Section):
+    name: Annotated[str, Field(min_length=1, max_length=128)]
+    token: Annotated[str, Field(min_length=16)]
+
+
+class ApiSection(Section):
+    tokens: list[ApiToken] = []
+
+
+class Agent(Section):
+    username: Annotated[str, Field(min_length=1, max_length=64)]
+    password_hash: Annotated[str, Field(pattern=r"^\$argon2(id|i|d)\$")]
+    display_name: str | None = None
+
+
+class DeliverySection(Section):
+    retry_delays: list[Annotated[float, Field(ge=0)]] = [1, 5, 30, 120, 300, 600, 1200, 1800]
+    workers: int = Field(default=4, ge=1, le=64)
+
+
+class WebhookSection(Section):
+    url: Annotated[str, Field(pattern=r"^https?://")]
+    secret: Annotated[str, Field(min_length=1)]
+    events: list[str] = list(SLUGS)
+
+    @field_validator("events")
+    @classmethod
+    def _known(cls, value: list[str]) -> list[str]:
+        unknown = [e for e in value if e not in SLUGS]
+        if unknown:
+            raise ValueError(f"unknown event {unknown[0]!r}; known: {', '.join(SLUGS)}")
+        return value
+
+
+class Config(Section):
+    gateway: GatewaySection = GatewaySection()
+    database: DatabaseSection = DatabaseSection()
+    api: ApiSection = ApiSection()
+    agents: list[Agent] = []
+    channels: dict[str, dict[str, Any]] = {}
+    delivery: DeliverySection = DeliverySection()
+    webhooks: list[WebhookSection] = []
+    #: where the config file was read from, for relative paths such as SQLite files
+    source: str | None = None
+
+
+def resolve_env(table: Mapping[str, Any], where: str, problems: list[str]) -> dict[str, Any]:
+    """Replace every `X_env = "VAR"` with `X` = the variable's value, recursively."""
+    out: dict[str, Any] = {}
+    for key, value in table.items():
+        if isinstance(value, Mapping):
+            out[key] = resolve_env(value, f"{where}{key}.", problems)
+        elif isinstance(value, list):
+            out[key] = [
+                resolve_env(v, f"{where}{key}[{i}].", problems) if isinstance(v, Mapping) else v
+                for i, v in enumerate(value)
+            ]
+        elif key.endswith("_env") and isinstance(value, str):
+            name = key[: -len("_env")]
+            if name in table:
+                problems.append(f"{where}{key}: give either {name} or {key}, not both")
+            elif value not in os.environ:
+                problems.append(f"{where}{key}: environment variable {value} is not set")
+            else:
+                out[name] = os.environ[value]
+        else:
+            out[key] = value
+    return out
+
+
+def describe(error: ValidationError, prefix: str = "") -> list[str]:
+    """One `config error: key: problem` line per pydantic error."""
+    lines = []
+    for item in error.errors():
+        key = prefix + ".".join(str(p) for p in item["loc"])
+        message = item["msg"]
+        if item["type"] == "missing":
+            message = "required"
+        elif item["type"] == "extra_forbidden":
+            message = "unknown key"
+        lines.append(f"config error: {key}: {message}")
+    return lines
+
+
+def parse_config(text: str, source: str | None = None) -> Config:
+    """Validate a configuration's text; raises ConfigError listing every problem."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"config error: not valid TOML: {exc}"]) from None
+    problems: list[str] = []
+    resolved = resolve_env(raw, "", problems)
+    try:
+        config = Config.model_validate({**resolved, "source": source})
+    except ValidationError as exc:
+        problems.extend(describe(exc))
+        raise ConfigError(problems) from None
+    for channel_id, table in config.channels.items():
+        if not CHANNEL_ID.match(channel_id):
+            problems.append(
+                f"config error: channels.{channel_id}: channel ids are lower-case letters, "
+                "digits, '_' and '-', starting with a letter or digit"
+            )
+        if not isinstance(table.get("type"), str):
+            problems.append(f"config error: channels.{channel_id}.type: required")
+    names = [t.name for t in config.api.tokens]
+    if len(set(names)) != len(names):
+        problems.append("config error: api.tokens: token names must be unique")
+    if problems:
+        raise ConfigError(problems)
+    return config
+
+
+def load_config(path: str | Path) -> Config:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([f"config error: cannot read {path}: {exc.strerror}"]) from None
+    return parse_config(text, source=str(path))

@@ -1,0 +1,19 @@
+"""What the domain needs to know of each configured channel, without touching adapters."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from channels import Capabilities
+
+
+@dataclass(frozen=True)
+class ChannelInfo:
+    channel_id: str
+    adapter_type: str
+    channel_type: str
+    capabilities: Capabilities
+
+
+Directory = Mapping[str, ChannelInfo]

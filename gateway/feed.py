@@ -1,0 +1,125 @@
+"""The live feed: new outbox events fanned out to in-process listeners (sockets, workers)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from sqlmodel import Session, col, func, select
+
+from gateway.store.database import Database
+from gateway.store.models import EventRow
+
+log = logging.getLogger(__name__)
+
+#: how often the feed looks for events written by other nodes when nothing woke it
+POLL_SECONDS = 1.0
+
+
+class Listener:
+    """One consumer's queue of events; a slow consumer loses nothing but its own backlog."""
+
+    def __init__(self, accept: Callable[[EventRow], bool] | None = None) -> None:
+        self.queue: asyncio.Queue[EventRow | None] = asyncio.Queue(maxsize=10_000)
+        self.accept = accept or (lambda _: True)
+        self.closed = False
+
+    def offer(self, event: EventRow) -> None:
+        if self.closed or not self.accept(event):
+            return
+        try:
+            self.queue.put_nowait(event)
+        except asyncio.QueueFull:
+            log.warning("a live listener fell behind; dropping its oldest event")
+            self.queue.get_nowait()
+            self.queue.put_nowait(event)
+
+    def close(self) -> None:
+        self.closed = True
+        with contextlib.suppress(asyncio.QueueFull):
+            self.queue.put_nowait(None)
+
+    def __aiter__(self) -> AsyncIterator[EventRow]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[EventRow]:
+        while not self.closed:
+            event = await self.queue.get()
+            if event is None:
+                return
+            yield event
+
+
+class EventFeed:
+    """Reads the outbox after each commit and hands new events to every listener."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.cursor = 0
+        self.listeners: set[Listener] = set()
+        self.wakers: list[Callable[[], None]] = []
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self.cursor = await self.db.read(
+            lambda s: int(s.exec(select(func.coalesce(func.max(EventRow.seq), 0))).one() or 0)
+        )
+        self.db.writer.on_commit.append(self.wake)
+        self._task = asyncio.create_task(self._run(), name="event-feed")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        for listener in list(self.listeners):
+            listener.close()
+
+    def wake(self) -> None:
+        self._wake.set()
+        for waker in self.wakers:
+            waker()
+
+    def listen(self, accept: Callable[[EventRow], bool] | None = None) -> Listener:
+        listener = Listener(accept)
+        self.listeners.add(listener)
+        return listener
+
+    def unlisten(self, listener: Listener) -> None:
+        listener.close()
+        self.listeners.discard(listener)
+
+    async def _run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
+            self._wake.clear()
+            try:
+                events = await self.db.read(self._after(self.cursor))
+            except Exception:
+                log.exception("reading the outbox failed")
+                continue
+            for event in events:
+                self.cursor = max(self.cursor, event.seq or 0)
+                for listener in list(self.listeners):
+                    listener.offer(event)
+
+    @staticmethod
+    def _after(cursor: int) -> Callable[[Session], list[EventRow]]:
+        def read(session: Session) -> list[EventRow]:
+            query = (
+                select(EventRow).where(col(EventRow.seq) > cursor).order_by(col(EventRow.seq))
+            )
+            return list(session.exec(query.limit(500)))
+
+        return read
+
+
+def message_of(event: EventRow) -> dict[str, Any] | None:
+    """The message an event carries, if it is a `message_sent_*` event."""
+    message = event.body.get("message") if event.slug.startswith("message_sent_") else None
+    return message if isinstance(message, dict) else None

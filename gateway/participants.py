@@ -1,0 +1,176 @@
+"""Contacts, their identities on channels, and the one conversation each participant has."""
+
+from __future__ import annotations
+
+from sqlalchemy import or_
+from sqlmodel import Session, col, select
+
+from channels import Participant, VerifiedIdentity
+from gateway.clock import new_id, now
+from gateway.store.models import ContactRow, ConversationRow, IdentityRow
+
+CONTACT = "contactId"
+VISITOR = "anonymousVisitorId"
+MEMBER = "memberId"
+PARTICIPANT_KINDS = (CONTACT, VISITOR, MEMBER)
+
+
+def find_identity(session: Session, channel_id: str, address: str) -> IdentityRow | None:
+    return session.exec(
+        select(IdentityRow).where(
+            IdentityRow.channel_id == channel_id, IdentityRow.address == address
+        )
+    ).first()
+
+
+def resolve_contact(session: Session, contact_id: str) -> ContactRow | None:
+    """The contact, following merges (a merged-away id answers as its target)."""
+    contact = session.get(ContactRow, contact_id)
+    for _ in range(32):
+        if contact is None or contact.merged_into is None:
+            return contact
+        contact = session.get(ContactRow, contact.merged_into)
+    return contact
+
+
+def resolve_conversation(session: Session, conversation_id: str) -> ConversationRow | None:
+    """The conversation, following merges."""
+    conversation = session.get(ConversationRow, conversation_id)
+    for _ in range(32):
+        if conversation is None or conversation.merged_into is None:
+            return conversation
+        conversation = session.get(ConversationRow, conversation.merged_into)
+    return conversation
+
+
+def owner_of(identity: IdentityRow) -> tuple[str, str]:
+    """The participant (kind, id) an identity belongs to."""
+    if identity.contact_id is not None:
+        return CONTACT, identity.contact_id
+    return VISITOR, identity.visitor_id or identity.address
+
+
+def new_contact(session: Session, display_name: str) -> ContactRow:
+    contact = ContactRow(id=new_id(), display_name=display_name[:255], created_at=now())
+    session.add(contact)
+    return contact
+
+
+def ensure_identity(session: Session, channel_id: str, participant: Participant) -> IdentityRow:
+    """The identity for an address on a channel, with a new contact behind it if needed."""
+    identity = find_identity(session, channel_id, participant.address)
+    if identity is not None:
+        if identity.contact_id is not None and participant.display_name:
+            _learn_name(session, identity.contact_id, participant)
+        return identity
+    identity = IdentityRow(channel_id=channel_id, address=participant.address, created_at=now())
+    if participant.anonymous:
+        identity.visitor_id = participant.address
+    else:
+        contact = new_contact(session, participant.display_name or participant.address)
+        contact.image_url = participant.image_url
+        identity.contact_id = contact.id
+    session.add(identity)
+    session.flush()
+    return identity
+
+
+def _learn_name(session: Session, contact_id: str, participant: Participant) -> None:
+    contact = resolve_contact(session, contact_id)
+    if contact is None or not participant.display_name:
+        return
+    # A name the provider gives replaces the placeholder (the address itself) only.
+    if contact.display_name in (participant.address, "") or contact.display_name.startswith("+"):
+        contact.display_name = participant.display_name[:255]
+    if participant.image_url and not contact.image_url:
+        contact.image_url = participant.image_url
+
+
+def ensure_conversation(
+    session: Session, kind: str, participant_id: str
+) -> tuple[ConversationRow, bool]:
+    """The participant's one conversation (following merges), created when new."""
+    if kind == CONTACT:
+        contact = resolve_contact(session, participant_id)
+        if contact is not None:
+            participant_id = contact.id
+    row = session.exec(
+        select(ConversationRow).where(
+            ConversationRow.participant_kind == kind,
+            ConversationRow.participant_id == participant_id,
+        )
+    ).first()
+    if row is not None:
+        resolved = resolve_conversation(session, row.id)
+        assert resolved is not None
+        return resolved, False
+    stamp = now()
+    row = ConversationRow(
+        id=new_id(),
+        participant_kind=kind,
+        participant_id=participant_id,
+        created_at=stamp,
+        last_activity_at=stamp,
+    )
+    session.add(row)
+    session.flush()
+    return row, True
+
+
+def conversation_for(
+    session: Session, channel_id: str, participant: Participant
+) -> tuple[ConversationRow, IdentityRow, bool]:
+    identity = ensure_identity(session, channel_id, participant)
+    conversation, created = ensure_conversation(session, *owner_of(identity))
+    return conversation, identity, created
+
+
+def identities_of(session: Session, conversation: ConversationRow) -> list[IdentityRow]:
+    """Every identity the conversation's participant can be reached on, oldest first."""
+    kind, pid = conversation.participant_kind, conversation.participant_id
+    if kind == CONTACT:
+        clause = IdentityRow.contact_id == pid
+    elif kind == VISITOR:
+        clause = IdentityRow.visitor_id == pid
+    else:
+        return []
+    return list(session.exec(select(IdentityRow).where(clause).order_by(col(IdentityRow.id))))
+
+
+def contact_for_verified(
+    session: Session, channel_id: str, verified: VerifiedIdentity, sms_channels: list[str]
+) -> ContactRow:
+    """The contact a site vouches for: by its user id on the channel, else by phone number."""
+    identity = find_identity(session, channel_id, verified.user_id)
+    if identity is not None and identity.contact_id is not None:
+        contact = resolve_contact(session, identity.contact_id)
+        assert contact is not None
+        return contact
+    contact = None
+    if verified.phone and sms_channels:
+        by_phone = session.exec(
+            select(IdentityRow).where(
+                col(IdentityRow.channel_id).in_(sms_channels),
+                IdentityRow.address == verified.phone,
+                or_(col(IdentityRow.contact_id).is_not(None)),
+            )
+        ).first()
+        if by_phone is not None and by_phone.contact_id is not None:
+            contact = resolve_contact(session, by_phone.contact_id)
+    if contact is None:
+        contact = new_contact(session, verified.name or verified.email or verified.user_id)
+    elif verified.name and contact.display_name.startswith("+"):
+        contact.display_name = verified.name[:255]
+    if identity is None:
+        session.add(
+            IdentityRow(
+                channel_id=channel_id,
+                address=verified.user_id,
+                contact_id=contact.id,
+                created_at=now(),
+            )
+        )
+    else:
+        identity.contact_id, identity.visitor_id = contact.id, None
+    session.flush()
+    return contact

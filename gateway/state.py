@@ -1,0 +1,29 @@
+"""The running gateway's shared state, reachable from every handler through one AppKey."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from channels import Adapter
+from gateway.config import Config
+from gateway.directory import ChannelInfo
+from gateway.feed import EventFeed
+from gateway.records import Business
+from gateway.registry import ChannelSpec
+from gateway.store.database import Database
+
+
+@dataclass
+class Gateway:
+    config: Config
+    db: Database
+    feed: EventFeed
+    business: Business
+    specs: dict[str, ChannelSpec]
+    directory: dict[str, ChannelInfo] = field(default_factory=dict)
+    adapters: dict[str, Adapter] = field(default_factory=dict)
+
+
+GATEWAY = web.AppKey("gateway", Gateway)

@@ -1,0 +1,1 @@
+"""The store: tables, the database and the group-commit writer."""

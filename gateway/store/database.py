@@ -1,0 +1,94 @@
+"""The database: one engine, reads on worker threads, writes through the group-commit writer."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import ConnectionPoolEntry
+from sqlmodel import Session
+
+from gateway.store.writer import GroupCommitWriter
+
+T = TypeVar("T")
+
+
+def engine_url(url: str) -> str:
+    """The SQLAlchemy URL for a configured database URL (PostgreSQL through psycopg 3)."""
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+def is_sqlite(url: str) -> bool:
+    return make_url(engine_url(url)).get_backend_name() == "sqlite"
+
+
+def create_db_engine(url: str) -> Engine:
+    """An engine tuned for the backend: SQLite in WAL mode with real transactions."""
+    sa_url = engine_url(url)
+    if not is_sqlite(url):
+        return create_engine(sa_url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    engine = create_engine(sa_url, connect_args={"check_same_thread": False, "timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: sqlite3.Connection, _: ConnectionPoolEntry) -> None:
+        # Let SQLAlchemy, not the driver, open transactions, so SAVEPOINTs work.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN")
+
+    return engine
+
+
+class Database:
+    """Reads run on a small thread pool; every write goes through one group-commit writer."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.sqlite = is_sqlite(url)
+        self.engine = create_db_engine(url)
+        self._readers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="db-read")
+        self.writer = GroupCommitWriter(self.engine)
+
+    async def start(self) -> None:
+        await self.writer.start()
+
+    async def close(self) -> None:
+        """Flush pending writes, then close every connection."""
+        await self.writer.stop()
+        self._readers.shutdown(wait=True)
+        self.engine.dispose()
+
+    async def read(self, fn: Callable[[Session], T]) -> T:
+        """Run `fn` with a read session on a worker thread."""
+
+        def run() -> T:
+            with Session(self.engine, expire_on_commit=False) as session:
+                return fn(session)
+
+        return await asyncio.get_running_loop().run_in_executor(self._readers, run)
+
+    async def write(self, fn: Callable[[Session], T]) -> T:
+        """Run `fn` in the next group commit; returns once it is committed."""
+        return await self.writer.submit(fn)
+
+    async def ping(self) -> bool:
+        try:
+            await self.read(lambda s: s.exec(text("SELECT 1")))  # type: ignore[call-overload]
+        except Exception:
+            return False
+        return True

@@ -1,0 +1,180 @@
+"""The tables: contacts, identities, conversations, messages, deliveries, the events outbox,
+idempotency keys, numbered-choice menus and installation secrets."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, DateTime, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def _when(index: bool = False, nullable: bool = False) -> Any:
+    return Field(
+        default=None if nullable else ...,
+        sa_column=Column(DateTime(timezone=True), nullable=nullable, index=index),
+    )
+
+
+def _json(nullable: bool = False) -> Any:
+    return Field(default=None, sa_column=Column(JSON, nullable=nullable))
+
+
+class ContactRow(SQLModel, table=True):
+    __tablename__ = "contacts"
+
+    id: str = Field(primary_key=True, max_length=40)
+    display_name: str = Field(max_length=255)
+    image_url: str | None = Field(default=None, max_length=2048)
+    #: set when this contact was merged into another; its id then answers as that one
+    merged_into: str | None = Field(default=None, max_length=40, index=True)
+    created_at: datetime = _when()
+
+
+class IdentityRow(SQLModel, table=True):
+    """A participant's address on one channel; owned by a contact or an anonymous visitor."""
+
+    __tablename__ = "identities"
+    __table_args__ = (UniqueConstraint("channel_id", "address", name="uq_identity_address"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel_id: str = Field(max_length=64)
+    address: str = Field(max_length=255)
+    contact_id: str | None = Field(default=None, max_length=40, index=True)
+    visitor_id: str | None = Field(default=None, max_length=64, index=True)
+    opted_out: bool = False
+    created_at: datetime = _when()
+
+
+class ConversationRow(SQLModel, table=True):
+    __tablename__ = "conversations"
+    __table_args__ = (
+        UniqueConstraint("participant_kind", "participant_id", name="uq_conversation_participant"),
+        Index("ix_conversations_activity", "last_activity_at", "id"),
+    )
+
+    id: str = Field(primary_key=True, max_length=40)
+    #: contactId | anonymousVisitorId | memberId
+    participant_kind: str = Field(max_length=32)
+    participant_id: str = Field(max_length=64)
+    merged_into: str | None = Field(default=None, max_length=40, index=True)
+    last_sequence: int = 0
+    created_at: datetime = _when()
+    last_activity_at: datetime = _when()
+    #: the participant's latest message, for the reply-channel rule and messaging windows
+    last_inbound_at: datetime | None = _when(nullable=True)
+    last_inbound_channel_id: str | None = Field(default=None, max_length=64)
+
+
+class MessageRow(SQLModel, table=True):
+    __tablename__ = "messages"
+    __table_args__ = (
+        UniqueConstraint("conversation_id", "sequence", name="uq_message_sequence"),
+        UniqueConstraint("source_channel_id", "provider_message_id", name="uq_message_provider_id"),
+    )
+
+    id: str = Field(primary_key=True, max_length=40)
+    conversation_id: str = Field(max_length=40)
+    sequence: int
+    content: dict[str, Any] = _json()
+    sender_kind: str = Field(max_length=32)
+    sender_id: str = Field(max_length=255)
+    direction: str = Field(max_length=32)
+    visibility: str = Field(max_length=32)
+    created_at: datetime = _when()
+    source_channel_id: str | None = Field(default=None, max_length=64)
+    target_channel_id: str | None = Field(default=None, max_length=64)
+    provider_message_id: str | None = Field(default=None, max_length=255)
+    badges: list[Any] | None = _json(nullable=True)
+    #: the button this message answered (postbacks, quick replies, numbered replies)
+    interaction_id: str | None = Field(default=None, max_length=1000)
+
+
+class DeliveryRow(SQLModel, table=True):
+    """The sending of one business message to one channel."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        Index("ix_deliveries_due", "status", "next_attempt_at"),
+        Index("ix_deliveries_recipient", "channel_id", "recipient", "accepted_at"),
+    )
+
+    message_id: str = Field(primary_key=True, max_length=40)
+    conversation_id: str = Field(max_length=40)
+    channel_id: str = Field(max_length=64)
+    recipient: str = Field(max_length=255)
+    status: str = Field(max_length=16)
+    error_code: str | None = Field(default=None, max_length=64)
+    error_message: str | None = Field(default=None, max_length=2000)
+    provider_message_ids: list[str] | None = _json(nullable=True)
+    #: how many parts the message became, and how many the provider accepted so far
+    parts_total: int = 0
+    parts_sent: int = 0
+    attempts: int = 0
+    next_attempt_at: datetime | None = _when(nullable=True)
+    claimed_until: datetime | None = _when(nullable=True)
+    accepted_at: datetime | None = _when(nullable=True)
+    agent_window: bool = False
+    updated_at: datetime = _when()
+
+
+class DeliveryPartRow(SQLModel, table=True):
+    """One provider message of a delivery (a long SMS becomes several)."""
+
+    __tablename__ = "delivery_parts"
+    __table_args__ = (
+        UniqueConstraint("channel_id", "provider_message_id", name="uq_part_provider_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    message_id: str = Field(max_length=40, index=True)
+    channel_id: str = Field(max_length=64)
+    part_index: int
+    provider_message_id: str = Field(max_length=255)
+    status: str = Field(max_length=16)
+    error_code: str | None = Field(default=None, max_length=64)
+    error_message: str | None = Field(default=None, max_length=2000)
+
+
+class EventRow(SQLModel, table=True):
+    """The outbox: every change's events, appended in the change's own transaction."""
+
+    __tablename__ = "events"
+
+    seq: int | None = Field(default=None, primary_key=True)
+    id: str = Field(max_length=40, unique=True)
+    slug: str = Field(max_length=64)
+    entity_fqdn: str = Field(max_length=64)
+    entity_id: str = Field(max_length=40)
+    conversation_id: str | None = Field(default=None, max_length=40, index=True)
+    event_time: datetime = _when()
+    body: dict[str, Any] = _json()
+
+
+class IdempotencyRow(SQLModel, table=True):
+    __tablename__ = "idempotency_keys"
+
+    token_name: str = Field(primary_key=True, max_length=128)
+    key: str = Field(primary_key=True, max_length=255)
+    message_id: str = Field(max_length=40)
+    created_at: datetime = _when(index=True)
+
+
+class MenuRow(SQLModel, table=True):
+    """The numbered choices last sent to a conversation on a channel."""
+
+    __tablename__ = "menus"
+
+    conversation_id: str = Field(primary_key=True, max_length=40)
+    channel_id: str = Field(primary_key=True, max_length=64)
+    message_id: str = Field(max_length=40)
+    choices: list[dict[str, str]] = _json()
+    created_at: datetime = _when(index=True)
+
+
+class SecretRow(SQLModel, table=True):
+    __tablename__ = "secrets"
+
+    name: str = Field(primary_key=True, max_length=64)
+    value: str = Field(max_length=256)
