@@ -10,6 +10,7 @@ from channels import Adapter
 from gateway.config import Config
 from gateway.directory import ChannelInfo
 from gateway.feed import EventFeed
+from gateway.metrics import Metrics
 from gateway.records import Business
 from gateway.registry import ChannelSpec
 from gateway.store.database import Database
@@ -24,6 +25,9 @@ class Gateway:
     specs: dict[str, ChannelSpec]
     directory: dict[str, ChannelInfo] = field(default_factory=dict)
     adapters: dict[str, Adapter] = field(default_factory=dict)
+    metrics: Metrics = field(default_factory=Metrics)
+    #: a random key kept in the database, from which per-purpose secrets are derived
+    master_secret: bytes = b""
 
 
 GATEWAY = web.AppKey("gateway", Gateway)

@@ -1,0 +1,187 @@
+"""The aiohttp application: one `build_app(config)` factory, one cleanup context per resource."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from channels import Adapter, Route
+from gateway.adapter_routes import mount_routes
+from gateway.config import Config
+from gateway.directory import ChannelInfo
+from gateway.feed import EventFeed
+from gateway.host import GatewayHost
+from gateway.logs import request_id
+from gateway.records import Business
+from gateway.registry import ChannelSpec, channel_specs
+from gateway.secrets import master_secret
+from gateway.state import GATEWAY, Gateway
+from gateway.store import migrate
+from gateway.store.database import Database
+
+log = logging.getLogger(__name__)
+
+#: parts of the daemon that add their own routes and resources, each through `setup(app)`
+FEATURES = ("gateway.api", "gateway.dispatch", "gateway.inbox_page")
+
+
+def database_url(config: Config) -> str:
+    """The database URL, with a relative SQLite path taken from the config file's folder."""
+    url = config.database.url
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith("sqlite:////") and config.source:
+        relative = url[len(prefix) :]
+        if relative and relative != ":memory:":
+            return prefix + str(Path(config.source).resolve().parent / relative)
+    return url
+
+
+def build_app(
+    config: Config, *, adapter_classes: dict[str, type[Any]] | None = None
+) -> web.Application:
+    """The whole daemon as one aiohttp application (nothing runs until it starts)."""
+    specs = channel_specs(config, adapter_classes)
+    db = Database(database_url(config))
+    gateway = Gateway(
+        config=config,
+        db=db,
+        feed=EventFeed(db),
+        business=Business(
+            config.gateway.business_name, config.gateway.business_image_url or None
+        ),
+        specs={s.channel_id: s for s in specs},
+    )
+    app = web.Application(
+        client_max_size=config.gateway.max_body_bytes,
+        middlewares=[request_context],
+    )
+    app[GATEWAY] = gateway
+    app.cleanup_ctx.append(database_context)
+    app.cleanup_ctx.append(feed_context)
+    for spec in specs:
+        adapter = _build_adapter(gateway, spec)
+        gateway.adapters[spec.channel_id] = adapter
+        gateway.directory[spec.channel_id] = ChannelInfo(
+            channel_id=spec.channel_id,
+            adapter_type=adapter.type,
+            channel_type=str(adapter.channel_type),
+            capabilities=adapter.capabilities,
+        )
+        routes: list[Route] = list(adapter.routes())
+        mount_routes(app, spec.channel_id, routes, config.gateway.max_body_bytes)
+    app.cleanup_ctx.append(adapters_context)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/", lambda _: _redirect("/inbox/"))
+    for name in FEATURES:
+        try:
+            feature = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        setup = getattr(feature, "setup", None)
+        if setup is not None:
+            setup(app)
+    return app
+
+
+async def _redirect(location: str) -> web.StreamResponse:
+    raise web.HTTPFound(location)
+
+
+def _build_adapter(gateway: Gateway, spec: ChannelSpec) -> Adapter:
+    host = GatewayHost(gateway, spec.channel_id, gateway.metrics, lambda: gateway.master_secret)
+    return spec.build(host)
+
+
+async def database_context(app: web.Application) -> AsyncIterator[None]:
+    gateway = app[GATEWAY]
+    db = gateway.db
+    await _in_thread(lambda: migrate.upgrade(db.engine))
+    await db.start()
+    gateway.master_secret = await db.write(master_secret)
+    yield
+    await db.close()
+
+
+async def feed_context(app: web.Application) -> AsyncIterator[None]:
+    feed = app[GATEWAY].feed
+    await feed.start()
+    yield
+    await feed.stop()
+
+
+async def adapters_context(app: web.Application) -> AsyncIterator[None]:
+    gateway = app[GATEWAY]
+    started: list[Adapter] = []
+    try:
+        for adapter in gateway.adapters.values():
+            await adapter.start()
+            started.append(adapter)
+        yield
+    finally:
+        for adapter in reversed(started):
+            try:
+                await adapter.stop()
+            except Exception:
+                log.exception("stopping adapter %s failed", adapter.type)
+
+
+async def _in_thread(fn: Callable[[], None]) -> None:
+    import asyncio
+
+    await asyncio.get_running_loop().run_in_executor(None, fn)
+
+
+@web.middleware
+async def request_context(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Give each request an id (logged with every line) and count it in the metrics."""
+    rid = request.headers.get("X-Request-Id") or uuid.uuid4().hex[:16]
+    token = request_id.set(rid[:64])
+    started = time.perf_counter()
+    route = request.match_info.route.resource
+    route_name = route.canonical if route is not None else "unmatched"
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        response.headers["X-Request-Id"] = rid[:64]
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    finally:
+        metrics = request.app[GATEWAY].metrics
+        metrics.requests.labels(request.method, route_name, str(status)).inc()
+        metrics.latency.labels(route_name).observe(time.perf_counter() - started)
+        request_id.reset(token)
+
+
+async def healthz(_: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    gateway = request.app[GATEWAY]
+    if await gateway.db.ping():
+        return web.json_response({"status": "ready"})
+    return web.json_response({"status": "database unreachable"}, status=503)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    gateway = request.app[GATEWAY]
+    gateway.metrics.writer_queue.set(gateway.db.writer.depth)
+    body = generate_latest(gateway.metrics.registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -1,0 +1,187 @@
+"""The gateway as adapters see it: one `ChannelHost` per configured channel."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from channels import (
+    InboundEvent,
+    IngestOutcome,
+    Participant,
+    Session as ChatSession,
+    VerifiedIdentity,
+)
+from channels.types import ChannelType, Visibility
+from gateway.feed import Listener, message_of
+from gateway.ingest import ingest_events
+from gateway.messages import merge_conversations
+from gateway.metrics import Metrics
+from gateway.participants import (
+    CONTACT,
+    contact_for_verified,
+    conversation_for,
+    ensure_conversation,
+    find_identity,
+    owner_of,
+)
+from gateway.records import message_wire
+from gateway.state import Gateway
+from gateway.store.models import DeliveryRow, EventRow, MessageRow
+
+log = logging.getLogger(__name__)
+
+
+class ConversationFeed:
+    """Messages visible to one participant, as they are stored (follows merges)."""
+
+    def __init__(self, gateway: Gateway, resolve: Callable[[], Any]) -> None:
+        self._gateway = gateway
+        self._resolve = resolve
+        self._ids: set[str] = set()
+        self._listener: Listener = gateway.feed.listen(self._accept)
+
+    def _accept(self, event: EventRow) -> bool:
+        if event.slug == "conversations_merged":
+            old = set(event.body.get("oldConversationIds") or [])
+            if old & self._ids:
+                self._ids.add(str(event.body.get("targetConversationId")))
+            return False
+        if event.conversation_id not in self._ids:
+            return False
+        message = message_of(event)
+        return (
+            message is not None
+            and message.get("visibility") == Visibility.BUSINESS_AND_PARTICIPANT.value
+        )
+
+    def __aiter__(self) -> AsyncIterator[Mapping[str, Any]]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[Mapping[str, Any]]:
+        self._ids.add(await self._resolve())
+        async for event in self._listener:
+            message = message_of(event)
+            if message is not None:
+                yield message
+
+    def close(self) -> None:
+        self._gateway.feed.unlisten(self._listener)
+
+
+class GatewayHost:
+    """Stores what one channel's adapter hands in; answers only after the commit."""
+
+    def __init__(
+        self, gateway: Gateway, channel_id: str, metrics: Metrics, master_secret: Callable[[], bytes]
+    ) -> None:
+        self.gateway = gateway
+        self.channel_id = channel_id
+        self.public_url = gateway.config.gateway.public_url
+        self.metrics = metrics
+        self._master_secret = master_secret
+        self._lookups: set[asyncio.Task[None]] = set()
+
+    async def ingest(self, events: Sequence[InboundEvent]) -> list[IngestOutcome]:
+        if not events:
+            return []
+        directory = self.gateway.directory
+        report = await self.gateway.db.write(
+            lambda s: ingest_events(s, self.channel_id, events, directory)
+        )
+        self.metrics.messages_in.labels(self.channel_id).inc(report.stored_messages)
+        for address in report.new_participants:
+            self._look_up_later(address)
+        return report.outcomes
+
+    def _look_up_later(self, address: str) -> None:
+        task = asyncio.create_task(self._look_up(address))
+        self._lookups.add(task)
+        task.add_done_callback(self._lookups.discard)
+
+    async def _look_up(self, address: str) -> None:
+        adapter = self.gateway.adapters.get(self.channel_id)
+        if adapter is None:
+            return
+        try:
+            profile = await adapter.lookup_profile(address)
+        except Exception:
+            log.warning("profile look-up failed on %s", self.channel_id, exc_info=True)
+            return
+        if profile is None or not profile.display_name:
+            return
+
+        def learn(session: Session) -> None:
+            conversation_for(session, self.channel_id, profile)
+
+        await self.gateway.db.write(learn)
+
+    async def open_session(
+        self,
+        participant: Participant,
+        *,
+        verified: VerifiedIdentity | None = None,
+        previous: Participant | None = None,
+    ) -> ChatSession:
+        channel_id = self.channel_id
+        sms = [
+            c for c, info in self.gateway.directory.items() if info.channel_type == ChannelType.SMS
+        ]
+
+        def open_(session: Session) -> ChatSession:
+            if verified is None:
+                conversation, _, _ = conversation_for(session, channel_id, participant)
+            else:
+                contact = contact_for_verified(session, channel_id, verified, sms)
+                conversation, _ = ensure_conversation(session, CONTACT, contact.id)
+                if previous is not None:
+                    old = find_identity(session, channel_id, previous.address)
+                    if old is not None:
+                        old_conversation, _ = ensure_conversation(session, *owner_of(old))
+                        merge_conversations(session, conversation, [old_conversation])
+            return ChatSession(
+                conversation_id=conversation.id,
+                participant_kind=conversation.participant_kind,  # type: ignore[arg-type]
+                participant_id=conversation.participant_id,
+            )
+
+        return await self.gateway.db.write(open_)
+
+    async def history(self, participant: Participant, after_sequence: int) -> list[dict[str, Any]]:
+        session_info = await self.open_session(participant)
+        directory = self.gateway.directory
+
+        def read(session: Session) -> list[dict[str, Any]]:
+            rows = session.exec(
+                select(MessageRow, DeliveryRow)
+                .join(
+                    DeliveryRow,
+                    col(DeliveryRow.message_id) == col(MessageRow.id),
+                    isouter=True,
+                )
+                .where(
+                    MessageRow.conversation_id == session_info.conversation_id,
+                    MessageRow.visibility == Visibility.BUSINESS_AND_PARTICIPANT.value,
+                    col(MessageRow.sequence) > after_sequence,
+                )
+                .order_by(col(MessageRow.sequence))
+                .limit(500)
+            )
+            return [message_wire(m, d, directory) for m, d in rows]
+
+        return await self.gateway.db.read(read)
+
+    def subscribe(self, participant: Participant) -> ConversationFeed:
+        async def resolve() -> str:
+            return (await self.open_session(participant)).conversation_id
+
+        return ConversationFeed(self.gateway, resolve)
+
+    def secret(self, name: str) -> bytes:
+        return hmac.new(self._master_secret(), name.encode(), hashlib.sha256).digest()

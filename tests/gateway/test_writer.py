@@ -1,0 +1,76 @@
+"""Group commit: many writers share a transaction; each is answered after its commit."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from gateway.store import migrate
+from gateway.store.database import Database
+from gateway.store.models import SecretRow
+
+
+async def open_db(path: Path) -> Database:
+    db = Database(f"sqlite:///{path}")
+    migrate.upgrade(db.engine)
+    await db.start()
+    return db
+
+
+async def test_concurrent_writes_share_commits_and_all_land(tmp_path: Path) -> None:
+    db = await open_db(tmp_path / "w.db")
+
+    def put(n: int):  # type: ignore[no-untyped-def]
+        return lambda s: s.add(SecretRow(name=f"k{n}", value=str(n)))
+
+    await asyncio.gather(*(db.write(put(n)) for n in range(200)))
+    assert db.writer.jobs == 200
+    assert db.writer.batches < 200  # some writes were committed together
+    await db.close()
+    fresh = Database(f"sqlite:///{tmp_path / 'w.db'}")
+    with Session(fresh.engine) as session:
+        assert len(list(session.exec(select(SecretRow)))) == 200
+
+
+async def test_a_failing_write_fails_alone(tmp_path: Path) -> None:
+    db = await open_db(tmp_path / "w.db")
+    await db.write(lambda s: s.add(SecretRow(name="taken", value="1")))
+
+    def duplicate(s: Session) -> None:
+        s.add(SecretRow(name="taken", value="2"))
+
+    results = await asyncio.gather(
+        db.write(duplicate),
+        db.write(lambda s: s.add(SecretRow(name="fine", value="3"))),
+        return_exceptions=True,
+    )
+    assert isinstance(results[0], IntegrityError)
+    assert results[1] is None
+    names = await db.read(lambda s: sorted(r.name for r in s.exec(select(SecretRow))))
+    assert names == ["fine", "taken"]
+    await db.close()
+
+
+async def test_writes_queued_at_shutdown_are_committed(tmp_path: Path) -> None:
+    db = await open_db(tmp_path / "w.db")
+    pending = [
+        asyncio.ensure_future(db.write(lambda s, n=n: s.add(SecretRow(name=f"p{n}", value="x"))))
+        for n in range(20)
+    ]
+    await asyncio.sleep(0)
+    await db.close()
+    await asyncio.gather(*pending)
+    fresh = Database(f"sqlite:///{tmp_path / 'w.db'}")
+    with Session(fresh.engine) as session:
+        assert len(list(session.exec(select(SecretRow)))) == 20
+
+
+async def test_writes_after_close_are_refused(tmp_path: Path) -> None:
+    db = await open_db(tmp_path / "w.db")
+    await db.close()
+    with pytest.raises(RuntimeError):
+        await db.write(lambda s: s.add(SecretRow(name="late", value="x")))
