@@ -6,6 +6,7 @@ import asyncio
 import builtins
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 import aiohttp
 from pydantic import ValidationError
@@ -175,9 +176,10 @@ class TwilioAdapter:
         content = part.part
         if isinstance(content, TextPart):
             urls = [m.url for m in content.media]
-            if self.config.mms:
-                return content.text, urls[:MEDIA_PER_MMS]
-            return "\n".join([content.text, *urls]).strip(), []
+            # beyond what one MMS carries (or without MMS), media travel as links in the text
+            attached = urls[:MEDIA_PER_MMS] if self.config.mms else []
+            linked = urls[len(attached) :]
+            return "\n".join([content.text, *linked]).strip(), attached
         if isinstance(content, MediaPart):
             if self.config.mms:
                 return "", [content.media.url]
@@ -186,6 +188,18 @@ class TwilioAdapter:
             message=f"a {content.kind} part cannot be sent by SMS",
             code="UNSUPPORTED_PART",
         )
+
+    def media_credentials(self, url: str) -> tuple[str, str] | None:
+        """HTTP Basic credentials for fetching an inbound media URL, if it is on our API host.
+
+        Twilio may require the account's credentials for media; they are only ever handed
+        out for the configured API host, so a URL planted in a message cannot collect them.
+        """
+        wanted = urlsplit(self.config.api_base_url)
+        given = urlsplit(url)
+        if (given.scheme, given.netloc.lower()) != (wanted.scheme, wanted.netloc.lower()):
+            return None
+        return self.config.account_sid, self.config.auth_token
 
     async def lookup_profile(self, address: str) -> Participant | None:
         """Twilio has no profiles: people are known by their number."""

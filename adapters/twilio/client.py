@@ -59,4 +59,3 @@ async def _remember_headers(
 async def close_client(client: Any) -> None:
     """Close the client's aiohttp session."""
     await client.http_client.close()
-

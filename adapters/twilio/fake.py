@@ -15,6 +15,8 @@ In a test::
     await fake.post_inbound(public_url + "/channels/sms/inbound", "+15550002222", "Hi")
     await fake.stop()
 
+`add_media(bytes, content_type)` hosts a file behind Basic auth, as Twilio hosts MMS media.
+
 In the sandbox, run it beside the daemon (`api_base_url` pointing at it) and set
 `auto_status = ("sent", "delivered")` to have it report deliveries to each message's
 `StatusCallback`, as Twilio would. Opt-out words posted with `post_inbound` block the pair,
@@ -24,6 +26,7 @@ so later sends to that number fail with 21610 just as on Twilio.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import uuid
 from collections.abc import Sequence
@@ -125,18 +128,24 @@ class FakeTwilio:
         self.auto_status: Sequence[str] = ()
         #: numbers that sent an opt-out word and are blocked (21610)
         self.opted_out: set[str] = set()
+        #: media served at Twilio-shaped URLs (Basic auth required): path -> (bytes, type)
+        self.media: dict[str, tuple[bytes, str]] = {}
         self._failures: list[_Failure] = []
         self._runner: web.AppRunner | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._stopping = asyncio.Event()
         self.base_url = ""
 
     # -- the server -----------------------------------------------------------------------
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Serve the API; answers the base URL to configure as `api_base_url`."""
+        self._stopping.clear()
         app = web.Application()
-        app.router.add_post(
-            f"/{API_VERSION}/Accounts/{{account_sid}}/Messages.json", self._create
+        app.router.add_post(f"/{API_VERSION}/Accounts/{{account_sid}}/Messages.json", self._create)
+        app.router.add_get(
+            f"/{API_VERSION}/Accounts/{{account_sid}}/Messages/{{message_sid}}/Media/{{media_sid}}",
+            self._media,
         )
         self._runner = web.AppRunner(app)
         await self._runner.setup()
@@ -148,11 +157,30 @@ class FakeTwilio:
 
     async def stop(self) -> None:
         """Stop serving and cancel pending status reports."""
+        # requests held back by `delay` give up at once rather than hold the shutdown
+        self._stopping.set()
         for task in list(self._tasks):
             task.cancel()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+
+    def add_media(self, content: bytes, content_type: str, message_sid: str | None = None) -> str:
+        """Host a media file the way Twilio does; answers its URL for `post_inbound`."""
+        path = (
+            f"/{API_VERSION}/Accounts/{self.account_sid}/Messages/"
+            f"{message_sid or new_sid('MM')}/Media/{new_sid('ME')}"
+        )
+        self.media[path] = (content, content_type)
+        return self.base_url + path
+
+    async def _media(self, request: web.Request) -> web.Response:
+        if not self._authorized(request):
+            return _error(401, 20003)
+        found = self.media.get(request.path)
+        if found is None:
+            return _error(404, 20404)
+        return web.Response(body=found[0], content_type=found[1])
 
     def fail_next(
         self,
@@ -172,7 +200,8 @@ class FakeTwilio:
         fields["MediaUrl"] = [str(v) for v in form.getall("MediaUrl", [])]
         self.requests.append(fields)
         if self.delay:
-            await asyncio.sleep(self.delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self.delay)
         if not self._authorized(request):
             return _error(401, 20003)
         failure = self._next_failure()

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import pytest
 
 from adapters.twilio import TwilioAdapter, TwilioConfig
-from adapters.twilio.signature import sign
+from adapters.twilio.signature import is_signed, sign
 from channels import InboundMessage, OptChange, WebhookRequest, WebhookResponse
 from channels.testing import RecordingHost, form_request
 
@@ -49,9 +49,7 @@ def signed(
     fields: Sequence[tuple[str, str]], path: str = PATH, token: str = TOKEN
 ) -> WebhookRequest:
     signature = sign(token, PUBLIC + path, dict(fields))
-    return form_request(
-        path, fields, public_url=PUBLIC, headers={"X-Twilio-Signature": signature}
-    )
+    return form_request(path, fields, public_url=PUBLIC, headers={"X-Twilio-Signature": signature})
 
 
 @pytest.fixture
@@ -61,15 +59,22 @@ def host() -> RecordingHost:
 
 @pytest.fixture
 def adapter(host: RecordingHost) -> TwilioAdapter:
-    config = TwilioConfig(type="twilio", account_sid=SID, auth_token=TOKEN, from_number="+15550001111")
+    config = TwilioConfig(
+        type="twilio", account_sid=SID, auth_token=TOKEN, from_number="+15550001111"
+    )
     return TwilioAdapter("sms", config, host)
 
 
 async def inbound(adapter: TwilioAdapter, request: WebhookRequest) -> WebhookResponse:
-    route = next(r for r in adapter.routes() if r.path == "inbound")
-    response = await route.handler(request)  # type: ignore[call-arg]
-    assert isinstance(response, WebhookResponse)
-    return response
+    return await adapter.handle_inbound(request)
+
+
+def test_routes_are_inbound_and_status(adapter: TwilioAdapter) -> None:
+    """Twilio is pointed at /channels/<id>/inbound and /channels/<id>/status."""
+    assert {(r.method, r.path) for r in adapter.routes()} == {
+        ("POST", "inbound"),
+        ("POST", "status"),
+    }
 
 
 def messages(host: RecordingHost) -> list[InboundMessage]:
@@ -271,8 +276,6 @@ async def test_twilio_published_signature_vector_passes(host: RecordingHost) -> 
         body=request.body,
         public_url=url,
     )
-    from adapters.twilio.signature import is_signed
-
     assert is_signed(request, "12345")
     assert not is_signed(request, "54321")
     # no AccountSid in a voice example: signed, but not for this account
