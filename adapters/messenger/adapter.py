@@ -161,20 +161,16 @@ class MessengerAdapter:
 
     async def lookup_profile(self, address: str) -> Participant | None:
         """The person's name and picture from the Graph API, or None when that fails."""
+        graph = self._graph
+        if graph is None:
+            return None
         try:
-            profile: Any = await self._client().call(
+            profile: Any = await graph.call(
                 lambda api: api.get_object(address, fields=PROFILE_FIELDS), self.profile_timeout
             )
-        except SendError as error:
-            log.warning("channel %s: no profile for %s: %s", self.channel_id, address, error)
-            return None
         except Exception as exc:  # a profile is a nicety: never let it break the caller
-            log.warning(
-                "channel %s: no profile for %s: %s",
-                self.channel_id,
-                address,
-                self._client().redact(str(exc)),
-            )
+            reason = str(exc) if isinstance(exc, SendError) else graph.redact(repr(exc))
+            log.warning("channel %s: no profile for %s: %s", self.channel_id, address, reason)
             return None
         if not isinstance(profile, dict):
             return None

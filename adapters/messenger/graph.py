@@ -83,7 +83,8 @@ class GraphClient:
         """`text` without the token, the app secret or anything derived from them."""
         text = _SECRET_PARAMS.sub(r"\1=***", text)
         for secret in (self._access_token, self._app_secret):
-            text = text.replace(secret, "***")
+            if len(secret) >= 8:  # a shorter one would mangle ordinary words
+                text = text.replace(secret, "***")
         return text
 
     def _guarded(self, work: Callable[[Any], T]) -> T:

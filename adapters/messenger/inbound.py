@@ -181,8 +181,7 @@ def _attachment(attachment: Mapping[str, Any]) -> BasicItem:
             return BasicItem(image=Image(url=url))
         if kind in ("video", "audio", "file"):
             name = _filename(url)
-            mime = (mimetypes.guess_type(name)[0] if name else None) or _DEFAULT_MIME.get(kind)
-            return BasicItem(file=File(url=url, filename=name, mime_type=mime))
+            return BasicItem(file=File(url=url, filename=name, mime_type=_mime(kind, name)))
     if kind == "location":
         point = _dict(payload.get("coordinates"))
         lat, lng = point.get("lat"), point.get("long")
@@ -223,6 +222,14 @@ def _chunks(text: str | None) -> list[str]:
     if not text:
         return []
     return [text[i : i + MAX_ITEM_TEXT] for i in range(0, len(text), MAX_ITEM_TEXT)]
+
+
+def _mime(kind: str, filename: str | None) -> str | None:
+    guess = mimetypes.guess_type(filename)[0] if filename else None
+    if guess and kind in _DEFAULT_MIME and not guess.startswith(kind + "/"):
+        # Voice clips come as .mp4, which guesses as video: keep the kind Meta told us.
+        guess = f"{kind}/{guess.split('/', 1)[1]}"
+    return guess or _DEFAULT_MIME.get(kind)
 
 
 def _filename(url: str) -> str | None:
