@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +13,7 @@ from aiohttp import web
 from gateway.app import build_app
 from gateway.config import parse_config
 from gateway.state import GATEWAY, Gateway
+from tests.databases import fresh_postgres, sqlite_url
 
 TOKEN = "test-token-0123456789abcdef"
 
@@ -44,15 +45,26 @@ class LiveGateway:
 StartGateway = Callable[..., Awaitable[LiveGateway]]
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database: a SQLite file, and (in the PostgreSQL run) a PostgreSQL database."""
+    if request.param == "sqlite":
+        yield sqlite_url(tmp_path)
+        return
+    server = request.getfixturevalue("postgres_url")
+    with fresh_postgres(server) as url:
+        yield url
+
+
 @pytest.fixture
-async def start_gateway(tmp_path: Path) -> AsyncIterator[StartGateway]:
-    """Start gateways from TOML channel tables; `{public_url}` and `{db}` are filled in."""
+async def start_gateway(database_url: str) -> AsyncIterator[StartGateway]:
+    """Start gateways from TOML channel tables; `{public_url}` is filled in."""
     started: list[LiveGateway] = []
 
-    async def start(channels: str = "", *, extra: str = "", db: Path | None = None) -> LiveGateway:
+    async def start(channels: str = "", *, extra: str = "", db: str | None = None) -> LiveGateway:
         port = free_port()
         url = f"http://127.0.0.1:{port}"
-        database = db or tmp_path / "inbox.db"
+        database = db or database_url
         text = f"""
 [gateway]
 listen = "127.0.0.1:{port}"
@@ -61,7 +73,7 @@ business_name = "Test Shop"
 max_body_bytes = 65536
 
 [database]
-url = "sqlite:///{database}"
+url = "{database}"
 
 [api]
 tokens = [{{ name = "crm", token = "{TOKEN}" }}]
