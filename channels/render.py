@@ -123,8 +123,11 @@ def _template(template: Template, caps: Capabilities) -> Rendered:
         f"{button.label}: {button.launch_url}" for button in rest if button.launch_url
     ]
     # a label cut to fit a quick reply still reaches the person in full
-    tail.extend(full.label for full, short in zip(quick, short_quick, strict=True)
-                if full.label != short.label)
+    tail.extend(
+        full.label
+        for full, short in zip(quick, short_quick, strict=True)
+        if full.label != short.label
+    )
     if numbered:
         tail.extend(numbered_line(n, c.label) for n, c in enumerate(numbered, start=1))
         tail.append(NUMBER_PROMPT)

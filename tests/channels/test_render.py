@@ -4,36 +4,111 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from render_support import (
-    MESSENGER,
-    SMS,
-    SMS_NO_MMS,
-    WEBCHAT,
-    basic,
-    file,
-    form,
-    image,
-    link,
-    minimal,
-    postback,
-    system,
-    template,
-    text,
-)
-
 from channels import (
     NUMBER_PROMPT,
+    Capabilities,
     CardPart,
     Choice,
     LinkButton,
     Media,
     MediaPart,
+    MessageContent,
     NativePart,
     QuickRepliesPart,
     TextPart,
     match_choice,
     render,
 )
+from channels.content import (
+    Basic,
+    BasicItem,
+    Button,
+    File,
+    Form,
+    FormField,
+    FormMedia,
+    Image,
+    Minimal,
+    PostbackProperties,
+    System,
+    Template,
+)
+
+SMS = Capabilities(
+    text_limit=1600, media=frozenset({"image", "file"}), media_per_part=10, media_with_text=True
+)
+SMS_NO_MMS = Capabilities(text_limit=1600)
+MESSENGER = Capabilities(
+    text_limit=2000,
+    media=frozenset({"image", "file", "video", "audio"}),
+    cards=True,
+    card_title_limit=80,
+    card_subtitle_limit=80,
+    card_buttons_max=3,
+    quick_replies_max=13,
+    quick_reply_title_limit=20,
+    native_postbacks=True,
+)
+WEBCHAT = Capabilities(native_content=True)
+
+
+def postback(label: str, interaction_id: str) -> Button:
+    return Button(
+        label=label, postback_properties=PostbackProperties(interaction_id=interaction_id)
+    )
+
+
+def link(label: str, url: str) -> Button:
+    return Button(label=label, launch_url=url)
+
+
+def template(
+    title: str | None = None,
+    lines: list[str] | None = None,
+    image_url: str | None = None,
+    buttons: list[Button] | None = None,
+) -> MessageContent:
+    return MessageContent(
+        template=Template(title=title, text_lines=lines, image_url=image_url, buttons=buttons)
+    )
+
+
+def basic(*items: BasicItem) -> MessageContent:
+    return MessageContent(basic=Basic(items=list(items)))
+
+
+def image(url: str) -> BasicItem:
+    return BasicItem(image=Image(url=url))
+
+
+def file(url: str, mime_type: str | None = None) -> BasicItem:
+    return BasicItem(file=File(url=url, mime_type=mime_type))
+
+
+def text(value: str) -> BasicItem:
+    return BasicItem(text=value)
+
+
+def minimal(value: str, url: str | None = None) -> MessageContent:
+    return MessageContent(minimal=Minimal(text=value, url=url))
+
+
+def form(
+    title: str | None, description: str | None, fields: dict[str, str], media_url: str | None = None
+) -> MessageContent:
+    media = [FormMedia(image=Image(url=media_url))] if media_url else None
+    return MessageContent(
+        form=Form(
+            title=title,
+            description=description,
+            fields=[FormField(name=k, value=v) for k, v in fields.items()],
+            media=media,
+        )
+    )
+
+
+def system(value: str) -> MessageContent:
+    return MessageContent(system=System(text=value))
 
 
 def test_web_chat_shows_every_content_as_is() -> None:
@@ -76,8 +151,13 @@ def test_mms_carries_text_and_up_to_ten_media_per_message() -> None:
             "Your photos",
             tuple(Media(f"https://img.example/{i}.jpg", "image") for i in range(10)),
         ),
-        TextPart("", (Media("https://img.example/10.jpg", "image"),
-                      Media("https://img.example/11.jpg", "image"))),
+        TextPart(
+            "",
+            (
+                Media("https://img.example/10.jpg", "image"),
+                Media("https://img.example/11.jpg", "image"),
+            ),
+        ),
     )
 
 
@@ -90,8 +170,10 @@ def test_sms_without_mms_puts_media_urls_on_their_own_lines() -> None:
 
 def test_messenger_sends_attachments_as_their_own_messages_in_order() -> None:
     content = basic(
-        text("before"), image("https://img.example/a.png"),
-        file("https://f.example/v.mp4", "video/mp4"), text("after"),
+        text("before"),
+        image("https://img.example/a.png"),
+        file("https://f.example/v.mp4", "video/mp4"),
+        text("after"),
     )
     assert render(content, MESSENGER).parts == (
         TextPart("before"),
@@ -114,8 +196,11 @@ def test_sms_template_reads_as_text_with_a_numbered_menu() -> None:
         "Your order",
         ["2 items", "Total $12"],
         "https://img.example/o.png",
-        [link("Track", "https://t.example/1"), postback("Cancel order", "cancel"),
-         postback("Talk to us", "agent")],
+        [
+            link("Track", "https://t.example/1"),
+            postback("Cancel order", "cancel"),
+            postback("Talk to us", "agent"),
+        ],
     )
     rendered = render(content, SMS)
     assert rendered.parts == (
@@ -136,15 +221,19 @@ def test_sms_without_mms_shows_the_template_image_as_a_url_line() -> None:
 
 def test_messenger_template_with_five_postbacks_is_a_card_of_three_and_quick_replies() -> None:
     buttons = [postback(f"Option {i}", f"opt{i}") for i in range(1, 6)]
-    rendered = render(template("Pick one", ["We have five"], "https://i.example/p.png", buttons),
-                      MESSENGER)
+    rendered = render(
+        template("Pick one", ["We have five"], "https://i.example/p.png", buttons), MESSENGER
+    )
     assert rendered.parts == (
         CardPart(
-            "Pick one", "We have five", "https://i.example/p.png",
+            "Pick one",
+            "We have five",
+            "https://i.example/p.png",
             (Choice("Option 1", "opt1"), Choice("Option 2", "opt2"), Choice("Option 3", "opt3")),
         ),
-        QuickRepliesPart("Choose an option:", (Choice("Option 4", "opt4"),
-                                                Choice("Option 5", "opt5"))),
+        QuickRepliesPart(
+            "Choose an option:", (Choice("Option 4", "opt4"), Choice("Option 5", "opt5"))
+        ),
     )
     assert rendered.menu == ()
 
@@ -154,7 +243,9 @@ def test_messenger_links_beyond_the_card_become_text_lines() -> None:
     rendered = render(template("Links", buttons=buttons), MESSENGER)
     card, rest = rendered.parts
     assert isinstance(card, CardPart)
-    assert card.buttons == tuple(LinkButton(f"Site {i}", f"https://s.example/{i}") for i in range(3))
+    assert card.buttons == tuple(
+        LinkButton(f"Site {i}", f"https://s.example/{i}") for i in range(3)
+    )
     assert rest == TextPart("Site 3: https://s.example/3\nSite 4: https://s.example/4")
 
 
@@ -212,6 +303,18 @@ def test_form_is_text_on_sms_and_messenger() -> None:
 def test_form_media_is_native_where_possible_else_a_link() -> None:
     content = form(None, None, {"a": "b"}, "https://img.example/f.png")
     assert render(content, MESSENGER).parts == (
-        TextPart("a: b"), MediaPart(Media("https://img.example/f.png", "image")),
+        TextPart("a: b"),
+        MediaPart(Media("https://img.example/f.png", "image")),
     )
     assert render(content, SMS_NO_MMS).parts == (TextPart("a: b\nhttps://img.example/f.png"),)
+
+
+def test_video_goes_as_a_file_where_only_files_are_native() -> None:
+    files_only = Capabilities(text_limit=500, media=frozenset({"file"}))
+    content = basic(
+        file("https://v.example/clip.mp4", "video/mp4"), image("https://i.example/a.png")
+    )
+    assert render(content, files_only).parts == (
+        MediaPart(Media("https://v.example/clip.mp4", "file", mime_type="video/mp4")),
+        TextPart("https://i.example/a.png"),
+    )

@@ -7,9 +7,7 @@ from hypothesis import strategies as st
 
 from channels.split import split_text
 
-WORDS = st.lists(
-    st.text(alphabet="abcdéfgh😀", min_size=1, max_size=40), min_size=1, max_size=60
-)
+WORDS = st.lists(st.text(alphabet="abcdéfgh😀", min_size=1, max_size=40), min_size=1, max_size=60)
 SEPARATORS = st.sampled_from([" ", "  ", "\n", " \n ", "\t"])
 
 
