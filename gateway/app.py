@@ -54,9 +54,7 @@ def build_app(
         config=config,
         db=db,
         feed=EventFeed(db),
-        business=Business(
-            config.gateway.business_name, config.gateway.business_image_url or None
-        ),
+        business=Business(config.gateway.business_name, config.gateway.business_image_url or None),
         specs={s.channel_id: s for s in specs},
     )
     app = web.Application(

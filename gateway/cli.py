@@ -55,8 +55,10 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     print(f"  listen {config.gateway.listen}, public URL {config.gateway.public_url}")
     print(f"  database {config.database.url.split('@')[-1]}")
     print(f"  channels: {channels or 'none'}")
-    print(f"  API tokens: {len(config.api.tokens)}, agents: {len(config.agents)}, "
-          f"webhooks: {len(config.webhooks)}")
+    print(
+        f"  API tokens: {len(config.api.tokens)}, agents: {len(config.agents)}, "
+        f"webhooks: {len(config.webhooks)}"
+    )
     return 0
 
 
@@ -139,9 +141,7 @@ def parser() -> argparse.ArgumentParser:
     hashing.set_defaults(func=cmd_hash_password)
     adapters = sub.add_parser("adapters", help="list the adapter types installed")
     adapters.set_defaults(func=cmd_adapters)
-    migrate = with_config(
-        sub.add_parser("migrate", help="bring the database schema up to date")
-    )
+    migrate = with_config(sub.add_parser("migrate", help="bring the database schema up to date"))
     migrate.set_defaults(func=cmd_migrate)
     add_events = _optional("gateway.webhooks.cli", "add_events_command")
     if add_events is not None:

@@ -137,9 +137,13 @@ def resolve_env(table: Mapping[str, Any], where: str, problems: list[str]) -> di
         elif key.endswith("_env") and isinstance(value, str):
             name = key[: -len("_env")]
             if name in table:
-                problems.append(f"config error: {where}{key}: give either {name} or {key}, not both")
+                problems.append(
+                    f"config error: {where}{key}: give either {name} or {key}, not both"
+                )
             elif value not in os.environ:
-                problems.append(f"config error: {where}{key}: environment variable {value} is not set")
+                problems.append(
+                    f"config error: {where}{key}: environment variable {value} is not set"
+                )
             else:
                 out[name] = os.environ[value]
         else:

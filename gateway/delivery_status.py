@@ -135,7 +135,9 @@ def apply_watermark(
             DeliveryRow.channel_id == channel_id,
             DeliveryRow.recipient == recipient,
             col(DeliveryRow.accepted_at).is_not(None),
-            col(DeliveryRow.status).in_([DeliveryStatus.SENT.value, DeliveryStatus.DELIVERED.value]),
+            col(DeliveryRow.status).in_(
+                [DeliveryStatus.SENT.value, DeliveryStatus.DELIVERED.value]
+            ),
         )
     )
     moved = 0
@@ -154,7 +156,9 @@ def read_up_to(session: Session, conversation_id: str, channel_id: str, sequence
             DeliveryRow.conversation_id == conversation_id,
             DeliveryRow.channel_id == channel_id,
             col(MessageRow.sequence) <= sequence,
-            col(DeliveryRow.status).in_([DeliveryStatus.SENT.value, DeliveryStatus.DELIVERED.value]),
+            col(DeliveryRow.status).in_(
+                [DeliveryStatus.SENT.value, DeliveryStatus.DELIVERED.value]
+            ),
         )
     )
     return sum(advance(session, d, DeliveryStatus.READ) for d in rows)

@@ -111,9 +111,7 @@ class EventFeed:
     @staticmethod
     def _after(cursor: int) -> Callable[[Session], list[EventRow]]:
         def read(session: Session) -> list[EventRow]:
-            query = (
-                select(EventRow).where(col(EventRow.seq) > cursor).order_by(col(EventRow.seq))
-            )
+            query = select(EventRow).where(col(EventRow.seq) > cursor).order_by(col(EventRow.seq))
             return list(session.exec(query.limit(500)))
 
         return read

@@ -15,8 +15,10 @@ from channels import (
     InboundEvent,
     IngestOutcome,
     Participant,
-    Session as ChatSession,
     VerifiedIdentity,
+)
+from channels import (
+    Session as ChatSession,
 )
 from channels.types import ChannelType, Visibility
 from gateway.feed import Listener, message_of
@@ -79,7 +81,11 @@ class GatewayHost:
     """Stores what one channel's adapter hands in; answers only after the commit."""
 
     def __init__(
-        self, gateway: Gateway, channel_id: str, metrics: Metrics, master_secret: Callable[[], bytes]
+        self,
+        gateway: Gateway,
+        channel_id: str,
+        metrics: Metrics,
+        master_secret: Callable[[], bytes],
     ) -> None:
         self.gateway = gateway
         self.channel_id = channel_id

@@ -105,9 +105,7 @@ def _message(
     if first_contact and not event.participant.anonymous:
         report.new_participants.append(event.participant.address)
     content = event.content.with_preview().wire()
-    interaction_id, button_message_id = _interaction(
-        session, conversation, channel_id, event
-    )
+    interaction_id, button_message_id = _interaction(session, conversation, channel_id, event)
     if event.direction is Direction.PARTICIPANT_TO_BUSINESS:
         sender = owner_of(identity)
     else:  # written by the business in the provider's own inbox (Messenger page inbox)
@@ -317,4 +315,3 @@ def _read(session: Session, channel_id: str, event: ReadUpTo) -> IngestOutcome:
     conversation, _, _ = conversation_for(session, channel_id, event.participant)
     moved = read_up_to(session, conversation.id, channel_id, event.sequence)
     return IngestOutcome(stored=moved > 0, conversation_id=conversation.id)
-

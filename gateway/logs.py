@@ -40,7 +40,9 @@ def setup_logging(level: str = "INFO", json_lines: bool | None = None) -> None:
         json_lines = not sys.stderr.isatty()
     handler = logging.StreamHandler()
     handler.setFormatter(
-        JsonFormatter() if json_lines else TextFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        JsonFormatter()
+        if json_lines
+        else TextFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     )
     root = logging.getLogger()
     root.handlers[:] = [handler]

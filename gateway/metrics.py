@@ -11,36 +11,49 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
-            "inbox_http_requests", "HTTP requests answered", ["method", "route", "status"],
+            "inbox_http_requests",
+            "HTTP requests answered",
+            ["method", "route", "status"],
             registry=self.registry,
         )
         self.latency = Histogram(
-            "inbox_http_request_seconds", "Time to answer an HTTP request", ["route"],
+            "inbox_http_request_seconds",
+            "Time to answer an HTTP request",
+            ["route"],
             registry=self.registry,
         )
         self.messages_in = Counter(
             "inbox_messages_in", "Inbound messages stored", ["channel"], registry=self.registry
         )
         self.messages_out = Counter(
-            "inbox_messages_out", "Outbound message parts accepted by a provider", ["channel"],
+            "inbox_messages_out",
+            "Outbound message parts accepted by a provider",
+            ["channel"],
             registry=self.registry,
         )
         self.send_failures = Counter(
-            "inbox_send_failures", "Failed send attempts", ["channel", "retryable"],
+            "inbox_send_failures",
+            "Failed send attempts",
+            ["channel", "retryable"],
             registry=self.registry,
         )
         self.send_latency = Histogram(
-            "inbox_send_seconds", "Time a provider took to accept a part", ["channel"],
+            "inbox_send_seconds",
+            "Time a provider took to accept a part",
+            ["channel"],
             registry=self.registry,
         )
         self.writer_queue = Gauge(
-            "inbox_writer_queue_depth", "Writes waiting for the next group commit",
+            "inbox_writer_queue_depth",
+            "Writes waiting for the next group commit",
             registry=self.registry,
         )
         self.deliveries_pending = Gauge(
             "inbox_deliveries_pending", "Deliveries waiting to be sent", registry=self.registry
         )
         self.webhooks_pending = Gauge(
-            "inbox_webhook_events_pending", "Outgoing webhook events not yet delivered",
-            ["url"], registry=self.registry,
+            "inbox_webhook_events_pending",
+            "Outgoing webhook events not yet delivered",
+            ["url"],
+            registry=self.registry,
         )

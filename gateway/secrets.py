@@ -12,7 +12,7 @@ MASTER = "master"
 
 
 def master_secret(session: Session) -> bytes:
-    """The master secret, created on first use (web chat tokens and agent sessions derive from it)."""
+    """The master secret, created on first use (web chat tokens and agent sessions use it)."""
     row = session.get(SecretRow, MASTER)
     if row is None:
         row = SecretRow(name=MASTER, value=secrets.token_hex(32))

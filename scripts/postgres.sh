@@ -30,7 +30,7 @@ as_owner() {
 find_bindir() {
   local dir
   # The newest Debian-packaged version first; then whatever is on PATH.
-  for dir in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r); do
+  for dir in $(printf "%s\n" /usr/lib/postgresql/*/bin | sort -V -r); do
     [[ -x "$dir/initdb" && -x "$dir/pg_ctl" ]] && { echo "$dir"; return 0; }
   done
   if command -v pg_ctl >/dev/null && command -v initdb >/dev/null; then
@@ -166,7 +166,6 @@ start() {
 stop() {
   if running; then
     as_owner "$BINDIR/pg_ctl" stop -D "$DATA" -m fast -w -t 60 >/dev/null
-    say "stopped"
   fi
 }
 

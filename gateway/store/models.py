@@ -52,6 +52,7 @@ class ConversationRow(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("participant_kind", "participant_id", name="uq_conversation_participant"),
         Index("ix_conversations_activity", "last_activity_at", "id"),
+        Index("ix_conversations_last_inbound", "last_inbound_at"),
     )
 
     id: str = Field(primary_key=True, max_length=40)

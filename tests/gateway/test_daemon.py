@@ -71,7 +71,7 @@ def test_health_ready_and_metrics_answer(tmp_path: Path) -> None:
 
 
 def test_sigterm_stops_the_daemon_cleanly_and_logs_json(tmp_path: Path) -> None:
-    process, url = start(tmp_path)
+    process, _ = start(tmp_path)
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=10) == 0
     lines = process.stderr.read().decode().splitlines() if process.stderr else []

@@ -95,7 +95,7 @@ async def test_stop_opts_the_contact_out_and_tells_the_agents(
         identity = session.exec(select(IdentityRow)).one()
         assert identity.opted_out
         messages = list(session.exec(select(MessageRow).order_by(MessageRow.sequence)))
-        assert [m.content.get("basic", {}).get("items") for m in messages][0] == [{"text": "STOP"}]
+        assert messages[0].content["basic"]["items"] == [{"text": "STOP"}]
         note = messages[1]
         assert note.visibility == "BUSINESS" and "opted out" in note.content["system"]["text"]
     await twilio.post_inbound(url, "+15557654321", "start")
@@ -108,9 +108,7 @@ async def test_an_oversize_webhook_is_refused_with_413(
 ) -> None:
     live = await sms_gateway(start_gateway, twilio)
     async with ClientSession() as http:
-        response = await http.post(
-            f"{live.url}/channels/sms/inbound", data={"Body": "x" * 70_000}
-        )
+        response = await http.post(f"{live.url}/channels/sms/inbound", data={"Body": "x" * 70_000})
         assert response.status == 413
         body = await response.json()
         assert body["details"]["applicationError"]["code"] == "PAYLOAD_TOO_LARGE"

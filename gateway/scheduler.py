@@ -1,0 +1,76 @@
+"""Every periodic job of the daemon, in one place (APScheduler's AsyncIOScheduler).
+
+The sweeps wake the dispatcher and the webhook sender, which find due work in the database
+(retry times live in the rows), so a restart loses nothing. The expiry jobs drop
+`Idempotency-Key`s and numbered-choice menus older than 24 hours.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlalchemy import delete
+from sqlmodel import Session, col
+
+from gateway.clock import now
+from gateway.store.database import Database
+from gateway.store.models import IdempotencyRow, MenuRow
+
+log = logging.getLogger(__name__)
+
+#: idempotency keys and numbered menus hold this long (SPEC sections 4 and 8)
+KEEP = timedelta(hours=24)
+SWEEP_SECONDS = 1.0
+EXPIRY_SECONDS = 600.0
+
+
+def expire_idempotency_keys(session: Session) -> int:
+    """Forget `Idempotency-Key`s older than 24 hours."""
+    result = session.execute(
+        delete(IdempotencyRow).where(col(IdempotencyRow.created_at) < now() - KEEP)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def expire_menus(session: Session) -> int:
+    """Forget numbered-choice menus older than 24 hours."""
+    result = session.execute(delete(MenuRow).where(col(MenuRow.created_at) < now() - KEEP))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def build_scheduler(
+    db: Database,
+    wake_dispatcher: Callable[[], None],
+    wake_webhooks: Callable[[], None],
+    sweep_seconds: float = SWEEP_SECONDS,
+) -> AsyncIOScheduler:
+    """The scheduler with all the daemon's jobs; start it inside the running loop."""
+    scheduler = AsyncIOScheduler(timezone="UTC")
+    common = {"coalesce": True, "max_instances": 1, "misfire_grace_time": 60}
+
+    async def expire() -> None:
+        keys = await db.write(expire_idempotency_keys)
+        menus = await db.write(expire_menus)
+        if keys or menus:
+            log.info("expired %d idempotency keys and %d menus", keys, menus)
+
+    scheduler.add_job(
+        wake_dispatcher, "interval", seconds=sweep_seconds, id="due-deliveries", **common
+    )
+    scheduler.add_job(
+        wake_webhooks, "interval", seconds=sweep_seconds, id="outgoing-webhooks", **common
+    )
+    scheduler.add_job(
+        expire, "interval", seconds=EXPIRY_SECONDS, id="expire-keys-and-menus",
+        next_run_time=now() + timedelta(seconds=5), **common,
+    )
+    return scheduler
+
+
+def quiet() -> None:
+    """APScheduler logs every run of every job at INFO; the sweeps run each second."""
+    for name in ("apscheduler.executors.default", "apscheduler.scheduler"):
+        logging.getLogger(name).setLevel(logging.WARNING)

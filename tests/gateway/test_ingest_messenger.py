@@ -1,0 +1,112 @@
+"""Messenger through the real gateway: profiles, postbacks, echoes and the 24 h window note."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import pytest
+from sqlmodel import Session, select
+
+from adapters.messenger.fake import (
+    FakeGraph,
+    echo_event,
+    message_event,
+    post_event,
+    post_events,
+    postback_event,
+)
+from gateway.clock import now
+from gateway.store.models import ContactRow, ConversationRow, EventRow, MessageRow
+from gateway.windows import note_closed_windows
+from tests.gateway.conftest import LiveGateway, StartGateway
+
+FACEBOOK = """
+[channels.facebook]
+type = "messenger"
+page_id = "1234567890"
+page_access_token = "fake-page-token"
+app_secret = "fake-app-secret"
+verify_token = "verify-me"
+graph_base_url = "{graph}"
+"""
+
+
+@pytest.fixture
+async def graph() -> AsyncIterator[FakeGraph]:
+    fake = FakeGraph(profiles={"psid-1": {"first_name": "Ada", "last_name": "Lovelace"}})
+    await fake.start()
+    yield fake
+    await fake.stop()
+
+
+async def start(start_gateway: StartGateway, graph: FakeGraph) -> tuple[LiveGateway, str]:
+    live = await start_gateway(FACEBOOK.format(graph=graph.base_url))
+    return live, f"{live.url}/channels/facebook/webhook"
+
+
+def rows(live: LiveGateway, model: type) -> list:  # type: ignore[type-arg]
+    with Session(live.gateway.db.engine) as session:
+        return list(session.exec(select(model)))
+
+
+async def test_first_contact_looks_up_the_profile_name(
+    start_gateway: StartGateway, graph: FakeGraph
+) -> None:
+    live, url = await start(start_gateway, graph)
+    status, _ = await post_event(url, "fake-app-secret", message_event("psid-1", "Hello"))
+    assert status == 200
+    assert len(rows(live, MessageRow)) == 1  # on disk when the provider got its answer
+    for _ in range(100):
+        names = [c.display_name for c in rows(live, ContactRow)]
+        if names == ["Ada Lovelace"]:
+            break
+        await asyncio.sleep(0.02)
+    assert names == ["Ada Lovelace"]
+
+
+async def test_a_postback_is_a_message_and_a_button_interaction(
+    start_gateway: StartGateway, graph: FakeGraph
+) -> None:
+    live, url = await start(start_gateway, graph)
+    status, _ = await post_events(
+        url,
+        "fake-app-secret",
+        [message_event("psid-2", "hi"), postback_event("psid-2", "Track order", "TRACK")],
+    )
+    assert status == 200
+    messages = sorted(rows(live, MessageRow), key=lambda m: m.sequence)
+    assert [m.content["basic"]["items"][0]["text"] for m in messages] == ["hi", "Track order"]
+    assert messages[1].interaction_id == "TRACK"
+    events = {e.slug: e for e in rows(live, EventRow)}
+    assert events["button_interacted"].body["interactionId"] == "TRACK"
+    assert events["button_interacted"].body["channelId"] == "facebook"
+
+
+async def test_an_echo_from_the_page_inbox_is_stored_as_a_business_message(
+    start_gateway: StartGateway, graph: FakeGraph
+) -> None:
+    live, url = await start(start_gateway, graph)
+    await post_event(url, "fake-app-secret", message_event("psid-3", "question"))
+    await post_event(url, "fake-app-secret", echo_event("psid-3", "answer from the page"))
+    messages = sorted(rows(live, MessageRow), key=lambda m: m.sequence)
+    assert [m.direction for m in messages] == ["PARTICIPANT_TO_BUSINESS", "BUSINESS_TO_PARTICIPANT"]
+    assert len(rows(live, ConversationRow)) == 1
+
+
+async def test_a_closed_window_is_noted_once(start_gateway: StartGateway, graph: FakeGraph) -> None:
+    live, url = await start(start_gateway, graph)
+    await post_event(url, "fake-app-secret", message_event("psid-4", "hello"))
+    directory = live.gateway.directory
+
+    def age(session: Session) -> None:
+        conversation = session.exec(select(ConversationRow)).one()
+        conversation.last_inbound_at = now() - timedelta(hours=25)
+
+    await live.gateway.db.write(age)
+    assert await live.gateway.db.write(lambda s: note_closed_windows(s, directory)) == 1
+    assert await live.gateway.db.write(lambda s: note_closed_windows(s, directory)) == 0
+    notes = [m for m in rows(live, MessageRow) if "system" in m.content]
+    assert len(notes) == 1 and "24 h messaging window" in notes[0].content["system"]["text"]
+    assert notes[0].visibility == "BUSINESS"
