@@ -173,6 +173,13 @@ class VisitorConnection:
         await self._delivered(messages)
 
     async def _pump(self, subscription: Subscription) -> None:
+        try:
+            await self._forward(subscription)
+        except Exception:
+            # The visitor keeps the socket; a reconnect's `sync` recovers what was missed.
+            log.exception("web chat: the conversation feed failed")
+
+    async def _forward(self, subscription: Subscription) -> None:
         async for message in subscription:
             if message.get("id") in self._acked:
                 continue  # this socket already has it, in the ack

@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import json
 import secrets
+from collections.abc import Callable
 
 from channels import Participant
 
@@ -36,15 +37,28 @@ def _unb64(text: str) -> bytes:
 
 
 class TokenSigner:
-    """Issues and reads the tokens of one web chat channel."""
+    """Issues and reads the tokens of one web chat channel.
 
-    def __init__(self, secret: bytes, channel_id: str) -> None:
-        self._secret = secret
+    The secret is fetched on first use: the host loads the installation secret from its
+    database after adapters are built.
+    """
+
+    def __init__(self, secret: Callable[[], bytes], channel_id: str) -> None:
+        self._secret_source = secret
+        self._secret: bytes | None = None
         self._channel_id = channel_id
+
+    def _key(self) -> bytes:
+        if self._secret is None:
+            secret = self._secret_source()
+            if not secret:
+                raise RuntimeError("the installation secret for web chat tokens is not loaded")
+            self._secret = secret
+        return self._secret
 
     def _mac(self, payload: str) -> str:
         message = f"webchat-token:{_VERSION}:{self._channel_id}:{payload}".encode()
-        return _b64(hmac.new(self._secret, message, hashlib.sha256).digest())
+        return _b64(hmac.new(self._key(), message, hashlib.sha256).digest())
 
     def issue(self, participant: Participant) -> str:
         """The token of a participant; the same participant always gets the same token."""
