@@ -180,4 +180,17 @@ class Adapter(Protocol):
         ...
 
 
+@runtime_checkable
+class MediaSource(Protocol):
+    """An adapter whose inbound media URLs need credentials to fetch (Twilio MMS).
+
+    The gateway fetches media for the inbox page through the adapter's answer, so that no
+    vendor detail lives in the daemon.
+    """
+
+    def media_credentials(self, url: str) -> tuple[str, str] | None:
+        """HTTP Basic credentials for `url`, or None when the URL is not the provider's."""
+        ...
+
+
 AdapterFactory = Callable[[str, ChannelConfig, ChannelHost], Adapter]
