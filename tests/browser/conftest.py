@@ -1,0 +1,151 @@
+"""A real gateway and a customer's website on 127.0.0.1, and Debian's Chromium to drive them."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from argon2 import PasswordHasher
+from playwright.async_api import Browser, Page, async_playwright
+from sqlmodel import select
+
+from gateway.app import build_app
+from gateway.config import parse_config
+from gateway.state import GATEWAY, Gateway
+from gateway.store.models import EventRow
+
+PASSWORD = "agent-password"
+HASH = PasswordHasher(time_cost=1, memory_cost=8192).hash(PASSWORD)
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SITE_PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><title>Shop</title></head>
+<body><h1>A shop</h1>
+<script src="{gateway}/channels/chat/widget.js" async></script>
+</body></html>"""
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class World:
+    """The gateway, the site embedding its widget, and a browser."""
+
+    gateway_url: str
+    site_url: str
+    app: web.Application
+    browser: Browser
+
+    @property
+    def gateway(self) -> Gateway:
+        return self.app[GATEWAY]
+
+    async def agent_page(self) -> Page:
+        """A fresh browser with the agent logged in to the inbox."""
+        context = await self.browser.new_context(viewport={"width": 1280, "height": 800})
+        page = await context.new_page()
+        await page.goto(self.gateway_url + "/inbox/")
+        await page.fill("#username", "alice")
+        await page.fill("#password", PASSWORD)
+        await page.click("#login-submit")
+        await page.wait_for_selector("#app:not([hidden])")
+        await page.wait_for_selector("#live-dot.on")
+        return page
+
+    async def visitor_page(self) -> Page:
+        """A fresh browser (a new visitor) on the site, with the chat open."""
+        context = await self.browser.new_context()
+        page = await context.new_page()
+        await open_chat(page, self.site_url)
+        return page
+
+    async def events(self, slug: str) -> list[dict[str, Any]]:
+        rows = await self.gateway.db.read(
+            lambda s: list(s.exec(select(EventRow).where(EventRow.slug == slug)))
+        )
+        return [row.body for row in rows]
+
+    async def wait_for_event(
+        self, slug: str, match: Callable[[dict[str, Any]], bool]
+    ) -> dict[str, Any]:
+        for _ in range(200):
+            for body in await self.events(slug):
+                if match(body):
+                    return body
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"no {slug} event matched")
+
+
+async def open_chat(page: Page, site_url: str) -> None:
+    await page.goto(site_url)
+    await page.click("#ig-bubble")
+    await page.wait_for_selector("#ig-panel", state="visible")
+
+
+@pytest.fixture
+async def world(chromium_path: str, tmp_path: Path) -> AsyncIterator[World]:
+    gateway_port, site_port = free_port(), free_port()
+    gateway_url = f"http://127.0.0.1:{gateway_port}"
+    site_url = f"http://127.0.0.1:{site_port}"
+    config = f"""
+[gateway]
+listen = "127.0.0.1:{gateway_port}"
+public_url = "{gateway_url}"
+business_name = "Test Shop"
+
+[database]
+url = "sqlite:///{tmp_path / "inbox.db"}"
+
+[delivery]
+retry_delays = [0.2, 0.5]
+
+[[agents]]
+username = "alice"
+password_hash = "{HASH}"
+
+[channels.chat]
+type = "webchat"
+allowed_origins = ["{site_url}"]
+"""
+    app = build_app(parse_config(config))
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", gateway_port).start()
+
+    site = web.Application()
+    page = SITE_PAGE.format(gateway=gateway_url)
+    site.router.add_get("/", lambda _: _html(page))
+    site_runner = web.AppRunner(site)
+    await site_runner.setup()
+    await web.TCPSite(site_runner, "127.0.0.1", site_port).start()
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=chromium_path, args=CHROMIUM_ARGS
+        )
+        try:
+            yield World(gateway_url, site_url, app, browser)
+        finally:
+            await browser.close()
+            await site_runner.cleanup()
+            await runner.cleanup()
+
+
+async def _html(text: str) -> web.Response:
+    return web.Response(text=text, content_type="text/html")
