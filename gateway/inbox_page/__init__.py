@@ -61,7 +61,7 @@ async def config_view(request: web.Request) -> web.Response:
         for info in gw.directory.values()
     ]
     return web.json_response(
-        {"channels": channels, "mediaPrefixes": media.media_prefixes(request.app)}
+        {"channels": channels, "mediaChannels": media.media_channels(request.app)}
     )
 
 

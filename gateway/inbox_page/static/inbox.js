@@ -60,7 +60,7 @@
   const state = {
     me: null,
     channels: {},
-    mediaPrefixes: {},
+    mediaChannels: [],
     conversations: [],
     hasMore: false,
     query: "",
@@ -140,7 +140,7 @@
     state.me = me.agent;
     state.channels = {};
     for (const c of config.channels) state.channels[c.channelId] = c;
-    state.mediaPrefixes = config.mediaPrefixes || {};
+    state.mediaChannels = config.mediaChannels || [];
     $("business-name").textContent = me.business.name;
     $("agent-name").textContent = me.agent.displayName;
     document.title = "Inbox · " + me.business.name;
@@ -463,8 +463,8 @@
     const safe = safeUrl(url);
     if (!safe) return null;
     const channelId = message.sourceChannelId;
-    const prefix = channelId && state.mediaPrefixes[channelId];
-    if (prefix && safe.startsWith(prefix)) {
+    const inbound = message.direction === "PARTICIPANT_TO_BUSINESS";
+    if (inbound && channelId && state.mediaChannels.includes(channelId)) {
       return "/inbox/api/media?" + new URLSearchParams({ channelId: channelId, url: safe }).toString();
     }
     return safe;
