@@ -12,12 +12,14 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from sqlalchemy import delete
-from sqlmodel import Session, col
+from sqlalchemy import delete, func
+from sqlmodel import Session, col, select
 
 from gateway.clock import now
-from gateway.store.database import Database
-from gateway.store.models import IdempotencyRow, MenuRow
+from gateway.dispatch.record import pending_count
+from gateway.state import Gateway
+from gateway.store.models import EventRow, IdempotencyRow, MenuRow
+from gateway.store.webhook_models import WebhookCursorRow
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +27,7 @@ log = logging.getLogger(__name__)
 KEEP = timedelta(hours=24)
 SWEEP_SECONDS = 1.0
 EXPIRY_SECONDS = 600.0
+METRICS_SECONDS = 5.0
 
 
 def expire_idempotency_keys(session: Session) -> int:
@@ -41,8 +44,16 @@ def expire_menus(session: Session) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
+def backlog(session: Session) -> tuple[int, dict[str, int]]:
+    """Deliveries still pending, and events each webhook subscriber has yet to take."""
+    pending = pending_count(session)
+    newest = int(session.exec(select(func.coalesce(func.max(EventRow.seq), 0))).one() or 0)
+    behind = {c.url: newest - c.last_seq for c in session.exec(select(WebhookCursorRow))}
+    return pending, behind
+
+
 def build_scheduler(
-    db: Database,
+    gateway: Gateway,
     wake_dispatcher: Callable[[], None],
     wake_webhooks: Callable[[], None],
     sweep_seconds: float = SWEEP_SECONDS,
@@ -50,6 +61,13 @@ def build_scheduler(
     """The scheduler with all the daemon's jobs; start it inside the running loop."""
     scheduler = AsyncIOScheduler(timezone="UTC")
     common = {"coalesce": True, "max_instances": 1, "misfire_grace_time": 60}
+    db = gateway.db
+
+    async def gauges() -> None:
+        pending, behind = await db.read(backlog)
+        gateway.metrics.deliveries_pending.set(pending)
+        for url, count in behind.items():
+            gateway.metrics.webhooks_pending.labels(url).set(count)
 
     async def expire() -> None:
         keys = await db.write(expire_idempotency_keys)
@@ -63,6 +81,7 @@ def build_scheduler(
     scheduler.add_job(
         wake_webhooks, "interval", seconds=sweep_seconds, id="outgoing-webhooks", **common
     )
+    scheduler.add_job(gauges, "interval", seconds=METRICS_SECONDS, id="backlog-gauges", **common)
     scheduler.add_job(
         expire, "interval", seconds=EXPIRY_SECONDS, id="expire-keys-and-menus",
         next_run_time=now() + timedelta(seconds=5), **common,

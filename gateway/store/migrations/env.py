@@ -6,6 +6,7 @@ from alembic import context
 from sqlmodel import SQLModel
 
 import gateway.store.models  # noqa: F401  (registers the tables)
+import gateway.store.webhook_models  # noqa: F401
 
 connection = context.config.attributes.get("connection")
 if connection is None:  # pragma: no cover - only used when alembic is run by hand

@@ -1,0 +1,245 @@
+"""A running gateway with a scriptable in-test adapter, and helpers to queue and watch sends."""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import itertools
+import socket
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from sqlmodel import Session, select
+
+from channels import (
+    Capabilities,
+    ChannelConfig,
+    ChannelHost,
+    ChannelType,
+    MessageContent,
+    OutboundPart,
+    Participant,
+    Route,
+    SendResult,
+)
+from gateway.app import build_app
+from gateway.config import parse_config
+from gateway.dispatch.engine import OPTIONS, Options
+from gateway.participants import conversation_for
+from gateway.sending import SendRequest, send_message
+from gateway.state import GATEWAY, Gateway
+from gateway.store.models import DeliveryRow, MessageRow
+
+T = TypeVar("T")
+_ids = itertools.count(1)
+
+
+class FakeConfig(ChannelConfig):
+    text_limit: int | None = None
+
+
+@dataclass
+class Script:
+    """What the fake provider does: one queued outcome per call (None: accept), then accept."""
+
+    errors: list[BaseException | None] = field(default_factory=list)
+    #: every part it was asked to send, accepted or not
+    calls: list[OutboundPart] = field(default_factory=list)
+    #: the parts it accepted
+    sent: list[OutboundPart] = field(default_factory=list)
+    #: set to hold every send until released
+    gate: asyncio.Event | None = None
+
+
+class FakeAdapter:
+    """A channel whose provider is a list in memory (type `fake`, an SMS-like channel)."""
+
+    type: ClassVar[str] = "fake"
+    channel_type: ClassVar[ChannelType] = ChannelType.SMS
+    Config: ClassVar[builtins.type[ChannelConfig]] = FakeConfig
+    default_rate_per_second: ClassVar[float | None] = None
+
+    def __init__(self, channel_id: str, config: FakeConfig, host: ChannelHost) -> None:
+        self.channel_id = channel_id
+        self.config = config
+        self.host = host
+        self.script = Script()
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return Capabilities(text_limit=self.config.text_limit)
+
+    def routes(self) -> Sequence[Route]:
+        return ()
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    async def send(self, part: OutboundPart) -> SendResult:
+        self.script.calls.append(part)
+        if self.script.gate is not None:
+            await self.script.gate.wait()
+        error = self.script.errors.pop(0) if self.script.errors else None
+        if error is not None:
+            raise error
+        self.script.sent.append(part)
+        return SendResult(provider_message_id=f"{self.channel_id}-{next(_ids)}")
+
+    async def lookup_profile(self, address: str) -> Participant | None:
+        return None
+
+
+BASE = """
+[gateway]
+public_url = "http://127.0.0.1:{port}"
+
+[database]
+url = "sqlite:///{db}"
+
+[delivery]
+retry_delays = {delays}
+workers = {workers}
+"""
+
+
+def fake_channel(channel_id: str, rate: float | None = None, text_limit: int | None = None) -> str:
+    lines = [f"[channels.{channel_id}]", 'type = "fake"']
+    if rate is not None:
+        lines.append(f"rate_per_second = {rate}")
+    if text_limit is not None:
+        lines.append(f"text_limit = {text_limit}")
+    return "\n".join(lines) + "\n"
+
+
+def config_text(
+    db: Path,
+    channels: str,
+    delays: Sequence[float] = (0.2,),
+    workers: int = 4,
+    extra: str = "",
+    port: int = 8080,
+) -> str:
+    """The TOML of a test gateway."""
+    return BASE.format(db=db, delays=list(delays), workers=workers, port=port) + extra + channels
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def fixed_jitter(low: float, high: float) -> float:
+    """No jitter: every retry waits exactly its scheduled delay."""
+    return 1.0
+
+
+@dataclass
+class Running:
+    app: web.Application
+    server: TestServer
+
+    @property
+    def url(self) -> str:
+        return str(self.server.make_url("")).rstrip("/")
+
+    @property
+    def gateway(self) -> Gateway:
+        return self.app[GATEWAY]
+
+    def script(self, channel_id: str = "sms") -> Script:
+        adapter = self.gateway.adapters[channel_id]
+        assert isinstance(adapter, FakeAdapter)
+        return adapter.script
+
+    async def read(self, fn: Callable[[Session], T]) -> T:
+        return await self.gateway.db.read(fn)
+
+    async def queue(
+        self, address: str, text: str | None = None, channel_id: str = "sms",
+        content: dict[str, Any] | None = None,
+    ) -> str:
+        """Store a business message to `address` as the API does; its delivery is PENDING."""
+        wire = content or {"basic": {"items": [{"text": text or "hello"}]}}
+        gw = self.gateway
+
+        def store(session: Session) -> str:
+            conversation, _, _ = conversation_for(session, channel_id, Participant(address))
+            from gateway.clock import now
+
+            message, _ = send_message(
+                session,
+                gw.directory,
+                SendRequest(
+                    conversation.id,
+                    MessageContent.model_validate(wire),
+                    target_channel_ids=[channel_id],
+                ),
+                sender=("appId", "tests"),
+                now=now(),
+            )
+            return message.id
+
+        return await gw.db.write(store)
+
+    async def delivery(self, message_id: str) -> DeliveryRow:
+        row = await self.read(lambda s: s.get(DeliveryRow, message_id))
+        assert row is not None
+        return row
+
+    async def notes(self) -> list[str]:
+        """The texts of the system notes the gateway wrote, oldest first."""
+        rows = await self.read(
+            lambda s: list(s.exec(select(MessageRow).order_by(MessageRow.created_at)))  # type: ignore[arg-type]
+        )
+        return [r.content["system"]["text"] for r in rows if "system" in r.content]
+
+
+@asynccontextmanager
+async def running(
+    db: Path,
+    channels: str | None = None,
+    *,
+    delays: Sequence[float] = (0.2, 0.4, 0.8),
+    workers: int = 4,
+    extra: str = "",
+    options: Options | None = None,
+    adapters: dict[str, type[Any]] | None = None,
+    database_url: str | None = None,
+) -> AsyncIterator[Running]:
+    """A started gateway on the SQLite file `db` with fake channels (default: `sms`)."""
+    channels = fake_channel("sms") if channels is None else channels
+    port = free_port()
+    text = config_text(db, channels, delays, workers, extra, port)
+    if database_url is not None:
+        text = text.replace(f'"sqlite:///{db}"', f'"{database_url}"')
+    app = build_app(parse_config(text), adapter_classes=adapters or {"fake": FakeAdapter})
+    app[OPTIONS] = options or Options(uniform=fixed_jitter, sweep_seconds=0.2)
+    server = TestServer(app, host="127.0.0.1", port=port)
+    await server.start_server()
+    try:
+        yield Running(app, server)
+    finally:
+        await server.close()
+
+
+async def eventually(check: Callable[[], Any], timeout: float = 10.0) -> None:
+    """Wait until `check()` (sync or async) is truthy; fail after `timeout` seconds."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        result = check()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.02)

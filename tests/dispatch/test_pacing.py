@@ -1,0 +1,86 @@
+"""Pacing: channels keep to their rate, and one busy conversation cannot starve the others."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from gateway.dispatch.backoff import next_delivery_attempt, webhook_delay
+from gateway.dispatch.pacing import Pacer, TokenBucket
+from tests.dispatch.harness import eventually, fake_channel, running
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_bucket_allows_its_rate_and_no_more() -> None:
+    clock = Clock()
+    bucket = TokenBucket(2.0, clock=clock)
+    assert bucket.wait_time() == 0
+    bucket._tokens -= 1  # one send taken
+    assert bucket.wait_time() == 0.5
+    clock.now += 0.25
+    assert bucket.wait_time() == 0.25
+    clock.now += 10
+    assert bucket.wait_time() == 0  # idle time does not bank more than one burst
+    bucket._tokens -= 1
+    assert bucket.wait_time() == 0.5
+
+
+def test_a_slow_channel_keeps_few_sends_claimed_and_unpaced_ones_none() -> None:
+    pacer = Pacer({"sms": 1.0, "fb": 20.0, "chat": None})
+    assert pacer.in_flight_limit("sms") == 1
+    assert pacer.in_flight_limit("fb") == 20
+    assert pacer.in_flight_limit("chat") is None and not pacer.paced("chat")
+
+
+def test_delivery_retries_follow_the_delays_and_retry_after() -> None:
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    exact = lambda low, high: 1.0  # noqa: E731
+    delays = [1, 5, 30]
+    waits = [next_delivery_attempt(start, n, delays, uniform=exact) for n in (1, 2, 3, 4)]
+    assert waits[:3] == [start + timedelta(seconds=s) for s in delays]
+    assert waits[3] is None
+    later = next_delivery_attempt(start, 1, delays, retry_after=120, uniform=exact)
+    assert later == start + timedelta(seconds=120)
+    early = next_delivery_attempt(start, 1, delays, uniform=lambda low, high: low)
+    assert early == start + timedelta(seconds=0.8)
+
+
+def test_webhook_retries_slow_down_to_hourly() -> None:
+    exact = lambda low, high: 1.0  # noqa: E731
+    assert [webhook_delay(n, uniform=exact) for n in range(1, 9)] == [
+        1, 5, 30, 120, 600, 1800, 3600, 3600
+    ]
+
+
+async def test_a_bulk_send_to_one_conversation_does_not_hold_up_a_reply(tmp_path: Path) -> None:
+    channel = fake_channel("sms", rate=20)
+    async with running(tmp_path / "db.sqlite", channel, workers=1) as run:
+        script = run.script()
+        script.gate = asyncio.Event()  # the provider is slow: the queue builds up
+        bulk = [await run.queue("+15550001000", f"newsletter {i}") for i in range(50)]
+        reply = await run.queue("+15550002000", "the answer to your question")
+        script.gate.set()
+        await eventually(lambda: any(p.message_id == reply for p in script.sent), 30)
+        order = [p.message_id for p in script.sent]
+        assert order.index(reply) == 1  # right after the newsletter that was in flight
+        assert [m for m in order if m != reply] == bulk[: len(order) - 1]
+
+
+async def test_a_paced_channel_does_not_hold_up_an_unpaced_one(tmp_path: Path) -> None:
+    channels = fake_channel("sms", rate=1) + fake_channel("chat")
+    async with running(tmp_path / "db.sqlite", channels, workers=4) as run:
+        for i in range(10):
+            await run.queue(f"+1555000{i:04d}", "slow")
+        await eventually(lambda: run.script("sms").calls)
+        await run.queue("visitor-1", "fast", channel_id="chat")
+        await eventually(lambda: run.script("chat").sent)
+        # one token a second: only a send or two can have gone out on the SMS channel meanwhile
+        assert len(run.script("sms").calls) <= 2
