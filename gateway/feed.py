@@ -63,6 +63,7 @@ class EventFeed:
         self.wakers: list[Callable[[], None]] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     async def start(self) -> None:
         self.cursor = await self.db.read(
@@ -72,6 +73,8 @@ class EventFeed:
         self._task = asyncio.create_task(self._run(), name="event-feed")
 
     async def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -94,10 +97,15 @@ class EventFeed:
         self.listeners.discard(listener)
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow the
+            # cancellation that stops the feed when a wake-up arrives at the same moment.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
+                async with asyncio.timeout(POLL_SECONDS):
+                    await self._wake.wait()
             self._wake.clear()
+            if self._stopping:
+                return
             try:
                 events = await self.db.read(self._after(self.cursor))
             except Exception:

@@ -20,6 +20,7 @@ from gateway.dispatch.record import pending_count
 from gateway.state import Gateway
 from gateway.store.models import EventRow, IdempotencyRow, MenuRow
 from gateway.store.webhook_models import WebhookCursorRow
+from gateway.windows import note_closed_windows
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +28,8 @@ log = logging.getLogger(__name__)
 KEEP = timedelta(hours=24)
 SWEEP_SECONDS = 1.0
 EXPIRY_SECONDS = 600.0
+#: how often conversations whose messaging window just closed get their note
+WINDOW_SECONDS = 60.0
 METRICS_SECONDS = 5.0
 
 
@@ -80,6 +83,15 @@ def build_scheduler(
     )
     scheduler.add_job(
         wake_webhooks, "interval", seconds=sweep_seconds, id="outgoing-webhooks", **common
+    )
+    async def closed_windows() -> None:
+        directory = gateway.directory
+        noted = await db.write(lambda session: note_closed_windows(session, directory))
+        if noted:
+            log.info("noted %d closed messaging windows", noted)
+
+    scheduler.add_job(
+        closed_windows, "interval", seconds=WINDOW_SECONDS, id="closed-windows", **common
     )
     scheduler.add_job(gauges, "interval", seconds=METRICS_SECONDS, id="backlog-gauges", **common)
     scheduler.add_job(

@@ -38,7 +38,11 @@ async def test_every_periodic_job_is_scheduled_in_one_place(tmp_path: Path) -> N
     async with running(tmp_path / "db.sqlite") as run:
         scheduler = build_scheduler(run.gateway, lambda: None, lambda: None)
         assert {job.id for job in scheduler.get_jobs()} == {
-            "due-deliveries", "outgoing-webhooks", "backlog-gauges", "expire-keys-and-menus",
+            "due-deliveries",
+            "outgoing-webhooks",
+            "backlog-gauges",
+            "expire-keys-and-menus",
+            "closed-windows",
         }
 
 

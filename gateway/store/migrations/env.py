@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlmodel import SQLModel
 
-import gateway.store.models  # noqa: F401  (registers the tables)
+import gateway.store.models
 import gateway.store.webhook_models  # noqa: F401
 
 connection = context.config.attributes.get("connection")

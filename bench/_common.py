@@ -1,0 +1,242 @@
+"""What every bench script shares: options, databases, a live gateway, statistics, tables."""
+
+from __future__ import annotations
+
+import argparse
+import faulthandler
+import logging
+import os
+import socket
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import web
+
+from gateway.app import build_app
+from gateway.config import parse_config
+from gateway.state import GATEWAY, Gateway
+
+TOKEN = "bench-token-0123456789abcdef"
+POSTGRES_ENV = "INBOX_TEST_POSTGRES_URL"
+#: a Twilio channel whose API host is a closed local port: nothing ever leaves the machine
+SMS_CHANNEL = """
+[channels.sms]
+type = "twilio"
+account_sid = "{account_sid}"
+auth_token = "{auth_token}"
+from_number = "+15550001111"
+api_base_url = "http://127.0.0.1:9"
+"""
+ACCOUNT_SID = "AC" + "0" * 32
+AUTH_TOKEN = "bench-auth-token"
+#: seconds after which a stuck run is stopped (several times what a run should take)
+WATCHDOG, WATCHDOG_QUICK = 240.0, 60.0
+
+
+def options(description: str) -> argparse.Namespace:
+    """The command line every bench script accepts: `--quick` for a run of a few seconds."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument(
+        "--quick", action="store_true", help="smaller sizes and fewer rounds (< 10 s)"
+    )
+    args = parser.parse_args()
+    # The numbers are the point; the daemon's own logging would only slow it down.
+    logging.basicConfig(level=logging.WARNING)
+    # A run that hangs stops by itself, showing where every thread was.
+    faulthandler.dump_traceback_later(WATCHDOG_QUICK if args.quick else WATCHDOG, exit=True)
+    return args
+
+
+# -- databases ------------------------------------------------------------------------------
+
+
+class Databases:
+    """Fresh empty databases: SQLite files in a temp folder, and on PostgreSQL when configured.
+
+    PostgreSQL is used only when INBOX_TEST_POSTGRES_URL is set; every database made on it
+    is dropped by `close()`.
+    """
+
+    def __init__(self) -> None:
+        self._folder = tempfile.TemporaryDirectory(prefix="inbox-bench-")
+        self._postgres = os.environ.get(POSTGRES_ENV, "")
+        self._created: list[str] = []
+
+    @property
+    def backends(self) -> list[str]:
+        return ["sqlite", "postgresql"] if self._postgres else ["sqlite"]
+
+    def new(self, backend: str) -> str:
+        """The URL of a new empty database on `backend`."""
+        name = f"b_{uuid.uuid4().hex[:12]}"
+        if backend == "sqlite":
+            return f"sqlite:///{Path(self._folder.name) / name}.db"
+        import psycopg
+        from psycopg import sql
+
+        with psycopg.connect(self._postgres, autocommit=True) as admin:
+            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        self._created.append(name)
+        return f"{self._postgres.rsplit('/', 1)[0]}/{name}"
+
+    def close(self) -> None:
+        if self._created:
+            import psycopg
+            from psycopg import sql
+
+            with psycopg.connect(self._postgres, autocommit=True) as admin:
+                for name in self._created:
+                    admin.execute(
+                        sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                            sql.Identifier(name)
+                        )
+                    )
+        self._folder.cleanup()
+
+
+@contextmanager
+def databases() -> Iterator[Databases]:
+    made = Databases()
+    try:
+        yield made
+    finally:
+        made.close()
+
+
+# -- a live gateway -------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class LiveGateway:
+    """The real daemon on 127.0.0.1, as `inbox-gateway run` builds it."""
+
+    url: str
+    app: web.Application
+    runner: web.AppRunner
+
+    @property
+    def gateway(self) -> Gateway:
+        return self.app[GATEWAY]
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {TOKEN}"}
+
+    async def stop(self) -> None:
+        await self.runner.cleanup()
+
+
+def sms_channel() -> str:
+    return SMS_CHANNEL.format(account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN)
+
+
+async def start_gateway(database_url: str, channels: str = "") -> LiveGateway:
+    """Build the app from a TOML config and serve it on a free port (schema migrated)."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    text = f"""
+[gateway]
+listen = "127.0.0.1:{port}"
+public_url = "{url}"
+business_name = "Bench Shop"
+
+[database]
+url = "{database_url}"
+
+[api]
+tokens = [{{ name = "bench", token = "{TOKEN}" }}]
+
+{channels}
+"""
+    app = build_app(parse_config(text))
+    # No access log: one line per request would be a good part of what is measured.
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return LiveGateway(url, app, runner)
+
+
+# -- numbers and tables ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Latencies of one kind of request, in milliseconds."""
+
+    count: int
+    median_ms: float
+    p95_ms: float
+
+
+def timing(seconds: Sequence[float]) -> Timing:
+    if not seconds:
+        return Timing(0, float("nan"), float("nan"))
+    ms = sorted(s * 1000 for s in seconds)
+    return Timing(len(ms), statistics.median(ms), percentile(ms, 95))
+
+
+def percentile(sorted_values: Sequence[float], q: float) -> float:
+    """The q-th percentile by linear interpolation between the closest ranks."""
+    if len(sorted_values) == 1:
+        return sorted_values[0]
+    position = (len(sorted_values) - 1) * q / 100
+    low = int(position)
+    high = min(low + 1, len(sorted_values) - 1)
+    fraction = position - low
+    return sorted_values[low] * (1 - fraction) + sorted_values[high] * fraction
+
+
+def ratio(numerator: float, denominator: float) -> float:
+    return numerator / denominator if denominator else float("nan")
+
+
+def fmt(value: float, digits: int = 2) -> str:
+    return f"{value:,.{digits}f}"
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A Markdown table; columns whose cells all look like numbers are right-aligned."""
+    widths = [
+        max(len(headers[i]), *(len(row[i]) for row in rows)) if rows else len(headers[i])
+        for i in range(len(headers))
+    ]
+    numeric = [all(_numeric(row[i]) for row in rows) and bool(rows) for i in range(len(headers))]
+
+    def line(cells: Sequence[str]) -> str:
+        padded = [
+            c.rjust(w) if right else c.ljust(w)
+            for c, w, right in zip(cells, widths, numeric, strict=True)
+        ]
+        return "| " + " | ".join(padded) + " |"
+
+    rule = [
+        "-" * (w - 1) + ":" if right else "-" * w for w, right in zip(widths, numeric, strict=True)
+    ]
+    return "\n".join([line(headers), line(rule), *(line(row) for row in rows)])
+
+
+def _numeric(cell: str) -> bool:
+    return cell.replace(",", "").replace(".", "").lstrip("-").isdigit()
+
+
+class Stopwatch:
+    """Seconds since it was made, for the elapsed-time line every script ends with."""
+
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+
+    @property
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started

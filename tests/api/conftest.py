@@ -1,0 +1,156 @@
+"""A gateway with three channels (web chat, SMS, Messenger) on a temp SQLite file, for the API."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+from sqlmodel import Session, func, select
+
+from channels import Direction, MessageContent
+from gateway.app import build_app
+from gateway.clock import now
+from gateway.config import parse_config
+from gateway.messages import append_message
+from gateway.participants import resolve_conversation
+from gateway.state import GATEWAY, Gateway
+
+TOKEN = "api-test-token-0123456789"
+OTHER_TOKEN = "api-other-token-987654321"
+# Providers are never reached: nothing listens on port 9 of the loopback, and the first
+# retry is far beyond any test, so deliveries stay PENDING while a test looks at them.
+CONFIG = """
+[gateway]
+business_name = "Test Shop"
+max_body_bytes = 65536
+
+[database]
+url = "sqlite:///{db}"
+
+[api]
+tokens = [{{ name = "crm", token = "{token}" }}, {{ name = "shop", token = "{other}" }}]
+
+[delivery]
+retry_delays = [600]
+
+[channels.chat]
+type = "webchat"
+allowed_origins = ["http://127.0.0.1"]
+
+[channels.sms]
+type = "twilio"
+account_sid = "AC00000000000000000000000000000000"
+auth_token = "secret"
+from_number = "+15550001111"
+api_base_url = "http://127.0.0.1:9"
+
+[channels.fb]
+type = "messenger"
+page_id = "1234"
+page_access_token = "token"
+app_secret = "secret"
+verify_token = "verify"
+graph_base_url = "http://127.0.0.1:9"
+human_agent_tag = true
+"""
+
+
+def config_text(db: Path) -> str:
+    return CONFIG.format(db=db, token=TOKEN, other=OTHER_TOKEN)
+
+
+@dataclass
+class Api:
+    """The test client plus helpers to look at (and prepare) what the gateway stored."""
+
+    client: TestClient[web.Request, web.Application]
+    app: web.Application
+
+    @property
+    def gateway(self) -> Gateway:
+        return self.app[GATEWAY]
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {TOKEN}"}
+
+    async def call(
+        self, method: str, path: str, *, status: int = 200, **kwargs: Any
+    ) -> dict[str, Any]:
+        """Call with the token; assert the status; the JSON body."""
+        headers = {**self.auth, **kwargs.pop("headers", {})}
+        response = await self.client.request(method, path, headers=headers, **kwargs)
+        body = await response.json()
+        assert response.status == status, body
+        assert isinstance(body, dict)
+        return body
+
+    async def count(self, model: type[Any]) -> int:
+        return await self.gateway.db.read(
+            lambda s: int(s.exec(select(func.count()).select_from(model)).one())
+        )
+
+    async def contact(self, *identities: tuple[str, str], name: str = "Ann") -> dict[str, Any]:
+        body = {
+            "displayName": name,
+            "identities": [{"channelId": c, "address": a} for c, a in identities],
+        }
+        return dict((await self.call("POST", "/inbox/v2/contacts", json=body))["contact"])
+
+    async def conversation_of(self, contact_id: str) -> dict[str, Any]:
+        body = {"participantId": {"contactId": contact_id}}
+        answer = await self.call("POST", "/inbox/v2/conversations", json=body)
+        return dict(answer["conversation"])
+
+    async def send(self, conversation_id: str, text: str, **message: Any) -> dict[str, Any]:
+        body = {
+            "conversationId": conversation_id,
+            "message": {"content": {"basic": {"items": [{"text": text}]}}, **message},
+        }
+        return dict((await self.call("POST", "/inbox/v2/messages", json=body))["message"])
+
+    async def inbound(
+        self, conversation_id: str, channel_id: str, text: str, at: datetime | None = None
+    ) -> None:
+        """Store a message from the participant, as if it came in on `channel_id` at `at`."""
+
+        def write(session: Session) -> None:
+            conversation = resolve_conversation(session, conversation_id)
+            assert conversation is not None
+            append_message(
+                session,
+                conversation,
+                content=MessageContent.of_text(text).with_preview().wire(),
+                sender=(conversation.participant_kind, conversation.participant_id),
+                direction=Direction.PARTICIPANT_TO_BUSINESS,
+                source_channel_id=channel_id,
+                created_at=at or now(),
+            )
+
+        await self.gateway.db.write(write)
+
+
+ApiFactory = Callable[[], Awaitable[Api]]
+
+
+@pytest.fixture
+async def api(
+    aiohttp_client: Callable[
+        [web.Application], Awaitable[TestClient[web.Request, web.Application]]
+    ],
+    tmp_path: Path,
+) -> Api:
+    """The running gateway's API client (one fresh SQLite file per test)."""
+    app = build_app(parse_config(config_text(tmp_path / "inbox.db")))
+    client = await aiohttp_client(app)
+    return Api(client, app)
+
+
+def hours_ago(hours: float) -> datetime:
+    return now() - timedelta(hours=hours)

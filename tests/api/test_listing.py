@@ -1,0 +1,164 @@
+"""GET /inbox/v2/messages and /inbox/v2/conversations: keyset paging, both ways, no gaps."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.api.conftest import Api
+
+
+async def chat_conversation(api: Api, user: str = "u1") -> str:
+    contact = await api.contact(("chat", user), name=user)
+    return str((await api.conversation_of(contact["id"]))["id"])
+
+
+async def page(api: Api, **query: Any) -> dict[str, Any]:
+    params = {k.replace("_", "."): str(v) for k, v in query.items()}
+    return await api.call("GET", "/inbox/v2/messages", params=params)
+
+
+def sequences(body: dict[str, Any]) -> list[int]:
+    return [int(m["sequence"]) for m in body["messages"]]
+
+
+@pytest.mark.parametrize("order", ["DESC", "ASC"])
+async def test_pages_cover_every_message_once_and_prev_walks_back(api: Api, order: str) -> None:
+    conversation_id = await chat_conversation(api)
+    for n in range(11):
+        await api.send(conversation_id, f"m{n}")
+    common = {"conversationId": conversation_id, "visibility": "BUSINESS", "sorting_order": order}
+    pages = [await page(api, paging_limit=4, **common)]
+    assert "prev" not in pages[0]["pagingMetadata"]["cursors"]
+    while "next" in pages[-1]["pagingMetadata"]["cursors"]:
+        cursor = pages[-1]["pagingMetadata"]["cursors"]["next"]
+        pages.append(await page(api, paging_limit=4, paging_cursor=cursor, **common))
+    seen = [s for p in pages for s in sequences(p)]
+    expected = list(range(1, 12))
+    assert seen == (expected if order == "ASC" else expected[::-1])
+    assert [p["pagingMetadata"]["count"] for p in pages] == [4, 4, 3]
+    # Walking back from the last page gives the same pages in reverse.
+    back = [pages[-1]]
+    while "prev" in back[-1]["pagingMetadata"]["cursors"]:
+        cursor = back[-1]["pagingMetadata"]["cursors"]["prev"]
+        back.append(await page(api, paging_limit=4, paging_cursor=cursor, **common))
+    assert [sequences(p) for p in back] == [sequences(p) for p in reversed(pages)]
+    assert "next" in back[-1]["pagingMetadata"]["cursors"]
+
+
+async def test_default_order_is_newest_first_and_limit_defaults_to_30(api: Api) -> None:
+    conversation_id = await chat_conversation(api)
+    for n in range(3):
+        await api.send(conversation_id, f"m{n}")
+    body = await page(api, conversationId=conversation_id, visibility="BUSINESS")
+    assert sequences(body) == [3, 2, 1]
+    assert body["pagingMetadata"] == {"count": 3, "cursors": {}}
+
+
+async def test_participant_visibility_hides_internal_notes(api: Api) -> None:
+    conversation_id = await chat_conversation(api)
+    await api.send(conversation_id, "public")
+    await api.send(conversation_id, "note", visibility="BUSINESS")
+    await api.send(conversation_id, "public again")
+    shown = await page(api, conversationId=conversation_id, visibility="BUSINESS_AND_PARTICIPANT")
+    assert sequences(shown) == [3, 1]
+    everything = await page(api, conversationId=conversation_id, visibility="BUSINESS")
+    assert sequences(everything) == [3, 2, 1]
+
+
+async def test_a_cursor_used_with_other_parameters_is_400(api: Api) -> None:
+    conversation_id = await chat_conversation(api)
+    other_id = await chat_conversation(api, "u2")
+    for n in range(3):
+        await api.send(conversation_id, f"m{n}")
+    first = await page(api, conversationId=conversation_id, visibility="BUSINESS", paging_limit=1)
+    cursor = first["pagingMetadata"]["cursors"]["next"]
+    for changed in (
+        {"conversationId": conversation_id, "visibility": "BUSINESS", "sorting.order": "ASC"},
+        {"conversationId": conversation_id, "visibility": "BUSINESS_AND_PARTICIPANT"},
+        {"conversationId": other_id, "visibility": "BUSINESS"},
+    ):
+        answer = await api.call(
+            "GET", "/inbox/v2/messages", status=400, params={**changed, "paging.cursor": cursor}
+        )
+        fields = [v["field"] for v in answer["details"]["validationError"]["fieldViolations"]]
+        assert fields == ["paging.cursor"]
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"visibility": "BUSINESS"}, "conversationId"),
+        ({"conversationId": "x"}, "visibility"),
+        ({"conversationId": "x", "visibility": "EVERYONE"}, "visibility"),
+        ({"conversationId": "x", "visibility": "BUSINESS", "paging.limit": "101"}, "paging.limit"),
+        ({"conversationId": "x", "visibility": "BUSINESS", "paging.limit": "0"}, "paging.limit"),
+        ({"conversationId": "x", "visibility": "BUSINESS", "paging.limit": "ten"}, "paging.limit"),
+        ({"conversationId": "x", "visibility": "BUSINESS", "sorting.order": "UP"}, "sorting.order"),
+        ({"conversationId": "x", "visibility": "BUSINESS", "paging.cursor": "!!"}, "paging.cursor"),
+    ],
+)
+async def test_bad_listing_parameters_are_400(api: Api, params: dict[str, str], field: str) -> None:
+    answer = await api.call("GET", "/inbox/v2/messages", status=400, params=params)
+    assert answer["message"] == "invalid request"
+    fields = [v["field"] for v in answer["details"]["validationError"]["fieldViolations"]]
+    assert field in fields
+
+
+async def test_listing_an_unknown_conversation_is_404(api: Api) -> None:
+    answer = await api.call(
+        "GET",
+        "/inbox/v2/messages",
+        status=404,
+        params={"conversationId": "nope", "visibility": "BUSINESS"},
+    )
+    assert answer["details"]["applicationError"]["code"] == "CONVERSATION_NOT_FOUND"
+
+
+async def test_get_message_and_unknown_message(api: Api) -> None:
+    conversation_id = await chat_conversation(api)
+    sent = await api.send(conversation_id, "hello")
+    got = await api.call("GET", f"/inbox/v2/messages/{sent['id']}")
+    assert got["message"] == sent
+    missing = await api.call("GET", "/inbox/v2/messages/nope", status=404)
+    assert missing["details"]["applicationError"]["code"] == "MESSAGE_NOT_FOUND"
+
+
+async def test_conversations_newest_activity_first_across_pages(api: Api) -> None:
+    ids = [await chat_conversation(api, f"user{n}") for n in range(7)]
+    # Writing to the oldest conversation makes it the most recently active.
+    await api.send(ids[0], "bump")
+    expected = [ids[0], *reversed(ids[1:])]
+    pages = [await api.call("GET", "/inbox/v2/conversations", params={"paging.limit": "3"})]
+    while "next" in pages[-1]["pagingMetadata"]["cursors"]:
+        cursor = pages[-1]["pagingMetadata"]["cursors"]["next"]
+        pages.append(
+            await api.call(
+                "GET",
+                "/inbox/v2/conversations",
+                params={"paging.limit": "3", "paging.cursor": cursor},
+            )
+        )
+    seen = [c["id"] for p in pages for c in p["conversations"]]
+    assert seen == expected
+    assert [p["pagingMetadata"]["count"] for p in pages] == [3, 3, 1]
+    back = await api.call(
+        "GET",
+        "/inbox/v2/conversations",
+        params={
+            "paging.limit": "3",
+            "paging.cursor": pages[-1]["pagingMetadata"]["cursors"]["prev"],
+        },
+    )
+    assert [c["id"] for c in back["conversations"]] == expected[3:6]
+
+
+async def test_conversation_listing_defaults_and_bad_cursor(api: Api) -> None:
+    await chat_conversation(api)
+    body = await api.call("GET", "/inbox/v2/conversations")
+    assert body["pagingMetadata"] == {"count": 1, "cursors": {}}
+    bad = await api.call(
+        "GET", "/inbox/v2/conversations", status=400, params={"paging.cursor": "bm9wZQ"}
+    )
+    assert bad["details"]["validationError"]["fieldViolations"][0]["field"] == "paging.cursor"
