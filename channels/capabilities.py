@@ -33,6 +33,8 @@ class Capabilities:
     card_subtitle_limit: int = 80
     #: buttons one card (or button message) can carry; link and postback buttons alike
     card_buttons_max: int = 0
+    #: longest label a card button may show (Messenger: 20); None means no limit
+    card_button_title_limit: int | None = None
     #: native quick replies: how many, and how long a title may be
     quick_replies_max: int = 0
     quick_reply_title_limit: int = 20

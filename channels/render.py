@@ -122,7 +122,10 @@ def _template(template: Template, caps: Capabilities) -> Rendered:
     tail: list[Block] = [
         f"{button.label}: {button.launch_url}" for button in rest if button.launch_url
     ]
-    # a label cut to fit a quick reply still reaches the person in full
+    # a label cut to fit a card button or a quick reply still reaches the person in full
+    button_limit = caps.card_button_title_limit
+    if button_limit is not None:
+        tail.extend(b.label for b in card_buttons if len(b.label) > button_limit)
     tail.extend(
         full.label
         for full, short in zip(quick, short_quick, strict=True)
@@ -159,7 +162,7 @@ def _card(
     fits = len(title) <= caps.card_title_limit and (
         subtitle is None or len(subtitle) <= caps.card_subtitle_limit
     )
-    card_buttons = tuple(_card_button(button) for button in buttons)
+    card_buttons = tuple(_card_button(button, caps.card_button_title_limit) for button in buttons)
     if fits:
         return [CardPart(title, subtitle, image_url, card_buttons)]
     preface = _compose([title, *lines], caps)
@@ -167,10 +170,11 @@ def _card(
     return [*preface, short]
 
 
-def _card_button(button: Button) -> Choice | LinkButton:
+def _card_button(button: Button, limit: int | None) -> Choice | LinkButton:
+    label = button.label if limit is None else _shorten(button.label, max(limit, 1))
     if button.launch_url is not None:
-        return LinkButton(button.label, button.launch_url)
-    return _choice(button)
+        return LinkButton(label, button.launch_url)
+    return Choice(label, _choice(button).interaction_id)
 
 
 def _choice(button: Button) -> Choice:

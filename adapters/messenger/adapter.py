@@ -68,6 +68,7 @@ class MessengerAdapter:
             card_title_limit=80,
             card_subtitle_limit=80,
             card_buttons_max=3,
+            card_button_title_limit=20,
             quick_replies_max=13,
             quick_reply_title_limit=20,
             native_postbacks=True,

@@ -45,6 +45,7 @@ MESSENGER = Capabilities(
     card_title_limit=80,
     card_subtitle_limit=80,
     card_buttons_max=3,
+    card_button_title_limit=20,
     quick_replies_max=13,
     quick_reply_title_limit=20,
     native_postbacks=True,
@@ -318,3 +319,17 @@ def test_video_goes_as_a_file_where_only_files_are_native() -> None:
         MediaPart(Media("https://v.example/clip.mp4", "file", mime_type="video/mp4")),
         TextPart("https://i.example/a.png"),
     )
+
+
+def test_a_card_button_label_too_long_for_messenger_is_cut_and_shown_in_full() -> None:
+    long_label = "Reschedule my delivery to next week"
+    content = MessageContent(
+        template=Template(title="Your order", buttons=[postback(long_label, "RESCHEDULE")])
+    )
+    rendered = render(content, MESSENGER)
+    card = next(p for p in rendered.parts if isinstance(p, CardPart))
+    [button] = card.buttons
+    assert len(button.label) <= 20 and button.label.endswith("…")
+    assert isinstance(button, Choice) and button.interaction_id == "RESCHEDULE"
+    texts = [p.text for p in rendered.parts if isinstance(p, TextPart)]
+    assert any(long_label in text for text in texts)

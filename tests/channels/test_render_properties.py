@@ -118,6 +118,7 @@ CAPABILITIES = st.builds(
     card_title_limit=st.integers(1, 100),
     card_subtitle_limit=st.integers(1, 100),
     card_buttons_max=st.integers(0, 5),
+    card_button_title_limit=st.none() | st.integers(1, 30),
     quick_replies_max=st.integers(0, 15),
     quick_reply_title_limit=st.integers(0, 30),
     native_postbacks=st.booleans(),
@@ -255,6 +256,8 @@ def _assert_within_limits(rendered: Rendered, caps: Capabilities) -> None:
             assert 0 < len(part.title) <= caps.card_title_limit
             assert part.subtitle is None or len(part.subtitle) <= caps.card_subtitle_limit
             assert len(part.buttons) <= caps.card_buttons_max
+            limit = caps.card_button_title_limit
+            assert limit is None or all(len(b.label) <= limit for b in part.buttons)
         else:
             raise AssertionError(f"unexpected part {part!r} for a channel without native content")
 
