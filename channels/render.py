@@ -125,7 +125,11 @@ def _template(template: Template, caps: Capabilities) -> Rendered:
     # a label cut to fit a card button or a quick reply still reaches the person in full
     button_limit = caps.card_button_title_limit
     if button_limit is not None:
-        tail.extend(b.label for b in card_buttons if len(b.label) > button_limit)
+        tail.extend(
+            f"{b.label}: {b.launch_url}" if b.launch_url else b.label
+            for b in card_buttons
+            if len(b.label) > button_limit
+        )
     tail.extend(
         full.label
         for full, short in zip(quick, short_quick, strict=True)

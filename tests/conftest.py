@@ -12,8 +12,15 @@ from pathlib import Path
 from typing import NoReturn
 
 import pytest
+from hypothesis import settings
 
 CHROMIUM = Path("/usr/bin/chromium")
+
+# On CI property tests draw the same examples every run, so a change lands or fails on its own
+# merits; run locally, they keep exploring new examples.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI", "").lower() in {"true", "1"}:
+    settings.load_profile("ci")
 
 # Fixture that a test asks for -> the marker that routes it to the run that provides it.
 _MARKER_OF_FIXTURE = {"postgres_url": "postgres", "chromium_path": "browser"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from channels import (
@@ -264,6 +264,15 @@ def _assert_within_limits(rendered: Rendered, caps: Capabilities) -> None:
 
 @settings(max_examples=400, deadline=None)
 @given(CONTENTS, CAPABILITIES)
+@example(
+    MessageContent(
+        template=Template(
+            title="0",
+            buttons=[Button(label="0 0", launch_url="https://media.example/0")],
+        )
+    ),
+    Capabilities(cards=True, card_buttons_max=1, card_button_title_limit=1),
+)
 def test_render_loses_nothing_and_keeps_every_limit(
     content: MessageContent, caps: Capabilities
 ) -> None:
