@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -17,6 +18,9 @@ log = logging.getLogger(__name__)
 
 #: how often the feed looks for events written by other nodes when nothing woke it
 POLL_SECONDS = 1.0
+#: how long a missing event number may be another node's transaction still committing; after
+#: that it is taken for a rolled-back one (PostgreSQL sequences leave such holes)
+GAP_PATIENCE = 5.0
 
 
 class Listener:
@@ -64,6 +68,9 @@ class EventFeed:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        #: events above `cursor` already handed out, when an earlier number is still missing
+        self._ahead: set[int] = set()
+        self._gap_since: float | None = None
 
     async def start(self) -> None:
         self.cursor = await self.db.read(
@@ -111,10 +118,30 @@ class EventFeed:
             except Exception:
                 log.exception("reading the outbox failed")
                 continue
-            for event in events:
-                self.cursor = max(self.cursor, event.seq or 0)
-                for listener in list(self.listeners):
-                    listener.offer(event)
+            self.hand_out(events)
+
+    def hand_out(self, events: list[EventRow]) -> None:
+        """Offer each new event once; the cursor only passes a hole after GAP_PATIENCE."""
+        for event in events:
+            seq = event.seq or 0
+            if seq <= self.cursor or seq in self._ahead:
+                continue
+            self._ahead.add(seq)
+            for listener in list(self.listeners):
+                listener.offer(event)
+        while self.cursor + 1 in self._ahead:
+            self.cursor += 1
+            self._ahead.discard(self.cursor)
+        if not self._ahead:
+            self._gap_since = None
+            return
+        clock = time.monotonic()
+        if self._gap_since is None:
+            self._gap_since = clock
+        elif clock - self._gap_since > GAP_PATIENCE:
+            self.cursor = min(self._ahead) - 1
+            self._gap_since = None
+            self.hand_out([])
 
     @staticmethod
     def _after(cursor: int) -> Callable[[Session], list[EventRow]]:
