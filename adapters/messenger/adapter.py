@@ -13,7 +13,7 @@ from adapters.messenger.config import MessengerConfig
 from adapters.messenger.errors import BAD_TOKEN
 from adapters.messenger.graph import GraphClient
 from adapters.messenger.inbound import parse_payload
-from adapters.messenger.outbound import message_body, messaging_type
+from adapters.messenger.outbound import echo_metadata, message_body, messaging_type
 from adapters.messenger.webhook import signature_ok, verify_subscription
 from channels import (
     Capabilities,
@@ -133,7 +133,7 @@ class MessengerAdapter:
     async def send(self, part: OutboundPart) -> SendResult:
         """Send one part through the Send API; raises a classified SendError."""
         kind, tag = messaging_type(part)
-        message = message_body(part.part)
+        message = {**message_body(part.part), "metadata": echo_metadata(part)}
         data = {
             "recipient": json.dumps({"id": part.recipient}),
             "messaging_type": kind,

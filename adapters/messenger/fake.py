@@ -7,10 +7,13 @@ against it unchanged::
     base_url = await fake.start()            # "http://127.0.0.1:<port>"; graph_base_url
     ...                                      # send through the adapter
     fake.sent                                # [{"recipient", "messaging_type", "tag",
-                                             #   "message", "message_id"}, ...] accepted sends
+                                             #   "message", "metadata", "message_id",
+                                             #   "timestamp"}, ...] accepted sends;
+                                             # timestamp: Meta's, in ms
     fake.fail_next(code=613, times=2)        # the next two calls fail like Graph does
     fake.delay = 2.0                         # every answer comes this late
     fake.profiles["PSID"] = {"first_name": "Ada", "last_name": "L", "profile_pic": "https://…"}
+    fake.echo_url = webhook_url              # echo each send there before answering it
     await fake.stop()
 
 Served, always with `Content-Type: application/json` (the library refuses anything else):
@@ -47,6 +50,8 @@ from aiohttp import web
 DEFAULT_PAGE_ID = "1234567890"
 #: the app id Meta gives echoes of messages written in the Page's own inbox
 PAGE_INBOX_APP_ID = 263902037430900
+#: the app id the fake gives echoes of messages sent through its Send API
+SENDING_APP_ID = 555000111
 MESSAGING_TYPES = {"RESPONSE", "UPDATE", "MESSAGE_TAG"}
 TAGS = {"HUMAN_AGENT", "CUSTOMER_FEEDBACK", "ACCOUNT_UPDATE", "POST_PURCHASE_UPDATE"}
 
@@ -97,6 +102,11 @@ class FakeGraph:
         self.attempts: list[dict[str, Any]] = []
         #: seconds to wait before each answer
         self.delay = 0.0
+        #: a webhook URL: each accepted send is echoed there (signed) before it is answered,
+        #: which Meta may do too, with `echo_app_id` as the sending app's id
+        self.echo_url: str | None = None
+        self.echo_app_id = SENDING_APP_ID
+        self.page_id = DEFAULT_PAGE_ID
         self._failures: list[_Failure] = []
         self._runner: web.AppRunner | None = None
         self.base_url = ""
@@ -136,11 +146,15 @@ class FakeGraph:
         if self.delay:
             await asyncio.sleep(self.delay)
         fields = await _fields(request)
+        message = fields.get("message")
+        # metadata is for the sender's echoes only: kept beside what the person is shown
+        metadata = message.pop("metadata", None) if isinstance(message, dict) else None
         record = {
             "recipient": fields.get("recipient"),
             "messaging_type": fields.get("messaging_type"),
             "tag": fields.get("tag"),
-            "message": fields.get("message"),
+            "message": message,
+            "metadata": metadata,
         }
         self.attempts.append(record)
         refused = self._refusal(request, fields) or _invalid_send(fields)
@@ -150,8 +164,29 @@ class FakeGraph:
             return _error(100, message=f"Unknown version {request.match_info['version']}")
         recipient = fields["recipient"]["id"]
         message_id = "m_" + secrets.token_urlsafe(24)
-        self.sent.append({**record, "message_id": message_id})
+        timestamp = _now_ms()
+        # Meta's time for the message: what its echo's `timestamp` and later watermarks carry
+        self.sent.append({**record, "message_id": message_id, "timestamp": timestamp})
+        if self.echo_url is not None:
+            echoed = dict(fields["message"])
+            if metadata is not None:
+                echoed["metadata"] = metadata
+            await self._echo(self.echo_url, recipient, message_id, timestamp, echoed)
         return _json({"recipient_id": recipient, "message_id": message_id})
+
+    async def _echo(
+        self, url: str, psid: str, mid: str, timestamp: int, message: Mapping[str, Any]
+    ) -> None:
+        if self.app_secret is None:
+            raise RuntimeError("echoes are signed with the app secret: set one")
+        echoed = {
+            **{k: v for k, v in message.items() if k != "quick_replies"},
+            "mid": mid,
+            "is_echo": True,
+            "app_id": self.echo_app_id,
+        }
+        event = {**_event(psid, self.page_id, timestamp, echo=True), "message": echoed}
+        await post_event(url, self.app_secret, event, page_id=self.page_id)
 
     async def _profile(self, request: web.Request) -> web.Response:
         if self.delay:

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from adapters.messenger.outbound import is_our_echo
 from channels import (
     DeliveryStatus,
     Direction,
@@ -104,7 +105,7 @@ def _echo(
 ) -> list[InboundEvent]:
     # In an echo the Page is the sender and the person is the recipient.
     echo_app = _id(message.get("app_id"))
-    if app_id and echo_app == app_id:
+    if (app_id and echo_app == app_id) or is_our_echo(message.get("metadata")):
         return []  # our own send, already stored when it was sent
     if recipient is None:
         return _skip("an echo without recipient.id")

@@ -25,6 +25,19 @@ BUTTON_TITLE_LIMIT = 20
 QUICK_REPLIES_MAX = 13
 QUICK_REPLY_TITLE_LIMIT = 20
 PAYLOAD_LIMIT = 1000
+#: starts the `metadata` of every message we send; Meta returns it in the echo, which tells
+#: our own sends apart even when the echo arrives before the Send API's answer
+ECHO_MARKER = "inbox-gateway:"
+
+
+def echo_metadata(part: OutboundPart) -> str:
+    """The `metadata` of a send: our marker and the part's message and index."""
+    return f"{ECHO_MARKER}{part.message_id}:{part.index}"
+
+
+def is_our_echo(metadata: object) -> bool:
+    """Whether an echo's `metadata` marks a message this gateway sent."""
+    return isinstance(metadata, str) and metadata.startswith(ECHO_MARKER)
 
 
 def messaging_type(part: OutboundPart) -> tuple[str, str | None]:

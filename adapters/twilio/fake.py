@@ -126,6 +126,9 @@ class FakeTwilio:
         self.delay = 0.0
         #: statuses reported to each accepted message's StatusCallback, in order
         self.auto_status: Sequence[str] = ()
+        #: statuses reported (and answered) before the create itself is answered, as Twilio's
+        #: callbacks may overtake the API's answer: (status, error code or None)
+        self.early_status: Sequence[tuple[str, int | None]] = ()
         #: numbers that sent an opt-out word and are blocked (21610)
         self.opted_out: set[str] = set()
         #: media served at Twilio-shaped URLs (Basic auth required): path -> (bytes, type)
@@ -217,8 +220,11 @@ class FakeTwilio:
         sid = new_sid()
         fields["sid"] = sid
         self.sent.append(fields)
-        if fields.get("StatusCallback") and self.auto_status:
-            self._spawn(self._report(fields))
+        if fields.get("StatusCallback"):
+            for status, error_code in self.early_status:
+                await self.post_status(fields["StatusCallback"], sid, status, error_code)
+            if self.auto_status:
+                self._spawn(self._report(fields))
         return web.json_response(self._resource(sid, fields), status=201)
 
     def _authorized(self, request: web.Request) -> bool:
