@@ -13,7 +13,7 @@ from gateway.directory import Directory
 from gateway.messages import system_note
 from gateway.participants import resolve_conversation
 from gateway.records import delivery_wire
-from gateway.store.models import DeliveryPartRow, DeliveryRow, MessageRow
+from gateway.store.models import DeliveryPartRow, DeliveryRow, EarlyStatusRow, MessageRow
 
 
 def announce_delivery(session: Session, delivery: DeliveryRow) -> None:
@@ -162,3 +162,54 @@ def read_up_to(session: Session, conversation_id: str, channel_id: str, sequence
         )
     )
     return sum(advance(session, d, DeliveryStatus.READ) for d in rows)
+
+
+def remember_early_status(
+    session: Session,
+    channel_id: str,
+    provider_message_id: str,
+    status: DeliveryStatus,
+    error_code: str | None,
+    error_message: str | None,
+    opted_out: bool,
+) -> None:
+    """Keep a status for a part not recorded yet; it is applied when the part is."""
+    session.add(
+        EarlyStatusRow(
+            channel_id=channel_id,
+            provider_message_id=provider_message_id,
+            status=status.value,
+            error_code=error_code,
+            error_message=error_message,
+            opted_out=opted_out,
+            received_at=now(),
+        )
+    )
+
+
+def apply_early_statuses(
+    session: Session, channel_id: str, provider_message_id: str, directory: Directory
+) -> list[EarlyStatusRow]:
+    """Apply (and forget) the statuses that came in before this part was recorded."""
+    early = list(
+        session.exec(
+            select(EarlyStatusRow)
+            .where(
+                EarlyStatusRow.channel_id == channel_id,
+                EarlyStatusRow.provider_message_id == provider_message_id,
+            )
+            .order_by(col(EarlyStatusRow.id))
+        )
+    )
+    for row in early:
+        apply_part_status(
+            session,
+            channel_id,
+            provider_message_id,
+            DeliveryStatus(row.status),
+            row.error_code,
+            row.error_message,
+            directory,
+        )
+        session.delete(row)
+    return early

@@ -24,7 +24,12 @@ from channels import (
 from channels.choices import match_choice
 from gateway import outbox
 from gateway.clock import aware, now
-from gateway.delivery_status import apply_part_status, apply_watermark, read_up_to
+from gateway.delivery_status import (
+    apply_part_status,
+    apply_watermark,
+    read_up_to,
+    remember_early_status,
+)
 from gateway.directory import Directory
 from gateway.messages import announce, append_message, system_note
 from gateway.participants import conversation_for, find_identity, owner_of
@@ -252,9 +257,21 @@ def _status(
             event.error_message,
             directory,
         )
-        if delivery is not None and event.opted_out:
+        if delivery is None:
+            # No callback ordering is promised: this one beat the send's answer.
+            remember_early_status(
+                session,
+                channel_id,
+                event.provider_message_id,
+                event.status,
+                event.error_code,
+                event.error_message,
+                event.opted_out,
+            )
+            return IngestOutcome(stored=True)
+        if event.opted_out:
             _set_opt_out(session, channel_id, delivery.recipient, True, "provider", directory)
-        return IngestOutcome(stored=delivery is not None)
+        return IngestOutcome(stored=True)
     if event.participant_address and event.watermark is not None:
         moved = apply_watermark(
             session, channel_id, event.participant_address, event.watermark, event.status

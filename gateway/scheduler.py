@@ -18,7 +18,7 @@ from sqlmodel import Session, col, select
 from gateway.clock import now
 from gateway.dispatch.record import pending_count
 from gateway.state import Gateway
-from gateway.store.models import EventRow, IdempotencyRow, MenuRow
+from gateway.store.models import EarlyStatusRow, EventRow, IdempotencyRow, MenuRow
 from gateway.store.webhook_models import WebhookCursorRow
 from gateway.windows import note_closed_windows
 
@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 
 #: idempotency keys and numbered menus hold this long (SPEC sections 4 and 8)
 KEEP = timedelta(hours=24)
+#: a status for a part never recorded is kept this long
+EARLY_STATUS_KEEP = timedelta(hours=1)
 SWEEP_SECONDS = 1.0
 EXPIRY_SECONDS = 600.0
 #: how often conversations whose messaging window just closed get their note
@@ -44,6 +46,13 @@ def expire_idempotency_keys(session: Session) -> int:
 def expire_menus(session: Session) -> int:
     """Forget numbered-choice menus older than 24 hours."""
     result = session.execute(delete(MenuRow).where(col(MenuRow.created_at) < now() - KEEP))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def expire_early_statuses(session: Session) -> int:
+    """Forget statuses for parts never recorded (a send that was never answered)."""
+    cutoff = now() - EARLY_STATUS_KEEP
+    result = session.execute(delete(EarlyStatusRow).where(col(EarlyStatusRow.received_at) < cutoff))
     return int(getattr(result, "rowcount", 0) or 0)
 
 
@@ -75,6 +84,7 @@ def build_scheduler(
     async def expire() -> None:
         keys = await db.write(expire_idempotency_keys)
         menus = await db.write(expire_menus)
+        await db.write(expire_early_statuses)
         if keys or menus:
             log.info("expired %d idempotency keys and %d menus", keys, menus)
 

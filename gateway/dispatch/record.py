@@ -12,7 +12,7 @@ from sqlmodel import Session, col, select
 
 from channels import Choice, DeliveryStatus, SendError
 from gateway.clock import now
-from gateway.delivery_status import advance, fail_delivery
+from gateway.delivery_status import advance, apply_early_statuses, fail_delivery
 from gateway.directory import Directory
 from gateway.dispatch.backoff import Uniform, next_delivery_attempt
 from gateway.participants import find_identity
@@ -36,8 +36,15 @@ def part_recorder(
     provider_message_id: str,
     status: DeliveryStatus,
     lease: timedelta,
+    handed_over_at: datetime,
+    directory: Directory,
 ) -> Callable[[Session], None]:
-    """A write that stores one accepted part and renews the claim on the rest."""
+    """A write that stores one accepted part and renews the claim on the rest.
+
+    `handed_over_at` is when the part went to the provider: the earliest time the provider can
+    have stamped it, which read and delivery watermarks are compared with. Statuses the
+    provider reported before its answer reached us are applied here.
+    """
 
     def record(session: Session) -> None:
         delivery = session.get(DeliveryRow, message_id)
@@ -65,6 +72,12 @@ def part_recorder(
         if provider_message_id not in ids:
             delivery.provider_message_ids = [*ids, provider_message_id]
         delivery.claimed_until = now() + lease
+        delivery.accepted_at = handed_over_at
+        early = apply_early_statuses(session, delivery.channel_id, provider_message_id, directory)
+        if any(row.opted_out for row in early):
+            identity = find_identity(session, delivery.channel_id, delivery.recipient)
+            if identity is not None:
+                identity.opted_out = True
 
     return record
 
@@ -81,8 +94,10 @@ def finisher(
         stamp = now()
         delivery.claimed_until = None
         delivery.next_attempt_at = None
-        delivery.accepted_at = stamp
-        delivery.error_code = delivery.error_message = None
+        if delivery.accepted_at is None:
+            delivery.accepted_at = stamp
+        if delivery.status != DeliveryStatus.FAILED.value:
+            delivery.error_code = delivery.error_message = None
         parts = list(
             session.exec(select(DeliveryPartRow).where(DeliveryPartRow.message_id == message_id))
         )

@@ -178,6 +178,7 @@ class Dispatcher:
                 wire_message=job.wire_message,
             )
             await self.pacer.acquire(job.channel_id)
+            handed_over_at = now()
             started = time.perf_counter()
             try:
                 result = await asyncio.wait_for(adapter.send(outbound), self.send_timeout)
@@ -197,7 +198,7 @@ class Dispatcher:
             gw.metrics.messages_out.labels(job.channel_id).inc()
             await gw.db.write(
                 part_recorder(job.message_id, index, total, result.provider_message_id,
-                              result.status, self.lease)
+                              result.status, self.lease, handed_over_at, gw.directory)
             )
         await gw.db.write(finisher(job.message_id, rendered.menu, gw.directory))
 

@@ -52,6 +52,8 @@ class ConversationRow(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("participant_kind", "participant_id", name="uq_conversation_participant"),
         Index("ix_conversations_activity", "last_activity_at", "id"),
+        # The API's listing of live conversations, newest activity first (migration 0004).
+        Index("ix_conversations_live_activity", "merged_into", "last_activity_at", "id"),
         Index("ix_conversations_last_inbound", "last_inbound_at"),
     )
 
@@ -179,3 +181,21 @@ class SecretRow(SQLModel, table=True):
 
     name: str = Field(primary_key=True, max_length=64)
     value: str = Field(max_length=256)
+
+
+class EarlyStatusRow(SQLModel, table=True):
+    """A provider's status for a part we have not recorded yet (its callback beat the answer)."""
+
+    __tablename__ = "early_statuses"
+    __table_args__ = (
+        Index("ix_early_statuses_provider_id", "channel_id", "provider_message_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel_id: str = Field(max_length=64)
+    provider_message_id: str = Field(max_length=255)
+    status: str = Field(max_length=16)
+    error_code: str | None = Field(default=None, max_length=64)
+    error_message: str | None = Field(default=None, max_length=2000)
+    opted_out: bool = False
+    received_at: datetime = _when(index=True)

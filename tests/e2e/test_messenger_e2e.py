@@ -6,7 +6,6 @@ import time
 from datetime import timedelta
 from typing import Any
 
-import pytest
 from sqlmodel import Session, select
 
 from adapters.messenger.fake import (
@@ -295,11 +294,6 @@ async def test_an_image_goes_out_as_an_attachment(fb_api: Api, graph: FakeGraph)
     assert [(a["type"], a["payload"]["url"]) for a in attachments] == [("image", image)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gateway.delivery_status.apply_watermark compares Meta's watermark with accepted_at, "
-    "stamped after the Send API answered, so the message a watermark names is left out",
-)
 async def test_a_read_watermark_at_the_replys_own_time_marks_it_read(
     fb_api: Api, graph: FakeGraph
 ) -> None:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from adapters.twilio.fake import FakeTwilio
 from tests.e2e.conftest import CUSTOMER_PHONE, Api, eventually
 
@@ -299,11 +297,6 @@ async def test_an_inbound_mms_shows_its_image(sms_api: Api, twilio: FakeTwilio) 
     assert message["sourceChannelId"] == "sms" and message["sourceChannel"] == "SMS"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gateway.ingest._status drops a status whose MessageSid no delivery part has yet; "
-    "a callback that overtakes the create answer is lost",
-)
 async def test_a_failure_reported_before_the_create_answer_still_fails_the_reply(
     sms_api: Api, twilio: FakeTwilio
 ) -> None:
