@@ -6,7 +6,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlmodel import SQLModel
 
-import gateway.store.models  # noqa: F401  (the tables)
+import gateway.store.models
 import gateway.store.webhook_models  # noqa: F401
 from gateway.store import migrate
 from gateway.store.database import create_db_engine
