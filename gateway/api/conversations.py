@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy import and_, or_
+from sqlalchemy import tuple_
 from sqlmodel import Session, col, select
 
 from gateway.api import paging
@@ -95,19 +95,24 @@ def _page(
     key: tuple[datetime, str] | None,
     limit: int,
 ) -> dict[str, Any]:
-    activity, ident = col(ConversationRow.last_activity_at), col(ConversationRow.id)
+    live, activity, ident = (
+        col(ConversationRow.merged_into),
+        col(ConversationRow.last_activity_at),
+        col(ConversationRow.id),
+    )
     backward = cursor is not None and cursor.direction == paging.BACKWARD
-    query = select(ConversationRow).where(col(ConversationRow.merged_into).is_(None))
+    query = select(ConversationRow).where(live.is_(None))
     if key is not None:
-        stamp, kid = key
-        if backward:
-            query = query.where(or_(activity > stamp, and_(activity == stamp, ident > kid)))
-        else:
-            query = query.where(or_(activity < stamp, and_(activity == stamp, ident < kid)))
+        # One row-value comparison, so that both databases seek to the key in the index.
+        position = tuple_(activity, ident)
+        query = query.where(position > key if backward else position < key)
+    # `merged_into` is NULL on every row listed, so it changes nothing in the order, but
+    # leading with it lets PostgreSQL as well as SQLite read the page in the order of
+    # ix_conversations_live_activity instead of sorting every live conversation.
     if backward:
-        query = query.order_by(activity.asc(), ident.asc())
+        query = query.order_by(live.asc(), activity.asc(), ident.asc())
     else:
-        query = query.order_by(activity.desc(), ident.desc())
+        query = query.order_by(live.desc(), activity.desc(), ident.desc())
     rows = list(session.exec(query.limit(limit + 1)))
     more = len(rows) > limit
     rows = rows[:limit]

@@ -171,8 +171,13 @@ def _beyond(
 ) -> bool:
     """Whether any message lies after (or before) `boundary` in the listing's order."""
     sequence = col(MessageRow.sequence)
-    later = sequence > boundary if ascending == after else sequence < boundary
-    return session.exec(base.where(later).limit(1)).first() is not None
+    # Ordered towards the nearest message, so the planner walks the (conversation, sequence)
+    # index from the boundary: unordered, PostgreSQL may scan the table for any match.
+    if ascending == after:
+        nearest = base.where(sequence > boundary).order_by(sequence.asc())
+    else:
+        nearest = base.where(sequence < boundary).order_by(sequence.desc())
+    return session.exec(nearest.limit(1)).first() is not None
 
 
 def _deliveries(session: Session, message_ids: list[str]) -> dict[str, DeliveryRow]:

@@ -1,8 +1,9 @@
-"""A gateway with three channels (web chat, SMS, Messenger) on a temp SQLite file, for the API."""
+"""A gateway with three channels (web chat, SMS, Messenger), for the API: on a temp SQLite
+file, and (in the PostgreSQL run) on a fresh PostgreSQL database."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -20,6 +21,7 @@ from gateway.config import parse_config
 from gateway.messages import append_message
 from gateway.participants import resolve_conversation
 from gateway.state import GATEWAY, Gateway
+from tests.databases import fresh_postgres, sqlite_url
 
 TOKEN = "api-test-token-0123456789"
 OTHER_TOKEN = "api-other-token-987654321"
@@ -31,7 +33,7 @@ business_name = "Test Shop"
 max_body_bytes = 65536
 
 [database]
-url = "sqlite:///{db}"
+url = "{url}"
 
 [api]
 tokens = [{{ name = "crm", token = "{token}" }}, {{ name = "shop", token = "{other}" }}]
@@ -61,8 +63,28 @@ human_agent_tag = true
 """
 
 
-def config_text(db: Path) -> str:
-    return CONFIG.format(db=db, token=TOKEN, other=OTHER_TOKEN)
+def config_text(database_url: str) -> str:
+    return CONFIG.format(url=database_url, token=TOKEN, other=OTHER_TOKEN)
+
+
+#: every API test runs on both databases; the PostgreSQL case only in the `postgres` run
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+def empty_database(request: pytest.FixtureRequest, folder: Path) -> Iterator[str]:
+    """An empty database of the backend in `request.param`: its URL, while it exists."""
+    if request.param == "sqlite":
+        yield sqlite_url(folder)
+        return
+    server = request.getfixturevalue("postgres_url")
+    with fresh_postgres(server) as url:
+        yield url
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database: a SQLite file, and (in the PostgreSQL run) a PostgreSQL database."""
+    yield from empty_database(request, tmp_path)
 
 
 @dataclass
@@ -144,10 +166,10 @@ async def api(
     aiohttp_client: Callable[
         [web.Application], Awaitable[TestClient[web.Request, web.Application]]
     ],
-    tmp_path: Path,
+    database_url: str,
 ) -> Api:
-    """The running gateway's API client (one fresh SQLite file per test)."""
-    app = build_app(parse_config(config_text(tmp_path / "inbox.db")))
+    """The running gateway's API client (one fresh database per test)."""
+    app = build_app(parse_config(config_text(database_url)))
     client = await aiohttp_client(app)
     return Api(client, app)
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from sqlmodel import Session, select
 
-from tests.api.conftest import Api
+from gateway.store.models import ConversationRow
+from tests.api.conftest import Api, hours_ago
 
 
 async def chat_conversation(api: Api, user: str = "u1") -> str:
@@ -162,3 +164,42 @@ async def test_conversation_listing_defaults_and_bad_cursor(api: Api) -> None:
         "GET", "/inbox/v2/conversations", status=400, params={"paging.cursor": "bm9wZQ"}
     )
     assert bad["details"]["validationError"]["fieldViolations"][0]["field"] == "paging.cursor"
+
+
+async def conversation_pages(
+    api: Api, direction: str, cursor: str | None = None
+) -> list[dict[str, Any]]:
+    """The conversation list in pages of 2, from `cursor` along `direction` cursors."""
+    bodies: list[dict[str, Any]] = []
+    while True:
+        params = {"paging.limit": "2", **({"paging.cursor": cursor} if cursor else {})}
+        bodies.append(await api.call("GET", "/inbox/v2/conversations", params=params))
+        cursor = bodies[-1]["pagingMetadata"]["cursors"].get(direction)
+        if cursor is None:
+            return bodies
+
+
+def conversation_ids(bodies: list[dict[str, Any]]) -> list[list[str]]:
+    return [[c["id"] for c in body["conversations"]] for body in bodies]
+
+
+async def test_conversations_with_the_same_activity_time_page_without_gaps_or_repeats(
+    api: Api,
+) -> None:
+    """Ties on the last activity are broken by id, both ways; merged-away ones are not listed."""
+    ids = [await chat_conversation(api, f"user{n}") for n in range(6)]
+    stamp = hours_ago(1)
+
+    def same_time_and_merge_one(session: Session) -> None:
+        for row in session.exec(select(ConversationRow)):
+            row.last_activity_at = stamp
+            if row.id == ids[2]:
+                row.merged_into = ids[3]
+            session.add(row)
+
+    await api.gateway.db.write(same_time_and_merge_one)
+    expected = sorted((i for i in ids if i != ids[2]), reverse=True)
+    forward = await conversation_pages(api, "next")
+    assert conversation_ids(forward) == [expected[0:2], expected[2:4], expected[4:5]]
+    back = await conversation_pages(api, "prev", forward[-1]["pagingMetadata"]["cursors"]["prev"])
+    assert conversation_ids(back) == [expected[2:4], expected[0:2]]

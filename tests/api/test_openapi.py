@@ -7,7 +7,6 @@ import json
 import threading
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,7 +20,7 @@ from gateway.api.openapi import channels_of, document
 from gateway.app import build_app
 from gateway.config import parse_config
 from gateway.state import GATEWAY
-from tests.api.conftest import TOKEN, config_text
+from tests.api.conftest import BACKENDS, TOKEN, config_text, empty_database
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 Case = schemathesis.Case[Any]
@@ -30,8 +29,8 @@ Case = schemathesis.Case[Any]
 class LiveServer:
     """The gateway on 127.0.0.1 in its own thread and event loop (schemathesis calls block)."""
 
-    def __init__(self, db: Path) -> None:
-        self.app = build_app(parse_config(config_text(db)))
+    def __init__(self, database_url: str) -> None:
+        self.app = build_app(parse_config(config_text(database_url)))
         self.loop = asyncio.new_event_loop()
         self.runner = web.AppRunner(self.app)
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
@@ -67,9 +66,17 @@ class LiveServer:
             return answer
 
 
+@pytest.fixture(scope="module", params=BACKENDS)
+def openapi_database(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """One database for the module's live server, on each backend."""
+    yield from empty_database(request, tmp_path_factory.mktemp("openapi"))
+
+
 @pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    server = LiveServer(tmp_path_factory.mktemp("openapi") / "inbox.db")
+def live(openapi_database: str) -> Iterator[LiveServer]:
+    server = LiveServer(openapi_database)
     server.start()
     yield server
     server.stop()
