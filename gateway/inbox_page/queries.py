@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import String, and_, cast, or_
+from sqlalchemy import String, and_, cast, or_, tuple_
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, func, select
 
@@ -153,16 +153,15 @@ def list_conversations(
         anchor = session.get(ConversationRow, before)
         if anchor is not None:
             statement = statement.where(
-                or_(
-                    col(ConversationRow.last_activity_at) < anchor.last_activity_at,
-                    and_(
-                        col(ConversationRow.last_activity_at) == anchor.last_activity_at,
-                        col(ConversationRow.id) < anchor.id,
-                    ),
-                )
+                tuple_(col(ConversationRow.last_activity_at), col(ConversationRow.id))
+                < (anchor.last_activity_at, anchor.id)
             )
+    # merged_into is NULL on every listed row; ordering by it too lets both databases read
+    # the page straight from ix_conversations_live_activity.
     statement = statement.order_by(
-        col(ConversationRow.last_activity_at).desc(), col(ConversationRow.id).desc()
+        col(ConversationRow.merged_into).desc(),
+        col(ConversationRow.last_activity_at).desc(),
+        col(ConversationRow.id).desc(),
     ).limit(limit + 1)
     rows = list(session.exec(statement))
     more, rows = len(rows) > limit, rows[:limit]

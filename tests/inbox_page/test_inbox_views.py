@@ -171,3 +171,19 @@ async def test_the_live_socket_pushes_new_messages(agent: Inbox) -> None:
         "are you open today?"
     )
     await ws.close()
+
+
+async def test_the_conversation_list_pages_without_gaps_or_repeats(agent: Inbox) -> None:
+    same_moment = now()
+    ids = {
+        await agent.inbound("chat", f"v_{n:02}", "hi", anonymous=True, at=same_moment)
+        for n in range(53)
+    }
+    first = await agent.get("/inbox/api/conversations")
+    assert first["hasMore"] and len(first["conversations"]) == 50
+    last_id = first["conversations"][-1]["id"]
+    rest = await agent.get(f"/inbox/api/conversations?before={last_id}")
+    assert not rest["hasMore"]
+    seen = [c["id"] for c in first["conversations"] + rest["conversations"]]
+    assert len(seen) == len(set(seen)) == 53
+    assert set(seen) == ids
