@@ -18,25 +18,20 @@ from argon2 import PasswordHasher
 
 from gateway.config import parse_config
 
-#: entry points a provider package may offer for its loopback fake (`name = "module:Class"`)
+#: entry points a provider package offers for its loopback fake (`name = "module:Class"`);
+#: the built-in adapters register theirs like any plug-in, so the daemon never names them
 FAKES_GROUP = "inbox_gateway.fakes"
-#: where the built-in fakes live; loaded by name so the daemon never imports adapters statically
-BUILTIN_FAKES = {
-    "twilio": "adapters.twilio.fake:FakeTwilio",
-    "messenger": "adapters.messenger.fake:FakeGraph",
-}
 AGENT = ("agent", "agent")
 PAGE_ID = "1234567890"
 VERIFY_TOKEN = "sandbox-verify"
 
 
 def load_fake(name: str) -> Any:
-    """The fake provider class registered as `name` (entry point first, then the built-in)."""
+    """The fake provider class registered as `name` in the fakes' entry-point group."""
     for point in entry_points(group=FAKES_GROUP):
         if point.name == name:
             return point.load()
-    module_name, _, attribute = BUILTIN_FAKES[name].partition(":")
-    return getattr(importlib.import_module(module_name), attribute)
+    raise LookupError(f"no loopback fake {name!r} is installed (entry-point group {FAKES_GROUP})")
 
 
 def fake_module(name: str) -> Any:
