@@ -7,10 +7,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, cast
 
 from aiohttp import WSMsgType, web
+from aiohttp.web_protocol import RequestPayloadError
 
 from channels import Route, WebhookRequest, WebhookResponse
 from channels.adapter import HttpHandler, SocketHandler
 from gateway.state import GATEWAY
+from gateway.unstorable import UnstorableText
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +75,21 @@ async def read_body(request: web.Request, limit: int) -> bytes | None:
     return b"".join(chunks)
 
 
+def undecodable() -> web.Response:
+    return web.json_response(
+        {
+            "message": "invalid request",
+            "details": {
+                "applicationError": {
+                    "code": "INVALID_BODY",
+                    "description": "the body does not match its Content-Encoding",
+                }
+            },
+        },
+        status=400,
+    )
+
+
 def frozen_request(request: web.Request, body: bytes) -> WebhookRequest:
     public_url = request.app[GATEWAY].config.gateway.public_url
     return WebhookRequest(
@@ -106,10 +123,24 @@ def _http(route: Route, limit: int) -> Callable[[web.Request], Awaitable[web.Str
     handler = cast(HttpHandler, route.handler)
 
     async def serve(request: web.Request) -> web.StreamResponse:
-        body = await read_body(request, limit)
+        try:
+            body = await read_body(request, limit)
+        except RequestPayloadError:
+            return undecodable()
         if body is None:
             return too_large()
-        answer = await handler(frozen_request(request, body))
+        try:
+            answer = await handler(frozen_request(request, body))
+        except UnstorableText as refused:
+            return web.json_response(
+                {
+                    "message": "invalid request",
+                    "details": {
+                        "applicationError": {"code": "INVALID_BODY", "description": str(refused)}
+                    },
+                },
+                status=400,
+            )
         return to_response(answer)
 
     return serve

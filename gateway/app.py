@@ -11,15 +11,16 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from aiohttp.web_protocol import RequestPayloadError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from channels import Adapter, Route
-from gateway.adapter_routes import mount_routes
+from gateway.adapter_routes import mount_routes, too_large, undecodable
 from gateway.config import Config
 from gateway.directory import ChannelInfo
 from gateway.feed import EventFeed
 from gateway.host import GatewayHost
-from gateway.logs import request_id
+from gateway.logs import quiet_client_faults, request_id
 from gateway.records import Business
 from gateway.registry import ChannelSpec, channel_specs
 from gateway.secrets import master_secret
@@ -49,6 +50,7 @@ def build_app(
 ) -> web.Application:
     """The whole daemon as one aiohttp application (nothing runs until it starts)."""
     specs = channel_specs(config, adapter_classes)
+    quiet_client_faults()
     db = Database(database_url(config))
     gateway = Gateway(
         config=config,
@@ -152,11 +154,22 @@ async def request_context(
     route = request.match_info.route.resource
     route_name = route.canonical if route is not None else "unmatched"
     status = 500
+    limit = request.app[GATEWAY].config.gateway.max_body_bytes
     try:
-        response = await handler(request)
+        response: web.StreamResponse
+        if request.content_length is not None and request.content_length > limit:
+            response = too_large()  # refused before a byte of the body is read
+        else:
+            response = await handler(request)
         status = response.status
         response.headers["X-Request-Id"] = rid[:64]
         return response
+    except web.HTTPRequestEntityTooLarge:
+        status = 413
+        return too_large()
+    except RequestPayloadError:
+        status = 400
+        return undecodable()
     except web.HTTPException as exc:
         status = exc.status
         raise

@@ -36,6 +36,7 @@ from gateway.participants import (
 from gateway.records import message_wire
 from gateway.state import Gateway
 from gateway.store.models import DeliveryRow, EventRow, MessageRow
+from gateway.unstorable import refuse_unstorable
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +98,7 @@ class GatewayHost:
     async def ingest(self, events: Sequence[InboundEvent]) -> list[IngestOutcome]:
         if not events:
             return []
+        refuse_unstorable(events)
         directory = self.gateway.directory
         report = await self.gateway.db.write(
             lambda s: ingest_events(s, self.channel_id, events, directory)

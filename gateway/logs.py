@@ -49,3 +49,36 @@ def setup_logging(level: str = "INFO", json_lines: bool | None = None) -> None:
     root.setLevel(level)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+
+
+class ClientFaultFilter(logging.Filter):
+    """aiohttp logs a traceback for requests it refuses itself (a body that does not match its
+    Content-Encoding, say); those are the client's fault: one warning line, no traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if error is not None and _client_fault(error):
+            record.exc_info = None
+            record.exc_text = None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            record.msg = f"{record.getMessage()}: {type(error).__name__}: {error}".replace(
+                "\n", " "
+            )
+            record.args = ()
+        return True
+
+
+def _client_fault(error: BaseException) -> bool:
+    from aiohttp.http_exceptions import HttpProcessingError
+    from aiohttp.web_protocol import RequestPayloadError
+
+    if isinstance(error, RequestPayloadError):
+        return True
+    return isinstance(error, HttpProcessingError) and 400 <= (error.code or 0) < 500
+
+
+def quiet_client_faults() -> None:
+    """Install ClientFaultFilter on aiohttp's server logger (once)."""
+    logger = logging.getLogger("aiohttp.server")
+    if not any(isinstance(f, ClientFaultFilter) for f in logger.filters):
+        logger.addFilter(ClientFaultFilter())

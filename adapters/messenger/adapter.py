@@ -118,7 +118,7 @@ class MessengerAdapter:
             return WebhookResponse.error(403, "bad or missing X-Hub-Signature-256")
         try:
             payload = json.loads(request.body)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             return WebhookResponse.error(400, "the body is not JSON")
         if not isinstance(payload, dict) or payload.get("object") != "page":
             return WebhookResponse.error(400, 'not a Messenger event (object != "page")')

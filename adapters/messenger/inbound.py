@@ -261,7 +261,11 @@ def _id(value: Any) -> str | None:
 
 
 def _str(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
+    if not isinstance(value, str) or not value:
+        return None
+    # Lone surrogates and NUL characters cannot be stored; nothing a person typed is either.
+    cleaned = value.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
+    return cleaned or None
 
 
 def _dict(value: Any) -> dict[str, Any]:

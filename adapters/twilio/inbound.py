@@ -29,7 +29,7 @@ MAX_ITEMS = 20
 def display_number(number: str) -> str:
     """A phone number as people write it: "+1 555-000-1111" for North America, else as is."""
     digits = number[1:] if number.startswith("+") else ""
-    if len(digits) == 11 and digits.isdigit() and digits.startswith("1"):
+    if len(digits) == 11 and digits.isascii() and digits.isdigit() and digits.startswith("1"):
         return f"+1 {digits[1:4]}-{digits[4:7]}-{digits[7:]}"
     return number
 

@@ -35,7 +35,7 @@ def status_update(fields: Mapping[str, str]) -> StatusUpdate | None:
     if status is not DeliveryStatus.FAILED:
         return StatusUpdate(status=status, provider_message_id=sid)
     raw = fields.get("ErrorCode", "").strip()
-    code = int(raw) if raw.isdigit() and int(raw) != 0 else None
+    code = int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 9 and int(raw) else None
     reported = fields.get("ErrorMessage", "").strip() or None
     if code is None:
         return StatusUpdate(

@@ -104,7 +104,7 @@ def parse_frame(text: str) -> Frame:
         raise BadFrame(f"frames are at most {MAX_FRAME_CHARS} characters")
     try:
         data = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise BadFrame("frames are JSON objects") from None
     if not isinstance(data, dict):
         raise BadFrame("frames are JSON objects")

@@ -119,7 +119,7 @@ class SessionEndpoint:
             return self._refused(request)
         try:
             raw: Any = json.loads(request.body) if request.body.strip() else {}
-        except ValueError:
+        except (ValueError, RecursionError):
             return _error(400, "INVALID_JSON", "the body is not JSON", cors)
         if not isinstance(raw, dict):
             return _error(400, "INVALID_JSON", "the body must be a JSON object", cors)

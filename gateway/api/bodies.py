@@ -18,11 +18,14 @@ async def read_body(request: web.Request, model: type[M]) -> M:
     raw = await request.read()  # over client_max_size: aiohttp raises 413, made SPEC-shaped
     try:
         data = json.loads(raw)
-    except (UnicodeDecodeError, ValueError):
-        raise invalid("body", "not valid JSON") from None
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise invalid("body", "not valid JSON (or nested too deeply)") from None
     if not isinstance(data, dict):
         raise invalid("body", "expected a JSON object")
-    bad = find_unstorable(data)
+    try:
+        bad = find_unstorable(data)
+    except RecursionError:
+        raise invalid("body", "nested too deeply") from None
     if bad is not None:
         raise invalid(bad or "body", "text must be UTF-8 without NUL characters")
     try:

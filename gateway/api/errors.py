@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from aiohttp import web
+from aiohttp.web_protocol import RequestPayloadError
 from pydantic import ValidationError
 
 from gateway.sending import Refused
@@ -102,6 +103,13 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return refused_response(refused)
     except Invalid as bad:
         return error_response(400, validation_body(bad.violations))
+    except RequestPayloadError:
+        return error_response(
+            400,
+            application_body(
+                "INVALID_REQUEST", "invalid request", "the body does not match its Content-Encoding"
+            ),
+        )
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

@@ -192,7 +192,7 @@ async def login(request: web.Request) -> web.Response:
     try:
         body = await request.json()
         username, password = str(body["username"]), str(body["password"])
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):
         raise _json_error(400, "INVALID_REQUEST", "username and password are required") from None
     state = request.app[SESSIONS]
     key = (username.casefold(), _client_address(request))

@@ -37,9 +37,10 @@ async def socket(request: web.Request) -> web.StreamResponse:
         async for event in listener:
             await ws.send_json(envelope(event))
 
+    # hello goes first: the listener already queues events, the pump sends them after it
+    await ws.send_json({"type": "hello", "agent": agent.username})
     sender = asyncio.create_task(pump(), name=f"inbox-ws-{agent.username}")
     try:
-        await ws.send_json({"type": "hello", "agent": agent.username})
         async for message in ws:
             # The page only listens; pings keep proxies from closing an idle socket.
             if message.type is WSMsgType.TEXT and message.data == "ping":

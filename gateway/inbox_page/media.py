@@ -38,16 +38,19 @@ async def media(request: web.Request) -> web.StreamResponse:
         raise web.HTTPNotFound(text="no such media")
     auth = aiohttp.BasicAuth(*credentials)
     timeout = aiohttp.ClientTimeout(total=30)
-    async with aiohttp.ClientSession(timeout=timeout) as session:
-        first = await session.get(url, auth=auth, allow_redirects=False)
-        location = first.headers.get("Location") if 300 <= first.status < 400 else None
-        if location is not None:
-            first.release()
-            upstream = await session.get(first.url.join(URL(location)))
-        else:
-            upstream = first
-        async with upstream:
-            return await _relay(request, upstream)
+    try:
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            first = await session.get(url, auth=auth, allow_redirects=False)
+            location = first.headers.get("Location") if 300 <= first.status < 400 else None
+            if location is not None:
+                first.release()
+                upstream = await session.get(first.url.join(URL(location)))
+            else:
+                upstream = first
+            async with upstream:
+                return await _relay(request, upstream)
+    except (aiohttp.ClientError, TimeoutError, ValueError):
+        raise web.HTTPBadGateway(text="the provider could not be reached") from None
 
 
 async def _relay(request: web.Request, upstream: aiohttp.ClientResponse) -> web.StreamResponse:

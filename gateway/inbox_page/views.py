@@ -95,7 +95,7 @@ async def reply(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
     try:
         body = await request.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         return error(400, "INVALID_REQUEST", "the body is not JSON")
     try:
         send = _send_request(request.match_info["id"], body)

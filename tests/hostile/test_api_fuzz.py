@@ -179,11 +179,6 @@ def assert_spec_error(answer: Answer) -> None:
         assert isinstance(body["message"], str) and isinstance(body["details"], dict)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gateway/api/bodies.py read_body catches ValueError only; json.loads raises "
-    "RecursionError on deep nesting -> 500 INTERNAL",
-)
 def test_deeply_nested_json_is_refused(live: Live) -> None:
     """A body of 50,000 nested arrays is a 400, not a 500."""
     headers = [*live.api_auth, ("Content-Type", "application/json")]
