@@ -1,0 +1,131 @@
+"""A web chat visitor who is identified by the site joins that contact's one conversation."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from typing import Any
+
+import aiohttp
+
+from adapters.twilio.fake import FakeTwilio
+from tests.gateway.conftest import LiveGateway, StartGateway
+
+SECRET = "site-identity-secret"
+
+
+def channels(origin: str, twilio: FakeTwilio) -> str:
+    return f"""
+[channels.chat]
+type = "webchat"
+allowed_origins = ["{origin}"]
+identity_secret = "{SECRET}"
+
+[channels.sms]
+type = "twilio"
+account_sid = "{twilio.account_sid}"
+auth_token = "{twilio.auth_token}"
+from_number = "+15550001111"
+api_base_url = "{twilio.base_url}"
+"""
+
+
+async def session(live: LiveGateway, body: dict[str, Any]) -> dict[str, Any]:
+    headers = {"Origin": "https://shop.example.com"}
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(f"{live.url}/channels/chat/sessions", json=body, headers=headers) as response,
+    ):
+        data = await response.json()
+        assert response.status == 200, data
+        assert isinstance(data, dict)
+        return data
+
+
+async def say(live: LiveGateway, token: str, text: str) -> None:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.ws_connect(f"{live.url}/channels/chat/ws?token={token}") as ws,
+    ):
+        frame = {
+            "type": "message",
+            "clientMessageId": text,
+            "content": {"basic": {"items": [{"text": text}]}},
+        }
+        await ws.send_json(frame)
+        while True:
+            answer = await ws.receive_json(timeout=5)
+            if answer["type"] == "ack":
+                return
+
+
+async def api(live: LiveGateway, path: str) -> dict[str, Any]:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(live.url + path, headers=live.auth) as response,
+    ):
+        data = await response.json()
+        assert response.status == 200, data
+        assert isinstance(data, dict)
+        return data
+
+
+async def test_an_identified_visitor_is_merged_into_the_sms_contact_with_that_phone(
+    start_gateway: StartGateway,
+) -> None:
+    twilio = FakeTwilio()
+    await twilio.start()
+    try:
+        live = await start_gateway(channels("https://shop.example.com", twilio))
+        await twilio.post_inbound(f"{live.url}/channels/sms/inbound", "+15557654321", "by SMS")
+        anonymous = await session(live, {})
+        assert "anonymousVisitorId" in anonymous
+        await say(live, anonymous["token"], "on the site")
+
+        signature = hmac.new(SECRET.encode(), b"user-42", hashlib.sha256).hexdigest()
+        identity = {
+            "userId": "user-42",
+            "name": "Ann",
+            "phone": "+15557654321",
+            "signature": signature,
+        }
+        known = await session(live, {"token": anonymous["token"], "identity": identity})
+        assert "contactId" in known
+        await say(live, known["token"], "still me")
+
+        merged = await api(live, f"/inbox/v2/conversations/{anonymous['conversationId']}")
+        target = merged["conversation"]
+        assert target["id"] == known["conversationId"]
+        assert set(target["channelIds"]) == {"sms", "chat"}
+        page = await api(
+            live,
+            f"/inbox/v2/messages?conversationId={target['id']}&visibility=BUSINESS"
+            "&sorting.order=ASC",
+        )
+        texts = [
+            m["content"]["basic"]["items"][0]["text"]
+            for m in page["messages"]
+            if "basic" in m["content"]
+        ]
+        assert texts == ["by SMS", "on the site", "still me"]
+        assert [m["sequence"] for m in page["messages"]] == ["1", "2", "3"]
+    finally:
+        await twilio.stop()
+
+
+async def test_a_forged_identity_is_refused(start_gateway: StartGateway) -> None:
+    twilio = FakeTwilio()
+    await twilio.start()
+    try:
+        live = await start_gateway(channels("https://shop.example.com", twilio))
+        headers = {"Origin": "https://shop.example.com"}
+        body = {"identity": {"userId": "user-42", "signature": "0" * 64}}
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(f"{live.url}/channels/chat/sessions", json=body, headers=headers) as response,
+        ):
+            assert response.status == 403
+        conversations = await api(live, "/inbox/v2/conversations")
+        assert conversations["conversations"] == []
+    finally:
+        await twilio.stop()
