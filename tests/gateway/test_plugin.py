@@ -74,6 +74,13 @@ async def test_a_plugin_channel_receives_answers_and_numbered_choices(
     assert all(len(p.part.text) <= 50 for p in parts)
     assert "1) Change the address" in text and "2) Cancel it" in text
 
+    # The menu is remembered when the send is recorded; a person answers after that.
+    for _ in range(200):
+        stored = (await call(live, "GET", f"/inbox/v2/messages/{reply['id']}"))["message"]
+        if stored["delivery"]["status"] == "SENT":
+            break
+        await asyncio.sleep(0.02)
+    assert stored["delivery"]["status"] == "SENT"
     async with aiohttp.ClientSession() as http:
         answer = {"id": "in-2", "from": "ann@example.com", "text": "2"}
         async with http.post(f"{live.url}/channels/mail/inbound", json=answer) as response:
