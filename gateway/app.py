@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 
 #: parts of the daemon that add their own routes and resources, each through `setup(app)`
 FEATURES = ("gateway.api", "gateway.dispatch", "gateway.inbox_page")
+#: the adapters' hosts, closed before the adapters stop
+HOSTS = web.AppKey("hosts", list[GatewayHost])
 
 
 def database_url(config: Config) -> str:
@@ -64,10 +66,11 @@ def build_app(
         middlewares=[request_context],
     )
     app[GATEWAY] = gateway
+    app[HOSTS] = []
     app.cleanup_ctx.append(database_context)
     app.cleanup_ctx.append(feed_context)
     for spec in specs:
-        adapter = _build_adapter(gateway, spec)
+        adapter = _build_adapter(app, gateway, spec)
         gateway.adapters[spec.channel_id] = adapter
         gateway.directory[spec.channel_id] = ChannelInfo(
             channel_id=spec.channel_id,
@@ -99,8 +102,9 @@ async def _redirect(location: str) -> web.StreamResponse:
     raise web.HTTPFound(location)
 
 
-def _build_adapter(gateway: Gateway, spec: ChannelSpec) -> Adapter:
+def _build_adapter(app: web.Application, gateway: Gateway, spec: ChannelSpec) -> Adapter:
     host = GatewayHost(gateway, spec.channel_id, gateway.metrics, lambda: gateway.master_secret)
+    app[HOSTS].append(host)
     return spec.build(host)
 
 
@@ -130,6 +134,8 @@ async def adapters_context(app: web.Application) -> AsyncIterator[None]:
             started.append(adapter)
         yield
     finally:
+        for host in app[HOSTS]:
+            await host.close()
         for adapter in reversed(started):
             try:
                 await adapter.stop()

@@ -20,7 +20,7 @@ from channels import (
 from channels import (
     Session as ChatSession,
 )
-from channels.types import ChannelType, Visibility
+from channels.types import Visibility
 from gateway.feed import Listener, message_of
 from gateway.ingest import ingest_events
 from gateway.messages import merge_conversations
@@ -52,17 +52,14 @@ class ConversationFeed:
 
     def _accept(self, event: EventRow) -> bool:
         if event.slug == "conversations_merged":
-            old = set(event.body.get("oldConversationIds") or [])
-            if old & self._ids:
-                self._ids.add(str(event.body.get("targetConversationId")))
-            return False
-        if event.conversation_id not in self._ids:
-            return False
+            return True
         message = message_of(event)
-        return (
-            message is not None
-            and message.get("visibility") == Visibility.BUSINESS_AND_PARTICIPANT.value
-        )
+        if message is None:
+            return False
+        if message.get("visibility") != Visibility.BUSINESS_AND_PARTICIPANT.value:
+            return False
+        # Until the conversation is known, keep every message: one may be this visitor's.
+        return not self._ids or event.conversation_id in self._ids
 
     def __aiter__(self) -> AsyncIterator[Mapping[str, Any]]:
         return self._iterate()
@@ -70,8 +67,13 @@ class ConversationFeed:
     async def _iterate(self) -> AsyncIterator[Mapping[str, Any]]:
         self._ids.add(await self._resolve())
         async for event in self._listener:
+            if event.slug == "conversations_merged":
+                old = set(event.body.get("oldConversationIds") or [])
+                if old & self._ids:
+                    self._ids.add(str(event.body.get("targetConversationId")))
+                continue
             message = message_of(event)
-            if message is not None:
+            if message is not None and event.conversation_id in self._ids:
                 yield message
 
     def close(self) -> None:
@@ -138,15 +140,12 @@ class GatewayHost:
         previous: Participant | None = None,
     ) -> ChatSession:
         channel_id = self.channel_id
-        sms = [
-            c for c, info in self.gateway.directory.items() if info.channel_type == ChannelType.SMS
-        ]
 
         def open_(session: Session) -> ChatSession:
             if verified is None:
                 conversation, _, _ = conversation_for(session, channel_id, participant)
             else:
-                contact = contact_for_verified(session, channel_id, verified, sms)
+                contact = contact_for_verified(session, channel_id, verified)
                 conversation, _ = ensure_conversation(session, CONTACT, contact.id)
                 if previous is not None:
                     old = find_identity(session, channel_id, previous.address)
@@ -190,6 +189,12 @@ class GatewayHost:
             return (await self.open_session(participant)).conversation_id
 
         return ConversationFeed(self.gateway, resolve)
+
+    async def close(self) -> None:
+        """Cancel profile look-ups still running (they would outlive the database)."""
+        for task in list(self._lookups):
+            task.cancel()
+        await asyncio.gather(*self._lookups, return_exceptions=True)
 
     def secret(self, name: str) -> bytes:
         return hmac.new(self._master_secret(), name.encode(), hashlib.sha256).digest()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from sqlalchemy import or_
 from sqlmodel import Session, col, select
 
 from channels import Participant, VerifiedIdentity
@@ -138,29 +137,20 @@ def identities_of(session: Session, conversation: ConversationRow) -> list[Ident
 
 
 def contact_for_verified(
-    session: Session, channel_id: str, verified: VerifiedIdentity, sms_channels: list[str]
+    session: Session, channel_id: str, verified: VerifiedIdentity
 ) -> ContactRow:
-    """The contact a site vouches for: by its user id on the channel, else by phone number."""
+    """The contact a site vouches for, by the user id its signature covers.
+
+    Only the user id is signed, so nothing else the visitor's browser sends (a phone number,
+    an email) may link them to an existing contact: that would hand a stranger's history to
+    whoever typed the number.
+    """
     identity = find_identity(session, channel_id, verified.user_id)
     if identity is not None and identity.contact_id is not None:
         contact = resolve_contact(session, identity.contact_id)
         assert contact is not None
         return contact
-    contact = None
-    if verified.phone and sms_channels:
-        by_phone = session.exec(
-            select(IdentityRow).where(
-                col(IdentityRow.channel_id).in_(sms_channels),
-                IdentityRow.address == verified.phone,
-                or_(col(IdentityRow.contact_id).is_not(None)),
-            )
-        ).first()
-        if by_phone is not None and by_phone.contact_id is not None:
-            contact = resolve_contact(session, by_phone.contact_id)
-    if contact is None:
-        contact = new_contact(session, verified.name or verified.email or verified.user_id)
-    elif verified.name and contact.display_name.startswith("+"):
-        contact.display_name = verified.name[:255]
+    contact = new_contact(session, verified.name or verified.email or verified.user_id)
     if identity is None:
         session.add(
             IdentityRow(

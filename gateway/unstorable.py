@@ -1,4 +1,4 @@
-"""Text a database cannot hold (NUL characters): refused at the door, never half-stored."""
+"""Text a database cannot hold (NUL characters, lone surrogates): refused at the door."""
 
 from __future__ import annotations
 
@@ -8,31 +8,22 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from channels.text import holds_unstorable
+
 
 class UnstorableText(ValueError):
-    """An inbound event carries text with a NUL character (PostgreSQL cannot store it)."""
+    """An inbound event carries text no database can keep."""
 
 
-def _strings(value: Any) -> Iterable[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, BaseModel):
-        yield value.model_dump_json()
-    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
-        for item in dataclasses.fields(value):
-            yield from _strings(getattr(value, item.name))
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            yield from _strings(key)
-            yield from _strings(item)
-    elif isinstance(value, list | tuple):
-        for item in value:
-            yield from _strings(item)
+def _plain(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return [_plain(getattr(value, field.name)) for field in dataclasses.fields(value)]
+    return value
 
 
 def refuse_unstorable(events: Iterable[object]) -> None:
-    """Raise UnstorableText when any event holds a NUL character, raw or JSON-escaped."""
-    for event in events:
-        for text in _strings(event):
-            if "\x00" in text or "\\u0000" in text:
-                raise UnstorableText("text with NUL characters is not accepted")
+    """Raise UnstorableText when any event holds a NUL character or a lone surrogate."""
+    if any(holds_unstorable(_plain(event)) for event in events):
+        raise UnstorableText("text with NUL characters or lone surrogates is not accepted")

@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from channels import MessageContent
+from channels.text import holds_unstorable
 
 MAX_FRAME_CHARS = 256 * 1024
 MAX_ID_CHARS = 128
@@ -89,6 +90,11 @@ def _content(data: dict[str, Any], client_message_id: str) -> MessageContent:
         where = ".".join(str(p) for p in first["loc"])
         detail = f"content.{where}: {first['msg']}" if where else f"content: {first['msg']}"
         raise BadFrame(detail, client_message_id=client_message_id) from None
+    if holds_unstorable(raw):
+        raise BadFrame(
+            "text with NUL characters or lone surrogates is not accepted",
+            client_message_id=client_message_id,
+        )
     if content.system is not None:
         raise BadFrame(
             "system notices are written by the gateway, not by visitors",

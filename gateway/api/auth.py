@@ -6,7 +6,7 @@ import hmac
 
 from aiohttp import web
 
-from gateway.api.bodies import unstorable
+from channels.text import unstorable
 from gateway.api.errors import (
     Handler,
     error_response,

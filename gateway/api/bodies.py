@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
+from channels.text import unstorable
 from gateway.api.errors import from_validation, invalid
 
 M = TypeVar("M", bound=BaseModel)
@@ -32,17 +33,6 @@ async def read_body(request: web.Request, model: type[M]) -> M:
         return model.model_validate(data)
     except ValidationError as exc:
         raise from_validation(exc) from None
-
-
-def unstorable(text: str) -> bool:
-    """Text no database can keep: NUL characters or lone surrogates."""
-    if "\x00" in text:
-        return True
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
 
 
 def find_unstorable(data: Any, path: str = "") -> str | None:

@@ -113,3 +113,16 @@ async def test_an_oversize_webhook_is_refused_with_413(
         body = await response.json()
         assert body["details"]["applicationError"]["code"] == "PAYLOAD_TOO_LARGE"
     assert count(live, MessageRow) == 0
+
+
+async def test_a_customer_may_type_a_backslash_u_0000(
+    start_gateway: StartGateway, twilio: FakeTwilio
+) -> None:
+    """Only a real NUL character is refused; the six characters \\u0000 are just text."""
+    live = await sms_gateway(start_gateway, twilio)
+    url = f"{live.url}/channels/sms/inbound"
+    reply = await twilio.post_inbound(url, "+15557654321", "my code prints \\u0000")
+    assert reply.status == 200
+    with Session(live.gateway.db.engine) as session:
+        [message] = session.exec(select(MessageRow))
+        assert message.content["basic"]["items"] == [{"text": "my code prints \\u0000"}]

@@ -1,4 +1,4 @@
-"""A web chat visitor who is identified by the site joins that contact's one conversation."""
+"""A web chat visitor identified by the site: one conversation per signed user, no more."""
 
 from __future__ import annotations
 
@@ -70,14 +70,16 @@ async def api(live: LiveGateway, path: str) -> dict[str, Any]:
         return data
 
 
-async def test_an_identified_visitor_is_merged_into_the_sms_contact_with_that_phone(
+async def test_an_identified_visitor_keeps_their_chat_but_never_gets_a_strangers_sms(
     start_gateway: StartGateway,
 ) -> None:
+    """The signature covers the user id only: a phone number sent beside it links nothing."""
     twilio = FakeTwilio()
     await twilio.start()
     try:
         live = await start_gateway(channels("https://shop.example.com", twilio))
         await twilio.post_inbound(f"{live.url}/channels/sms/inbound", "+15557654321", "by SMS")
+        [sms_conversation] = (await api(live, "/inbox/v2/conversations"))["conversations"]
         anonymous = await session(live, {})
         assert "anonymousVisitorId" in anonymous
         await say(live, anonymous["token"], "on the site")
@@ -95,22 +97,29 @@ async def test_an_identified_visitor_is_merged_into_the_sms_contact_with_that_ph
 
         merged = await api(live, f"/inbox/v2/conversations/{anonymous['conversationId']}")
         target = merged["conversation"]
-        assert target["id"] == known["conversationId"]
-        assert set(target["channelIds"]) == {"sms", "chat"}
-        page = await api(
-            live,
-            f"/inbox/v2/messages?conversationId={target['id']}&visibility=BUSINESS"
-            "&sorting.order=ASC",
-        )
-        texts = [
-            m["content"]["basic"]["items"][0]["text"]
-            for m in page["messages"]
-            if "basic" in m["content"]
-        ]
-        assert texts == ["by SMS", "on the site", "still me"]
-        assert [m["sequence"] for m in page["messages"]] == ["1", "2", "3"]
+        assert target["id"] == known["conversationId"] != sms_conversation["id"]
+        assert target["channelIds"] == ["chat"]
+        assert target["participantDisplayData"]["name"] == "Ann"
+        assert await texts(live, target["id"]) == ["on the site", "still me"]
+        assert await texts(live, sms_conversation["id"]) == ["by SMS"]
+        # The same signed user later, from another browser, gets the same conversation.
+        again = await session(live, {"identity": identity})
+        assert again["conversationId"] == target["id"]
     finally:
         await twilio.stop()
+
+
+async def texts(live: LiveGateway, conversation_id: str) -> list[str]:
+    page = await api(
+        live,
+        f"/inbox/v2/messages?conversationId={conversation_id}&visibility=BUSINESS"
+        "&sorting.order=ASC",
+    )
+    return [
+        m["content"]["basic"]["items"][0]["text"]
+        for m in page["messages"]
+        if "basic" in m["content"]
+    ]
 
 
 async def test_a_forged_identity_is_refused(start_gateway: StartGateway) -> None:
