@@ -11,6 +11,7 @@ from aiohttp.web_protocol import RequestPayloadError
 
 from channels import Route, WebhookRequest, WebhookResponse
 from channels.adapter import HttpHandler, SocketHandler
+from gateway.api.errors import application_body, error_response
 from gateway.state import GATEWAY
 from gateway.unstorable import UnstorableText
 
@@ -47,17 +48,13 @@ class AiohttpSocket:
 
 
 def too_large() -> web.Response:
-    return web.json_response(
-        {
-            "message": "request body too large",
-            "details": {
-                "applicationError": {
-                    "code": "PAYLOAD_TOO_LARGE",
-                    "description": "the request body is larger than the gateway accepts",
-                }
-            },
-        },
-        status=413,
+    return error_response(
+        413,
+        application_body(
+            "PAYLOAD_TOO_LARGE",
+            "request body too large",
+            "the request body is larger than the gateway accepts",
+        ),
     )
 
 
@@ -76,17 +73,11 @@ async def read_body(request: web.Request, limit: int) -> bytes | None:
 
 
 def undecodable() -> web.Response:
-    return web.json_response(
-        {
-            "message": "invalid request",
-            "details": {
-                "applicationError": {
-                    "code": "INVALID_BODY",
-                    "description": "the body does not match its Content-Encoding",
-                }
-            },
-        },
-        status=400,
+    return error_response(
+        400,
+        application_body(
+            "INVALID_BODY", "invalid request", "the body does not match its Content-Encoding"
+        ),
     )
 
 
@@ -132,14 +123,8 @@ def _http(route: Route, limit: int) -> Callable[[web.Request], Awaitable[web.Str
         try:
             answer = await handler(frozen_request(request, body))
         except UnstorableText as refused:
-            return web.json_response(
-                {
-                    "message": "invalid request",
-                    "details": {
-                        "applicationError": {"code": "INVALID_BODY", "description": str(refused)}
-                    },
-                },
-                status=400,
+            return error_response(
+                400, application_body("INVALID_BODY", "invalid request", str(refused))
             )
         return to_response(answer)
 
