@@ -40,6 +40,9 @@ from gateway.unstorable import refuse_unstorable
 
 log = logging.getLogger(__name__)
 
+#: messages one `history` answer carries at most; the widget (widget.js) asks again when full
+HISTORY_PAGE = 500
+
 
 class ConversationFeed:
     """Messages visible to one participant, as they are stored (follows merges)."""
@@ -178,7 +181,7 @@ class GatewayHost:
                     col(MessageRow.sequence) > after_sequence,
                 )
                 .order_by(col(MessageRow.sequence))
-                .limit(500)
+                .limit(HISTORY_PAGE)
             )
             return [message_wire(m, d, directory) for m, d in rows]
 

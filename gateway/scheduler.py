@@ -20,6 +20,7 @@ from gateway.dispatch.record import pending_count
 from gateway.state import Gateway
 from gateway.store.models import EarlyStatusRow, EventRow, IdempotencyRow, MenuRow
 from gateway.store.webhook_models import WebhookCursorRow
+from gateway.webhooks.redact import redact
 from gateway.windows import note_closed_windows
 
 log = logging.getLogger(__name__)
@@ -78,8 +79,13 @@ def build_scheduler(
     async def gauges() -> None:
         pending, behind = await db.read(backlog)
         gateway.metrics.deliveries_pending.set(pending)
+        # /metrics needs no login: label by the URL without its credentials, and add up
+        # subscribers that differ only in those
+        shown: dict[str, int] = {}
         for url, count in behind.items():
-            gateway.metrics.webhooks_pending.labels(url).set(count)
+            shown[redact(url)] = shown.get(redact(url), 0) + count
+        for label, count in shown.items():
+            gateway.metrics.webhooks_pending.labels(label).set(count)
 
     async def expire() -> None:
         keys = await db.write(expire_idempotency_keys)

@@ -18,6 +18,7 @@ from gateway.store.webhook_models import (
     WebhookCursorRow,
 )
 from gateway.webhooks.progress import mark_replay
+from gateway.webhooks.redact import redact
 from gateway.webhooks.sender import Subscriber, subscribers
 
 
@@ -83,7 +84,7 @@ def show(session: Session, config: Config, *, failed: bool, pending: bool) -> in
         )
         started = "" if cursor else " (not started yet)"
         print(
-            f"{sub.url}{started}: {behind} events behind, "
+            f"{redact(sub.url)}{started}: {behind} events behind, "
             f"{counts.get('RETRYING', 0) + counts.get('REPLAY', 0)} being retried, "
             f"{counts.get(FAILED, 0)} failed"
         )
@@ -97,7 +98,7 @@ def show(session: Session, config: Config, *, failed: bool, pending: bool) -> in
         ).all()
         for attempt, event in rows:
             known = subs.get(attempt.subscriber)
-            url = known.url if known else "(subscriber no longer configured)"
+            url = redact(known.url) if known else "(subscriber no longer configured)"
             when = rfc3339(attempt.next_attempt_at) if attempt.next_attempt_at else "-"
             print(
                 f"{event.id}  {event.slug}  {rfc3339(event.event_time)}  {url}  "

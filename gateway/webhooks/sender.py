@@ -36,6 +36,7 @@ from gateway.webhooks.progress import (
     skipper,
     success_recorder,
 )
+from gateway.webhooks.redact import redact, scrub
 from gateway.webhooks.signature import HEADER, sign
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,9 @@ def subscribers(entries: list[WebhookSection]) -> list[Subscriber]:
     for entry in entries:
         key = subscriber_key(entry.url)
         if key in found:
-            log.warning("webhook %s is configured twice; using its first entry", entry.url)
+            log.warning(
+                "webhook %s is configured twice; using its first entry", redact(entry.url)
+            )
             continue
         found[key] = Subscriber(key, entry.url, entry.secret, frozenset(entry.events))
     return list(found.values())
@@ -112,7 +115,7 @@ class WebhookSender:
                 await self._renew(sub, force=True)
         self.gateway.feed.wakers.append(self.wake)
         self._tasks = [
-            asyncio.create_task(self._run(sub), name=f"webhook-{sub.url}")
+            asyncio.create_task(self._run(sub), name=f"webhook-{redact(sub.url)}")
             for sub in self.subscribers
         ]
 
@@ -134,7 +137,7 @@ class WebhookSender:
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception("outgoing webhook %s: unexpected error", sub.url)
+                log.exception("outgoing webhook %s: unexpected error", redact(sub.url))
                 pause = self.poll_seconds
             if pause > 0:
                 await sleep_until_woken(wake, pause)
@@ -172,7 +175,7 @@ class WebhookSender:
         )
         log.warning(
             "outgoing webhook %s refused event %s (%s, attempt %d): %s",
-            sub.url, work.event.id, work.event.slug, attempt.attempts, error,
+            redact(sub.url), work.event.id, work.event.slug, attempt.attempts, error,
         )
         return 0.0
 
@@ -192,4 +195,5 @@ class WebhookSender:
                     return None
                 return f"HTTP {response.status}"
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            return f"{type(exc).__name__}: {exc}"[:500]
+            # the error is logged and stored: it may quote the URL, credentials and all
+            return scrub(f"{type(exc).__name__}: {exc}", sub.url)[:500]

@@ -35,6 +35,8 @@
   var KEY = "inboxGateway:" + BASE;
   var BUSINESS = "BUSINESS_TO_PARTICIPANT";
   var PARTICIPANT = "PARTICIPANT_TO_BUSINESS";
+  // The gateway's history page size: a `history` frame this long may have more after it.
+  var HISTORY_PAGE = 500;
   var SVG = "http://www.w3.org/2000/svg";
 
   /* ---------- storage that survives blocked localStorage ---------- */
@@ -78,6 +80,8 @@
   var tokenRejected = false;
   var panelOpen = false;
   var lastSequence = 0; // highest sequence shown
+  // Every message up to here is shown; a live message may be past it while history pages in.
+  var syncedSequence = 0;
   var lastBusinessSequence = 0;
   var readSequence = Number(store.get("read")) || 0; // highest business sequence seen open
   var sentReadSequence = 0;
@@ -368,6 +372,7 @@
   function clearMessages() {
     rendered.clear();
     lastSequence = 0;
+    syncedSequence = 0;
     lastBusinessSequence = 0;
     sentReadSequence = 0;
     setUnread(0);
@@ -636,6 +641,10 @@
     connect();
   }
 
+  function sync(socket, afterSequence) {
+    socket.send(JSON.stringify({ type: "sync", afterSequence: String(afterSequence) }));
+  }
+
   function connect() {
     if (ws || !token) return;
     var socket = new WebSocket(WS_BASE + "ws?token=" + encodeURIComponent(token));
@@ -643,7 +652,7 @@
     socket.onopen = function () {
       if (ws !== socket) return;
       setStatus("");
-      socket.send(JSON.stringify({ type: "sync", afterSequence: String(lastSequence) }));
+      sync(socket, syncedSequence);
       pending.forEach(function (entry) {
         if (!entry.failed) socket.send(JSON.stringify(entry.frame));
       });
@@ -667,11 +676,22 @@
       if (frame.type !== "error") retries = 0;
       if (frame.type === "message") showMessage(frame.message, false);
       else if (frame.type === "history" && Array.isArray(frame.messages)) {
+        var tail = 0;
         frame.messages.forEach(function (message) {
           showMessage(message, true);
+          if (message && Number(message.sequence) > tail) tail = Number(message.sequence);
         });
         scrollDown();
         markRead();
+        // Page on from this page's last message, not from lastSequence: a live message shown
+        // meanwhile may be newer than messages still waiting in the next page.
+        if (frame.messages.length >= HISTORY_PAGE && tail > syncedSequence) {
+          syncedSequence = tail;
+          sync(socket, tail);
+        } else {
+          // the history is complete, and live messages have been shown since it was read
+          syncedSequence = Math.max(syncedSequence, lastSequence);
+        }
       } else if (frame.type === "ack") acknowledged(frame);
       else if (frame.type === "error") refused(frame);
     };
