@@ -69,7 +69,7 @@ def advance(session: Session, delivery: DeliveryRow, status: DeliveryStatus) -> 
     return True
 
 
-def _aggregate(parts: list[DeliveryPartRow], delivery: DeliveryRow) -> DeliveryStatus | None:
+def aggregate(parts: list[DeliveryPartRow], delivery: DeliveryRow) -> DeliveryStatus | None:
     """The status every part has reached, once all parts went out (a long SMS is several)."""
     if not parts or delivery.parts_sent < delivery.parts_total:
         return None
@@ -107,7 +107,7 @@ def apply_part_status(
     parts = list(
         session.exec(select(DeliveryPartRow).where(DeliveryPartRow.message_id == part.message_id))
     )
-    overall = _aggregate(parts, delivery)
+    overall = aggregate(parts, delivery)
     if overall is DeliveryStatus.FAILED:
         failed = next(p for p in parts if p.status == DeliveryStatus.FAILED.value)
         fail_delivery(

@@ -17,7 +17,6 @@ from channels import (
     InboundMessage,
     IngestOutcome,
     OptChange,
-    Participant,
     ReadUpTo,
     StatusUpdate,
 )
@@ -31,7 +30,8 @@ from gateway.delivery_status import (
     remember_early_status,
 )
 from gateway.directory import Directory
-from gateway.messages import announce, append_message, system_note
+from gateway.messages import announce, append_message
+from gateway.opt_out import set_opt_out
 from gateway.participants import conversation_for, find_identity, owner_of
 from gateway.records import message_wire
 from gateway.store.models import (
@@ -246,7 +246,7 @@ def _status(
     session: Session, channel_id: str, event: StatusUpdate, directory: Directory
 ) -> IngestOutcome:
     if event.opted_out and event.participant_address:
-        _set_opt_out(session, channel_id, event.participant_address, True, "provider", directory)
+        set_opt_out(session, channel_id, event.participant_address, True, "provider", directory)
     if event.provider_message_id is not None:
         delivery = apply_part_status(
             session,
@@ -270,7 +270,7 @@ def _status(
             )
             return IngestOutcome(stored=True)
         if event.opted_out:
-            _set_opt_out(session, channel_id, delivery.recipient, True, "provider", directory)
+            set_opt_out(session, channel_id, delivery.recipient, True, "provider", directory)
         return IngestOutcome(stored=True)
     if event.participant_address and event.watermark is not None:
         moved = apply_watermark(
@@ -280,31 +280,11 @@ def _status(
     return IngestOutcome(stored=False)
 
 
-def _set_opt_out(
-    session: Session,
-    channel_id: str,
-    address: str,
-    opted_out: bool,
-    keyword: str,
-    directory: Directory,
-) -> None:
-    identity = find_identity(session, channel_id, address)
-    if identity is None or identity.opted_out == opted_out:
-        return
-    identity.opted_out = opted_out
-    conversation, _, _ = conversation_for(session, channel_id, Participant(address=address))
-    if opted_out:
-        text = f"The customer opted out of messages on {channel_id} ({keyword})."
-    else:
-        text = f"The customer opted back in to messages on {channel_id} ({keyword})."
-    system_note(session, conversation, text, directory)
-
-
 def _opt_change(
     session: Session, channel_id: str, event: OptChange, directory: Directory
 ) -> IngestOutcome:
     conversation, _, _ = conversation_for(session, channel_id, event.participant)
-    _set_opt_out(
+    set_opt_out(
         session, channel_id, event.participant.address, event.opted_out, event.keyword, directory
     )
     return IngestOutcome(stored=True, conversation_id=conversation.id)

@@ -135,12 +135,12 @@ def merge_conversations(
         message.sequence = index + 1
         message.conversation_id = target.id
     session.flush()
-    for model in (DeliveryRow, MenuRow):
-        session.execute(
-            update(model)
-            .where(col(model.conversation_id).in_(ids[1:]))
-            .values(conversation_id=target.id)
-        )
+    session.execute(
+        update(DeliveryRow)
+        .where(col(DeliveryRow.conversation_id).in_(ids[1:]))
+        .values(conversation_id=target.id)
+    )
+    _merge_menus(session, target.id, ids)
     target.last_sequence = len(messages)
     for old in olds:
         old.merged_into = target.id
@@ -160,3 +160,21 @@ def merge_conversations(
         conversation_id=target.id,
         entity_fqdn=outbox.CONVERSATION,
     )
+
+
+def _merge_menus(session: Session, target_id: str, ids: list[str]) -> None:
+    """One menu per channel survives a merge: the newest, which is the one customers answer."""
+    menus = list(session.exec(select(MenuRow).where(col(MenuRow.conversation_id).in_(ids))))
+    newest: dict[str, MenuRow] = {}
+    for menu in menus:
+        kept = newest.get(menu.channel_id)
+        if kept is None or aware(menu.created_at) > aware(kept.created_at):
+            newest[menu.channel_id] = menu
+    for menu in menus:
+        if newest[menu.channel_id] is not menu:
+            session.delete(menu)
+    # deletes first, so the move never meets a menu still holding (target, channel)
+    session.flush()
+    for menu in newest.values():
+        menu.conversation_id = target_id
+    session.flush()

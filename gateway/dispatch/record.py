@@ -12,10 +12,10 @@ from sqlmodel import Session, col, select
 
 from channels import Choice, DeliveryStatus, SendError
 from gateway.clock import now
-from gateway.delivery_status import advance, apply_early_statuses, fail_delivery
+from gateway.delivery_status import advance, aggregate, apply_early_statuses, fail_delivery
 from gateway.directory import Directory
 from gateway.dispatch.backoff import Uniform, next_delivery_attempt
-from gateway.participants import find_identity
+from gateway.opt_out import set_opt_out
 from gateway.store.models import DeliveryPartRow, DeliveryRow, MenuRow
 
 log = logging.getLogger(__name__)
@@ -75,9 +75,9 @@ def part_recorder(
         delivery.accepted_at = handed_over_at
         early = apply_early_statuses(session, delivery.channel_id, provider_message_id, directory)
         if any(row.opted_out for row in early):
-            identity = find_identity(session, delivery.channel_id, delivery.recipient)
-            if identity is not None:
-                identity.opted_out = True
+            set_opt_out(
+                session, delivery.channel_id, delivery.recipient, True, "provider", directory
+            )
 
     return record
 
@@ -101,15 +101,25 @@ def finisher(
         parts = list(
             session.exec(select(DeliveryPartRow).where(DeliveryPartRow.message_id == message_id))
         )
-        # provider callbacks may have moved some parts on already; the message is as far as
-        # its slowest part
-        statuses = [DeliveryStatus(p.status) for p in parts if p.status != "FAILED"]
-        reached = min(statuses, key=lambda s: s.rank) if statuses else DeliveryStatus.SENT
-        if reached is DeliveryStatus.PENDING:
-            reached = DeliveryStatus.SENT
-        if not advance(session, delivery, reached):
-            delivery.updated_at = stamp
-        if menu:
+        # provider callbacks may have moved some parts on already: the message is as far as
+        # its slowest part, and failed when any part failed
+        reached = aggregate(parts, delivery)
+        if reached is DeliveryStatus.FAILED:
+            failed = next(p for p in parts if p.status == DeliveryStatus.FAILED.value)
+            if not fail_delivery(
+                session,
+                delivery,
+                failed.error_code or "PROVIDER_FAILED",
+                failed.error_message or "the provider could not deliver the message",
+                directory,
+            ):
+                delivery.updated_at = stamp
+        else:
+            if reached is None or reached is DeliveryStatus.PENDING:
+                reached = DeliveryStatus.SENT
+            if not advance(session, delivery, reached):
+                delivery.updated_at = stamp
+        if menu and delivery.status != DeliveryStatus.FAILED.value:
             _remember_menu(session, delivery, menu, stamp)
 
     return finish
@@ -164,9 +174,9 @@ def failure_recorder(
         else:
             delivery.attempts += 1
         if error.opted_out:
-            identity = find_identity(session, delivery.channel_id, delivery.recipient)
-            if identity is not None:
-                identity.opted_out = True
+            set_opt_out(
+                session, delivery.channel_id, delivery.recipient, True, "provider", directory
+            )
         if not fail_delivery(session, delivery, error.code, _reason(error), directory):
             # statuses only move forward: a delivery already past sending keeps its status
             delivery.next_attempt_at = None
