@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from pydantic import ValidationError
 from sqlmodel import Session, col, select
 
 from channels import (
@@ -16,6 +17,7 @@ from channels import (
     InboundEvent,
     InboundMessage,
     IngestOutcome,
+    MessageContent,
     OptChange,
     ReadUpTo,
     StatusUpdate,
@@ -207,15 +209,12 @@ def _message_with_button(session: Session, conversation_id: str, interaction_id:
 
 
 def _interaction_ids(content: dict[str, Any]) -> set[str]:
-    found: set[str] = set()
-    for kind in ("template", "system"):
-        payload = content.get(kind)
-        if isinstance(payload, dict):
-            for button in payload.get("buttons") or []:
-                postback = button.get("postbackProperties") if isinstance(button, dict) else None
-                if isinstance(postback, dict) and isinstance(postback.get("interactionId"), str):
-                    found.add(postback["interactionId"])
-    return found
+    """The postback ids of the buttons a stored message carries."""
+    try:
+        buttons = MessageContent.model_validate(content).buttons()
+    except ValidationError:
+        return set()
+    return {b.interaction_id for b in buttons if b.interaction_id}
 
 
 def _button_interacted(
