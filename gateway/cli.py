@@ -15,7 +15,7 @@ DEFAULT_CONFIG = "./inbox-gateway.toml"
 log = logging.getLogger("gateway")
 
 
-def _load(path: str) -> Config:
+def load_checked_config(path: str) -> Config:
     config = load_config(path)
     from gateway.registry import channel_specs
 
@@ -30,7 +30,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from gateway.logs import setup_logging
 
     setup_logging(args.log_level)
-    config = _load(args.config)
+    config = load_checked_config(args.config)
     app = build_app(config)
     log.info(
         "inbox-gateway listening on %s (public URL %s)",
@@ -49,7 +49,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
-    config = _load(args.config)
+    config = load_checked_config(args.config)
     channels = ", ".join(f"{cid} ({t.get('type')})" for cid, t in config.channels.items())
     print(f"{args.config}: ok")
     print(f"  listen {config.gateway.listen}, public URL {config.gateway.public_url}")

@@ -159,14 +159,14 @@ def choose_route(
     """The identity to send to, per the SPEC's order; None for messages that stay inside."""
     if not request.goes_out:
         return None
-    for index, wanted in enumerate(request.target_channel_ids[:1]):
-        if wanted not in directory:
-            raise Refused(
-                "UNKNOWN_CHANNEL",
-                f"no channel {wanted!r} is configured",
-                400,
-                field=f"message.targetChannelIds.{index}",
-            )
+    wanted = request.target_channel_ids[0] if request.target_channel_ids else None
+    if wanted is not None and wanted not in directory:
+        raise Refused(
+            "UNKNOWN_CHANNEL",
+            f"no channel {wanted!r} is configured",
+            400,
+            field="message.targetChannelIds.0",
+        )
     identities = [i for i in identities_of(session, conversation) if i.channel_id in directory]
     channel_id = _pick_channel(directory, conversation, request, identities)
     if channel_id is None:
@@ -229,15 +229,14 @@ def _check_window(
     last = last_inbound_on(session, conversation, channel_id)
     if last is not None and now - last <= window:
         return False
-    agent_window = capabilities.agent_window
-    is_agent = sender[0] == AGENT and agent_window is not None
-    if is_agent and agent_window is not None and last is not None and now - last <= agent_window:
+    # Agents (people) may use the longer window where the channel offers one.
+    allowed = capabilities.agent_window if sender[0] == AGENT else None
+    if allowed is not None and last is not None and now - last <= allowed:
         return True
     raise Refused(
         "OUTSIDE_MESSAGING_WINDOW",
         f"channel {channel_id!r} allows business messages only within "
-        f"{_hours(agent_window if sender[0] == AGENT and agent_window else window)} "
-        "of the participant's last message",
+        f"{_hours(allowed or window)} of the participant's last message",
         409,
     )
 

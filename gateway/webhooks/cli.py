@@ -14,6 +14,8 @@ from gateway.store.database import create_db_engine
 from gateway.store.models import EventRow
 from gateway.store.webhook_models import (
     FAILED,
+    REPLAY,
+    RETRYING,
     WebhookAttemptRow,
     WebhookCursorRow,
 )
@@ -41,10 +43,10 @@ def add_events_command(subparsers: Any) -> None:
 def run_events(args: argparse.Namespace) -> int:
     """The `events` command; returns the exit status."""
     from gateway.app import database_url
-    from gateway.cli import _load
+    from gateway.cli import load_checked_config
     from gateway.store import migrate
 
-    config = _load(args.config)
+    config = load_checked_config(args.config)
     engine = create_db_engine(database_url(config))
     try:
         migrate.upgrade(engine)
@@ -85,11 +87,11 @@ def show(session: Session, config: Config, *, failed: bool, pending: bool) -> in
         started = "" if cursor else " (not started yet)"
         print(
             f"{redact(sub.url)}{started}: {behind} events behind, "
-            f"{counts.get('RETRYING', 0) + counts.get('REPLAY', 0)} being retried, "
+            f"{counts.get(RETRYING, 0) + counts.get(REPLAY, 0)} being retried, "
             f"{counts.get(FAILED, 0)} failed"
         )
     if failed or pending:
-        states = [FAILED] if failed else ["RETRYING", "REPLAY"]
+        states = [FAILED] if failed else [RETRYING, REPLAY]
         rows = session.exec(
             select(WebhookAttemptRow, EventRow)
             .join(EventRow, col(EventRow.seq) == col(WebhookAttemptRow.event_seq))
