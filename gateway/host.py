@@ -30,6 +30,7 @@ from gateway.participants import (
     contact_for_verified,
     conversation_for,
     ensure_conversation,
+    find_conversation,
     find_identity,
     owner_of,
 )
@@ -163,8 +164,20 @@ class GatewayHost:
 
         return await self.gateway.db.write(open_)
 
+    async def conversation_id(self, participant: Participant) -> str:
+        """The participant's conversation: read when it exists, created (a write) when not."""
+        channel_id = self.channel_id
+
+        def find(session: Session) -> str | None:
+            identity = find_identity(session, channel_id, participant.address)
+            found = find_conversation(session, *owner_of(identity)) if identity else None
+            return found.id if found is not None else None
+
+        known = await self.gateway.db.read(find)
+        return known or (await self.open_session(participant)).conversation_id
+
     async def history(self, participant: Participant, after_sequence: int) -> list[dict[str, Any]]:
-        session_info = await self.open_session(participant)
+        conversation_id = await self.conversation_id(participant)
         directory = self.gateway.directory
 
         def read(session: Session) -> list[dict[str, Any]]:
@@ -176,7 +189,7 @@ class GatewayHost:
                     isouter=True,
                 )
                 .where(
-                    MessageRow.conversation_id == session_info.conversation_id,
+                    MessageRow.conversation_id == conversation_id,
                     MessageRow.visibility == Visibility.BUSINESS_AND_PARTICIPANT.value,
                     col(MessageRow.sequence) > after_sequence,
                 )
@@ -189,7 +202,7 @@ class GatewayHost:
 
     def subscribe(self, participant: Participant) -> ConversationFeed:
         async def resolve() -> str:
-            return (await self.open_session(participant)).conversation_id
+            return await self.conversation_id(participant)
 
         return ConversationFeed(self.gateway, resolve)
 

@@ -85,10 +85,8 @@ def _learn_name(session: Session, contact_id: str, participant: Participant) -> 
         contact.image_url = participant.image_url
 
 
-def ensure_conversation(
-    session: Session, kind: str, participant_id: str
-) -> tuple[ConversationRow, bool]:
-    """The participant's one conversation (following merges), created when new."""
+def find_conversation(session: Session, kind: str, participant_id: str) -> ConversationRow | None:
+    """The participant's one conversation (following merges), if it exists."""
     if kind == CONTACT:
         contact = resolve_contact(session, participant_id)
         if contact is not None:
@@ -99,10 +97,20 @@ def ensure_conversation(
             ConversationRow.participant_id == participant_id,
         )
     ).first()
-    if row is not None:
-        resolved = resolve_conversation(session, row.id)
-        assert resolved is not None
-        return resolved, False
+    return resolve_conversation(session, row.id) if row is not None else None
+
+
+def ensure_conversation(
+    session: Session, kind: str, participant_id: str
+) -> tuple[ConversationRow, bool]:
+    """The participant's one conversation (following merges), created when new."""
+    found = find_conversation(session, kind, participant_id)
+    if found is not None:
+        return found, False
+    if kind == CONTACT:
+        contact = resolve_contact(session, participant_id)
+        if contact is not None:
+            participant_id = contact.id
     stamp = now()
     row = ConversationRow(
         id=new_id(),
