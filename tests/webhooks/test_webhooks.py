@@ -146,9 +146,14 @@ async def test_events_not_yet_delivered_go_out_after_a_restart(tmp_path: Path) -
     db = tmp_path / "db.sqlite"
     async with subscriber(status=503) as sub:
         async with running(db, extra=sub.config(), options=FAST) as run:
-            for i in range(3):
-                await run.queue(f"+1555000100{i}", f"hello {i}")
+            ids = [await run.queue(f"+1555000100{i}", f"hello {i}") for i in range(3)]
             await eventually(lambda: len(sub.received) >= 2)
+
+            async def all_sent() -> bool:
+                return all([(await run.delivery(i)).status == "SENT" for i in ids])
+
+            # Once every send is recorded no new event appears: the outbox is complete.
+            await eventually(all_sent)
             events = await outbox(run)
         sub.status = 200
         async with running(db, extra=sub.config(), options=FAST) as run:
