@@ -22,6 +22,7 @@ from gateway.messages import append_message
 from gateway.participants import resolve_conversation
 from gateway.state import GATEWAY, Gateway
 from tests.databases import fresh_postgres, sqlite_url
+from tests.offline_channels import offline_channels
 
 TOKEN = "api-test-token-0123456789"
 OTHER_TOKEN = "api-other-token-987654321"
@@ -41,30 +42,13 @@ tokens = [{{ name = "crm", token = "{token}" }}, {{ name = "shop", token = "{oth
 [delivery]
 retry_delays = [600]
 
-[channels.chat]
-type = "webchat"
-allowed_origins = ["http://127.0.0.1"]
-
-[channels.sms]
-type = "twilio"
-account_sid = "AC00000000000000000000000000000000"
-auth_token = "secret"
-from_number = "+15550001111"
-api_base_url = "http://127.0.0.1:9"
-
-[channels.fb]
-type = "messenger"
-page_id = "1234"
-page_access_token = "token"
-app_secret = "secret"
-verify_token = "verify"
-graph_base_url = "http://127.0.0.1:9"
-human_agent_tag = true
 """
 
 
 def config_text(database_url: str) -> str:
-    return CONFIG.format(url=database_url, token=TOKEN, other=OTHER_TOKEN)
+    return CONFIG.format(url=database_url, token=TOKEN, other=OTHER_TOKEN) + offline_channels(
+        human_agent_tag=True
+    )
 
 
 #: every API test runs on both databases; the PostgreSQL case only in the `postgres` run

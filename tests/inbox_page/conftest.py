@@ -20,6 +20,7 @@ from gateway.config import parse_config
 from gateway.messages import announce, append_message
 from gateway.participants import conversation_for
 from gateway.state import GATEWAY, Gateway
+from tests.offline_channels import offline_channels
 
 PASSWORD = "correct horse battery"
 HASH = PasswordHasher(time_cost=1, memory_cost=8192).hash(PASSWORD)
@@ -38,25 +39,6 @@ username = "alice"
 password_hash = "{hash}"
 display_name = "Alice"
 
-[channels.chat]
-type = "webchat"
-allowed_origins = ["http://127.0.0.1"]
-
-[channels.sms]
-type = "twilio"
-account_sid = "AC00000000000000000000000000000000"
-auth_token = "secret"
-from_number = "+15550001111"
-api_base_url = "http://127.0.0.1:9"
-
-[channels.fb]
-type = "messenger"
-page_id = "1234"
-page_access_token = "token"
-app_secret = "secret"
-verify_token = "verify"
-graph_base_url = "http://127.0.0.1:9"
-human_agent_tag = {human_agent_tag}
 """
 #: what the page sends with every request; a form on another site cannot add it
 PAGE = {"X-Requested-With": "inbox"}
@@ -156,8 +138,8 @@ def make_inbox(
     """Start a gateway; `human_agent_tag` turns on Messenger's 7-day agent window."""
 
     async def make(human_agent_tag: bool = False) -> Inbox:
-        text = CONFIG.format(
-            db=tmp_path / "inbox.db", hash=HASH, human_agent_tag=str(human_agent_tag).lower()
+        text = CONFIG.format(db=tmp_path / "inbox.db", hash=HASH) + offline_channels(
+            human_agent_tag=human_agent_tag
         )
         app = build_app(parse_config(text))
         return Inbox(await aiohttp_client(app), app)
