@@ -33,8 +33,8 @@ from sqlalchemy import Engine, Table, insert, update
 from sqlmodel import SQLModel
 
 from channels import DeliveryStatus, Direction, Visibility
-from gateway.api import paging
 from gateway.clock import new_id
+from gateway.web.api import paging
 
 PAGE = 30
 START = datetime(2024, 1, 1, tzinfo=UTC)

@@ -15,23 +15,23 @@ from aiohttp.web_protocol import RequestPayloadError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from channels import Adapter, Route
-from gateway.adapter_routes import mount_routes, too_large, undecodable
 from gateway.config import Config
-from gateway.directory import ChannelInfo
-from gateway.feed import EventFeed
-from gateway.host import GatewayHost
+from gateway.domain.directory import ChannelInfo
+from gateway.domain.records import Business
+from gateway.events.feed import EventFeed
 from gateway.logs import quiet_client_faults, request_id
-from gateway.records import Business
-from gateway.registry import ChannelSpec, channel_specs
-from gateway.secrets import master_secret
+from gateway.plugins.host import GatewayHost
+from gateway.plugins.registry import ChannelSpec, channel_specs
+from gateway.plugins.routes import mount_routes, too_large, undecodable
 from gateway.state import GATEWAY, Gateway
 from gateway.store import migrate
 from gateway.store.database import Database
+from gateway.store.secrets import master_secret
 
 log = logging.getLogger(__name__)
 
 #: parts of the daemon that add their own routes and resources, each through `setup(app)`
-FEATURES = ("gateway.api", "gateway.dispatch", "gateway.inbox_page")
+FEATURES = ("gateway.web.api", "gateway.outbound", "gateway.web.inbox")
 #: the adapters' hosts, closed before the adapters stop
 HOSTS = web.AppKey("hosts", list[GatewayHost])
 

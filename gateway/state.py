@@ -8,11 +8,11 @@ from aiohttp import web
 
 from channels import Adapter
 from gateway.config import Config
-from gateway.directory import ChannelInfo
-from gateway.feed import EventFeed
+from gateway.domain.directory import ChannelInfo
+from gateway.domain.records import Business
+from gateway.events.feed import EventFeed
 from gateway.metrics import Metrics
-from gateway.records import Business
-from gateway.registry import ChannelSpec
+from gateway.plugins.registry import ChannelSpec
 from gateway.store.database import Database
 
 

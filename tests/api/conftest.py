@@ -18,8 +18,8 @@ from channels import Direction, MessageContent
 from gateway.app import build_app
 from gateway.clock import now
 from gateway.config import parse_config
-from gateway.messages import append_message
-from gateway.participants import resolve_conversation
+from gateway.domain.messages import append_message
+from gateway.domain.participants import resolve_conversation
 from gateway.state import GATEWAY, Gateway
 from tests.databases import fresh_postgres, sqlite_url
 from tests.offline_channels import offline_channels

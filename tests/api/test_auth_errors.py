@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from gateway.api.auth import match_token
 from gateway.store.models import ContactRow, MessageRow
+from gateway.web.api.auth import match_token
 from tests.api.conftest import Api
 
 

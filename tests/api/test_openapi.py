@@ -16,10 +16,10 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from gateway.api.openapi import channels_of, document
 from gateway.app import build_app
 from gateway.config import parse_config
 from gateway.state import GATEWAY
+from gateway.web.api.openapi import channels_of, document
 from tests.api.conftest import BACKENDS, TOKEN, config_text, empty_database
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -180,7 +180,7 @@ def test_api_conforms_to_its_openapi_document(
 
 def test_document_lists_every_route_served() -> None:
     """Every route of the API sub-application is in the document, and nothing more."""
-    from gateway.api import PREFIX, build_api
+    from gateway.web.api import PREFIX, build_api
 
     served = {
         (route.method.lower(), PREFIX + (route.resource.canonical if route.resource else ""))

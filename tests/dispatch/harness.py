@@ -29,9 +29,9 @@ from channels import (
 )
 from gateway.app import build_app
 from gateway.config import parse_config
-from gateway.dispatch.engine import OPTIONS, Options
-from gateway.participants import conversation_for
-from gateway.sending import SendRequest, send_message
+from gateway.domain.participants import conversation_for
+from gateway.engine import OPTIONS, Options
+from gateway.outbound.rules import SendRequest, send_message
 from gateway.state import GATEWAY, Gateway
 from gateway.store.models import DeliveryRow, MessageRow
 

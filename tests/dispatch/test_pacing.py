@@ -6,8 +6,8 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from gateway.dispatch.backoff import next_delivery_attempt, webhook_delay
-from gateway.dispatch.pacing import Pacer, TokenBucket
+from gateway.backoff import next_delivery_attempt, webhook_delay
+from gateway.outbound.pacing import Pacer, TokenBucket
 from tests.dispatch.harness import eventually, fake_channel, running
 
 

@@ -9,7 +9,7 @@ from sqlmodel import Session, select
 
 from channels import SendError
 from gateway.clock import aware, now
-from gateway.dispatch.engine import ENGINE
+from gateway.engine import ENGINE
 from gateway.store.models import DeliveryRow, EventRow, IdentityRow
 from tests.dispatch.harness import Running, eventually, fake_channel, running
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from sqlmodel import Session, select
 
+from gateway.background import backlog, build_scheduler, expire_idempotency_keys, expire_menus
 from gateway.clock import now
-from gateway.scheduler import backlog, build_scheduler, expire_idempotency_keys, expire_menus
 from gateway.store.models import IdempotencyRow, MenuRow
 from tests.dispatch.harness import Running, eventually, running
 

@@ -20,7 +20,7 @@ from adapters.messenger.fake import (
 )
 from channels import MessageContent
 from gateway.clock import now
-from gateway.sending import SendRequest, send_message
+from gateway.outbound.rules import SendRequest, send_message
 from gateway.store.models import ConversationRow
 from tests.e2e.conftest import APP_SECRET, PSID, Api, eventually
 
@@ -194,7 +194,7 @@ async def test_an_agent_reply_after_7_days_is_refused(fb_agent_api: Api, graph: 
     before = await fb_agent_api.stored_count()
     try:
         await agent_reply(fb_agent_api, conversation_id, "Hello again")
-    except Exception as refused:  # gateway.sending.Refused
+    except Exception as refused:  # gateway.outbound.rules.Refused
         assert getattr(refused, "code", None) == "OUTSIDE_MESSAGING_WINDOW"
     else:
         raise AssertionError("the agent's reply was accepted outside the 7-day window")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gateway.config import ConfigError, parse_config
-from gateway.registry import channel_specs
+from gateway.plugins.registry import channel_specs
 
 
 def problems(text: str) -> list[str]:

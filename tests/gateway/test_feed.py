@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway import feed as feed_module
-from gateway.feed import EventFeed
+from gateway.events import feed as feed_module
+from gateway.events.feed import EventFeed
 from gateway.store.database import Database
 from gateway.store.models import EventRow
 

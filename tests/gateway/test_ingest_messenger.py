@@ -18,8 +18,8 @@ from adapters.messenger.fake import (
     postback_event,
 )
 from gateway.clock import now
+from gateway.domain.windows import note_closed_windows
 from gateway.store.models import ContactRow, ConversationRow, EventRow, MessageRow
-from gateway.windows import note_closed_windows
 from tests.gateway.conftest import LiveGateway, StartGateway
 
 FACEBOOK = """

@@ -8,7 +8,7 @@ from aiohttp import ClientSession
 from sqlmodel import Session, select
 
 from gateway.clock import aware, now
-from gateway.participants import CONTACT, ensure_conversation
+from gateway.domain.participants import CONTACT, ensure_conversation
 from gateway.store.models import MenuRow
 from tests.gateway.conftest import StartGateway
 

@@ -9,7 +9,7 @@ import aiohttp
 import pytest
 from sqlmodel import Session, select
 
-from gateway.registry import installed_adapters
+from gateway.plugins.registry import installed_adapters
 from gateway.store.models import EventRow
 from tests.gateway.conftest import LiveGateway, StartGateway
 

@@ -15,7 +15,7 @@ from aiohttp import WSMsgType
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway.adapter_routes import MAX_FRAME_BYTES
+from gateway.plugins.routes import MAX_FRAME_BYTES
 from tests.hostile.conftest import (
     ACCOUNT_SID,
     APP_SECRET,

@@ -17,8 +17,8 @@ from channels import Direction, MessageContent, Participant, Visibility
 from gateway.app import build_app
 from gateway.clock import now
 from gateway.config import parse_config
-from gateway.messages import announce, append_message
-from gateway.participants import conversation_for
+from gateway.domain.messages import announce, append_message
+from gateway.domain.participants import conversation_for
 from gateway.state import GATEWAY, Gateway
 from tests.offline_channels import offline_channels
 
@@ -108,7 +108,7 @@ class Inbox:
 
     async def outbound(self, conversation_id: str, text: str, note: bool = False) -> None:
         """Store a business message (a reply, or an internal note) directly."""
-        from gateway.participants import resolve_conversation
+        from gateway.domain.participants import resolve_conversation
 
         def write(session: Any) -> None:
             conversation = resolve_conversation(session, conversation_id)

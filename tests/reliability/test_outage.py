@@ -11,10 +11,10 @@ import pytest
 from sqlmodel import select
 
 from adapters.twilio.fake import FakeTwilio
+from gateway.backoff import Schedule
 from gateway.clock import aware, now
-from gateway.dispatch.backoff import Schedule
-from gateway.dispatch.engine import Options
-from gateway.registry import installed_adapters
+from gateway.engine import Options
+from gateway.plugins.registry import installed_adapters
 from gateway.store.models import EventRow
 from tests.dispatch.harness import Running, eventually, fixed_jitter, running
 from tests.webhooks.subscriber import subscriber

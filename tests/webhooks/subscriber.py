@@ -11,7 +11,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from gateway.webhooks.signature import HEADER, verify
+from gateway.events.subscribers.signature import HEADER, verify
 
 
 @dataclass

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from gateway import outbox
-from gateway.cli import main
-from gateway.dispatch.backoff import Schedule
-from gateway.dispatch.engine import Options
+from gateway.backoff import Schedule
+from gateway.cli.commands import main
+from gateway.engine import Options
+from gateway.events import outbox
 from tests.dispatch.harness import Running, config_text, eventually, fixed_jitter, running
 from tests.webhooks.subscriber import subscriber
 from tests.webhooks.test_webhooks import states_are

@@ -10,11 +10,11 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from gateway.cli import main
-from gateway.dispatch.backoff import Schedule
-from gateway.dispatch.engine import Options
-from gateway.scheduler import build_scheduler
-from gateway.webhooks.redact import UNREADABLE, redact, scrub
+from gateway.background import build_scheduler
+from gateway.backoff import Schedule
+from gateway.cli.commands import main
+from gateway.engine import Options
+from gateway.events.subscribers.redact import UNREADABLE, redact, scrub
 from tests.dispatch.harness import config_text, eventually, fixed_jitter, running
 from tests.webhooks.subscriber import subscriber
 from tests.webhooks.test_events_cli import IMPATIENT, emit

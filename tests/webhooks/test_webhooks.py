@@ -7,12 +7,12 @@ from pathlib import Path
 
 from sqlmodel import select
 
-from gateway.dispatch.backoff import Schedule
-from gateway.dispatch.engine import Options
+from gateway.backoff import Schedule
+from gateway.cli.events import replay_one
+from gateway.engine import Options
+from gateway.events.subscribers.signature import sign, verify
 from gateway.store.models import EventRow
 from gateway.store.webhook_models import WebhookAttemptRow
-from gateway.webhooks.cli import replay_one
-from gateway.webhooks.signature import sign, verify
 from tests.dispatch.harness import Running, eventually, fixed_jitter, running
 from tests.webhooks.subscriber import subscriber
 

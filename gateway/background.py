@@ -1,0 +1,123 @@
+"""Every periodic job of the daemon, in one place (APScheduler's AsyncIOScheduler).
+
+The sweeps wake the dispatcher and the webhook sender, which find due work in the database
+(retry times live in the rows), so a restart loses nothing. The expiry jobs drop
+`Idempotency-Key`s and numbered-choice menus older than 24 hours.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlalchemy import delete, func
+from sqlmodel import Session, col, select
+
+from gateway.clock import now
+from gateway.domain.windows import note_closed_windows
+from gateway.events.subscribers.redact import redact
+from gateway.outbound.record import pending_count
+from gateway.state import Gateway
+from gateway.store.models import EarlyStatusRow, EventRow, IdempotencyRow, MenuRow
+from gateway.store.webhook_models import WebhookCursorRow
+
+log = logging.getLogger(__name__)
+
+#: idempotency keys and numbered menus hold this long (SPEC sections 4 and 8)
+KEEP = timedelta(hours=24)
+#: a status for a part never recorded is kept this long
+EARLY_STATUS_KEEP = timedelta(hours=1)
+SWEEP_SECONDS = 1.0
+EXPIRY_SECONDS = 600.0
+#: how often conversations whose messaging window just closed get their note
+WINDOW_SECONDS = 60.0
+METRICS_SECONDS = 5.0
+
+
+def expire_idempotency_keys(session: Session) -> int:
+    """Forget `Idempotency-Key`s older than 24 hours."""
+    result = session.execute(
+        delete(IdempotencyRow).where(col(IdempotencyRow.created_at) < now() - KEEP)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def expire_menus(session: Session) -> int:
+    """Forget numbered-choice menus older than 24 hours."""
+    result = session.execute(delete(MenuRow).where(col(MenuRow.created_at) < now() - KEEP))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def expire_early_statuses(session: Session) -> int:
+    """Forget statuses for parts never recorded (a send that was never answered)."""
+    cutoff = now() - EARLY_STATUS_KEEP
+    result = session.execute(delete(EarlyStatusRow).where(col(EarlyStatusRow.received_at) < cutoff))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def backlog(session: Session) -> tuple[int, dict[str, int]]:
+    """Deliveries still pending, and events each webhook subscriber has yet to take."""
+    pending = pending_count(session)
+    newest = int(session.exec(select(func.coalesce(func.max(EventRow.seq), 0))).one() or 0)
+    behind = {c.url: newest - c.last_seq for c in session.exec(select(WebhookCursorRow))}
+    return pending, behind
+
+
+def build_scheduler(
+    gateway: Gateway,
+    wake_dispatcher: Callable[[], None],
+    wake_webhooks: Callable[[], None],
+    sweep_seconds: float = SWEEP_SECONDS,
+) -> AsyncIOScheduler:
+    """The scheduler with all the daemon's jobs; start it inside the running loop."""
+    scheduler = AsyncIOScheduler(timezone="UTC")
+    common = {"coalesce": True, "max_instances": 1, "misfire_grace_time": 60}
+    db = gateway.db
+
+    async def gauges() -> None:
+        pending, behind = await db.read(backlog)
+        gateway.metrics.deliveries_pending.set(pending)
+        # /metrics needs no login: label by the URL without its credentials, and add up
+        # subscribers that differ only in those
+        shown: dict[str, int] = {}
+        for url, count in behind.items():
+            shown[redact(url)] = shown.get(redact(url), 0) + count
+        for label, count in shown.items():
+            gateway.metrics.webhooks_pending.labels(label).set(count)
+
+    async def expire() -> None:
+        keys = await db.write(expire_idempotency_keys)
+        menus = await db.write(expire_menus)
+        await db.write(expire_early_statuses)
+        if keys or menus:
+            log.info("expired %d idempotency keys and %d menus", keys, menus)
+
+    scheduler.add_job(
+        wake_dispatcher, "interval", seconds=sweep_seconds, id="due-deliveries", **common
+    )
+    scheduler.add_job(
+        wake_webhooks, "interval", seconds=sweep_seconds, id="outgoing-webhooks", **common
+    )
+    async def closed_windows() -> None:
+        directory = gateway.directory
+        noted = await db.write(lambda session: note_closed_windows(session, directory))
+        if noted:
+            log.info("noted %d closed messaging windows", noted)
+
+    scheduler.add_job(
+        closed_windows, "interval", seconds=WINDOW_SECONDS, id="closed-windows", **common
+    )
+    scheduler.add_job(gauges, "interval", seconds=METRICS_SECONDS, id="backlog-gauges", **common)
+    scheduler.add_job(
+        expire, "interval", seconds=EXPIRY_SECONDS, id="expire-keys-and-menus",
+        next_run_time=now() + timedelta(seconds=5), **common,
+    )
+    return scheduler
+
+
+def quiet() -> None:
+    """APScheduler logs every run of every job at INFO; the sweeps run each second."""
+    for name in ("apscheduler.executors.default", "apscheduler.scheduler"):
+        logging.getLogger(name).setLevel(logging.WARNING)

@@ -1,0 +1,5 @@
+"""The `inbox-gateway` command."""
+
+from gateway.cli.commands import main
+
+__all__ = ["main"]

@@ -1,0 +1,169 @@
+"""The `inbox-gateway` command: run, check-config, hash-password, adapters, migrate, …"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import importlib
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from gateway.config import Config, ConfigError, load_config
+
+DEFAULT_CONFIG = "./inbox-gateway.toml"
+log = logging.getLogger("gateway")
+
+
+def load_checked_config(path: str) -> Config:
+    config = load_config(path)
+    from gateway.plugins.registry import channel_specs
+
+    channel_specs(config)  # every channel table is validated by its adapter's model
+    return config
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from gateway.app import build_app
+    from gateway.logs import setup_logging
+
+    setup_logging(args.log_level)
+    config = load_checked_config(args.config)
+    app = build_app(config)
+    log.info(
+        "inbox-gateway listening on %s (public URL %s)",
+        config.gateway.listen,
+        config.gateway.public_url,
+    )
+    web.run_app(
+        app,
+        host=config.gateway.host,
+        port=config.gateway.port,
+        shutdown_timeout=config.gateway.shutdown_grace,
+        print=None,
+        access_log=None,
+    )
+    return 0
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    config = load_checked_config(args.config)
+    channels = ", ".join(f"{cid} ({t.get('type')})" for cid, t in config.channels.items())
+    print(f"{args.config}: ok")
+    print(f"  listen {config.gateway.listen}, public URL {config.gateway.public_url}")
+    print(f"  database {config.database.url.split('@')[-1]}")
+    print(f"  channels: {channels or 'none'}")
+    print(
+        f"  API tokens: {len(config.api.tokens)}, agents: {len(config.agents)}, "
+        f"webhooks: {len(config.webhooks)}"
+    )
+    return 0
+
+
+def cmd_hash_password(args: argparse.Namespace) -> int:
+    from argon2 import PasswordHasher
+
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Again: ") != password:
+            print("the passwords differ", file=sys.stderr)
+            return 1
+    if not password:
+        print("the password is empty", file=sys.stderr)
+        return 1
+    print(PasswordHasher().hash(password))
+    return 0
+
+
+def cmd_adapters(_: argparse.Namespace) -> int:
+    from gateway.plugins.registry import GROUP, installed_adapters
+
+    found = installed_adapters()
+    if not found:
+        print(f"no adapters installed (entry-point group {GROUP})")
+        return 1
+    for name, adapter in sorted(found.items()):
+        channel_type = getattr(adapter, "channel_type", "?")
+        module = getattr(adapter, "__module__", "?")
+        print(f"{name:12} {channel_type!s:10} {module}")
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from gateway.app import database_url
+    from gateway.store import migrate
+    from gateway.store.database import create_db_engine
+
+    config = load_config(args.config)
+    engine = create_db_engine(database_url(config))
+    migrate.upgrade(engine)
+    engine.dispose()
+    print("database is at the newest schema")
+    return 0
+
+
+def _optional(module: str, attribute: str) -> Callable[..., object] | None:
+    try:
+        found = importlib.import_module(module)
+    except ModuleNotFoundError:
+        return None
+    return getattr(found, attribute, None)
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog="inbox-gateway",
+        description="One inbox for a business's SMS, Facebook Messenger and website chat.",
+    )
+    sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def with_config(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument(
+            "--config", "-c", default=DEFAULT_CONFIG, help=f"TOML file (default {DEFAULT_CONFIG})"
+        )
+        return p
+
+    run = with_config(sub.add_parser("run", help="run the daemon"))
+    run.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
+    run.set_defaults(func=cmd_run)
+    check = with_config(
+        sub.add_parser("check-config", help="validate the configuration and print a summary")
+    )
+    check.set_defaults(func=cmd_check_config)
+    hashing = sub.add_parser("hash-password", help="print an argon2 hash for an [[agents]] entry")
+    hashing.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    hashing.set_defaults(func=cmd_hash_password)
+    adapters = sub.add_parser("adapters", help="list the adapter types installed")
+    adapters.set_defaults(func=cmd_adapters)
+    migrate = with_config(sub.add_parser("migrate", help="bring the database schema up to date"))
+    migrate.set_defaults(func=cmd_migrate)
+    add_events = _optional("gateway.cli.events", "add_events_command")
+    if add_events is not None:
+        add_events(sub)
+    add_sandbox = _optional("gateway.sandbox", "add_sandbox_command")
+    if add_sandbox is not None:
+        add_sandbox(sub)
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        result: int = args.func(args)
+    except ConfigError as exc:
+        for line in exc.problems:
+            print(line, file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The inbox's rules: participants, messages, records, delivery statuses, opt-outs, windows."""

@@ -1,0 +1,215 @@
+"""Delivery statuses from providers: per part, then for the whole message, only forward."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import Session, col, select
+
+from channels import DeliveryStatus
+from gateway.clock import aware, now
+from gateway.domain.directory import Directory
+from gateway.domain.messages import system_note
+from gateway.domain.participants import resolve_conversation
+from gateway.domain.records import delivery_wire
+from gateway.events import outbox
+from gateway.store.models import DeliveryPartRow, DeliveryRow, EarlyStatusRow, MessageRow
+
+
+def announce_delivery(session: Session, delivery: DeliveryRow) -> None:
+    outbox.emit(
+        session,
+        "message_delivery_updated",
+        delivery.message_id,
+        {
+            "conversationId": delivery.conversation_id,
+            "messageId": delivery.message_id,
+            "delivery": delivery_wire(delivery),
+        },
+        conversation_id=delivery.conversation_id,
+    )
+
+
+def fail_delivery(
+    session: Session,
+    delivery: DeliveryRow,
+    code: str,
+    reason: str,
+    directory: Directory,
+) -> bool:
+    """Mark a delivery FAILED, announce it, and tell the agents why in a system note."""
+    if not DeliveryStatus(delivery.status).advances_to(DeliveryStatus.FAILED):
+        return False
+    delivery.status = DeliveryStatus.FAILED.value
+    delivery.error_code, delivery.error_message = code[:64], reason[:2000]
+    delivery.next_attempt_at = None
+    delivery.claimed_until = None
+    delivery.updated_at = now()
+    announce_delivery(session, delivery)
+    conversation = resolve_conversation(session, delivery.conversation_id)
+    if conversation is not None:
+        system_note(
+            session,
+            conversation,
+            f"Message could not be delivered on {delivery.channel_id}: {reason}",
+            directory,
+        )
+    return True
+
+
+def advance(session: Session, delivery: DeliveryRow, status: DeliveryStatus) -> bool:
+    """Move a delivery forward to a non-failed status; announce it when it moved."""
+    if status is DeliveryStatus.FAILED:
+        raise ValueError("use fail_delivery for failures")
+    if not DeliveryStatus(delivery.status).advances_to(status):
+        return False
+    delivery.status = status.value
+    delivery.updated_at = now()
+    announce_delivery(session, delivery)
+    return True
+
+
+def aggregate(parts: list[DeliveryPartRow], delivery: DeliveryRow) -> DeliveryStatus | None:
+    """The status every part has reached, once all parts went out (a long SMS is several)."""
+    if not parts or delivery.parts_sent < delivery.parts_total:
+        return None
+    statuses = [DeliveryStatus(p.status) for p in parts]
+    if any(s is DeliveryStatus.FAILED for s in statuses):
+        return DeliveryStatus.FAILED
+    return min(statuses, key=lambda s: s.rank)
+
+
+def apply_part_status(
+    session: Session,
+    channel_id: str,
+    provider_message_id: str,
+    status: DeliveryStatus,
+    error_code: str | None,
+    error_message: str | None,
+    directory: Directory,
+) -> DeliveryRow | None:
+    """Apply a provider's status for one part; returns the delivery when it was found."""
+    part = session.exec(
+        select(DeliveryPartRow).where(
+            DeliveryPartRow.channel_id == channel_id,
+            DeliveryPartRow.provider_message_id == provider_message_id,
+        )
+    ).first()
+    if part is None:
+        return None
+    if DeliveryStatus(part.status).advances_to(status):
+        part.status = status.value
+        if status is DeliveryStatus.FAILED:
+            part.error_code, part.error_message = error_code, error_message
+    delivery = session.get(DeliveryRow, part.message_id)
+    if delivery is None:
+        return None
+    parts = list(
+        session.exec(select(DeliveryPartRow).where(DeliveryPartRow.message_id == part.message_id))
+    )
+    overall = aggregate(parts, delivery)
+    if overall is DeliveryStatus.FAILED:
+        failed = next(p for p in parts if p.status == DeliveryStatus.FAILED.value)
+        fail_delivery(
+            session,
+            delivery,
+            failed.error_code or "PROVIDER_FAILED",
+            failed.error_message or "the provider could not deliver the message",
+            directory,
+        )
+    elif overall is not None:
+        advance(session, delivery, overall)
+    return delivery
+
+
+def apply_watermark(
+    session: Session,
+    channel_id: str,
+    recipient: str,
+    watermark: datetime,
+    status: DeliveryStatus,
+) -> int:
+    """Move every delivery to `recipient` accepted at or before the watermark; returns how many."""
+    rows = session.exec(
+        select(DeliveryRow).where(
+            DeliveryRow.channel_id == channel_id,
+            DeliveryRow.recipient == recipient,
+            col(DeliveryRow.accepted_at).is_not(None),
+            col(DeliveryRow.status).in_(
+                [DeliveryStatus.SENT.value, DeliveryStatus.DELIVERED.value]
+            ),
+        )
+    )
+    moved = 0
+    for delivery in rows:
+        if delivery.accepted_at is not None and aware(delivery.accepted_at) <= aware(watermark):
+            moved += advance(session, delivery, status)
+    return moved
+
+
+def read_up_to(session: Session, conversation_id: str, channel_id: str, sequence: int) -> int:
+    """Mark the business messages of a conversation up to `sequence` as READ (web chat)."""
+    rows = session.exec(
+        select(DeliveryRow)
+        .join(MessageRow, col(MessageRow.id) == col(DeliveryRow.message_id))
+        .where(
+            DeliveryRow.conversation_id == conversation_id,
+            DeliveryRow.channel_id == channel_id,
+            col(MessageRow.sequence) <= sequence,
+            col(DeliveryRow.status).in_(
+                [DeliveryStatus.SENT.value, DeliveryStatus.DELIVERED.value]
+            ),
+        )
+    )
+    return sum(advance(session, d, DeliveryStatus.READ) for d in rows)
+
+
+def remember_early_status(
+    session: Session,
+    channel_id: str,
+    provider_message_id: str,
+    status: DeliveryStatus,
+    error_code: str | None,
+    error_message: str | None,
+    opted_out: bool,
+) -> None:
+    """Keep a status for a part not recorded yet; it is applied when the part is."""
+    session.add(
+        EarlyStatusRow(
+            channel_id=channel_id,
+            provider_message_id=provider_message_id,
+            status=status.value,
+            error_code=error_code,
+            error_message=error_message,
+            opted_out=opted_out,
+            received_at=now(),
+        )
+    )
+
+
+def apply_early_statuses(
+    session: Session, channel_id: str, provider_message_id: str, directory: Directory
+) -> list[EarlyStatusRow]:
+    """Apply (and forget) the statuses that came in before this part was recorded."""
+    early = list(
+        session.exec(
+            select(EarlyStatusRow)
+            .where(
+                EarlyStatusRow.channel_id == channel_id,
+                EarlyStatusRow.provider_message_id == provider_message_id,
+            )
+            .order_by(col(EarlyStatusRow.id))
+        )
+    )
+    for row in early:
+        apply_part_status(
+            session,
+            channel_id,
+            provider_message_id,
+            DeliveryStatus(row.status),
+            row.error_code,
+            row.error_message,
+            directory,
+        )
+        session.delete(row)
+    return early

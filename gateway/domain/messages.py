@@ -1,0 +1,180 @@
+"""Appending messages to conversations, announcing them, and merging conversations."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import update
+from sqlmodel import Session, col, select
+
+from channels import Direction, Visibility
+from gateway.clock import aware, new_id, now
+from gateway.domain.directory import Directory
+from gateway.domain.records import message_wire
+from gateway.events import outbox
+from gateway.store.models import (
+    ConversationRow,
+    DeliveryRow,
+    MenuRow,
+    MessageRow,
+)
+
+GATEWAY_SENDER = ("appId", "inbox-gateway")
+
+
+def next_sequence(session: Session, conversation_id: str) -> int:
+    """Take the conversation's next sequence number; safe across writers and nodes."""
+    result = session.execute(
+        update(ConversationRow)
+        .where(col(ConversationRow.id) == conversation_id)
+        .values(last_sequence=ConversationRow.last_sequence + 1)
+        .returning(col(ConversationRow.last_sequence))
+    )
+    return int(result.scalar_one())
+
+
+def append_message(
+    session: Session,
+    conversation: ConversationRow,
+    *,
+    content: dict[str, Any],
+    sender: tuple[str, str],
+    direction: Direction,
+    visibility: Visibility = Visibility.BUSINESS_AND_PARTICIPANT,
+    source_channel_id: str | None = None,
+    target_channel_id: str | None = None,
+    provider_message_id: str | None = None,
+    badges: list[Any] | None = None,
+    interaction_id: str | None = None,
+    created_at: datetime | None = None,
+) -> MessageRow:
+    """Store a message at the end of the conversation (its event is announced separately)."""
+    stamp = created_at or now()
+    row = MessageRow(
+        id=new_id(),
+        conversation_id=conversation.id,
+        sequence=next_sequence(session, conversation.id),
+        content=content,
+        sender_kind=sender[0],
+        sender_id=sender[1],
+        direction=direction.value,
+        visibility=visibility.value,
+        created_at=stamp,
+        source_channel_id=source_channel_id,
+        target_channel_id=target_channel_id,
+        provider_message_id=provider_message_id,
+        badges=badges or [],
+        interaction_id=interaction_id,
+    )
+    session.add(row)
+    session.refresh(conversation, ["last_sequence"])
+    conversation.last_activity_at = max(aware(conversation.last_activity_at), aware(stamp))
+    if direction is Direction.PARTICIPANT_TO_BUSINESS and source_channel_id is not None:
+        conversation.last_inbound_at = stamp
+        conversation.last_inbound_channel_id = source_channel_id
+    session.flush()
+    return row
+
+
+def announce(
+    session: Session,
+    message: MessageRow,
+    delivery: DeliveryRow | None,
+    directory: Directory,
+    interaction_id: str | None = None,
+) -> None:
+    """Append the message's `message_sent_to_*` event to the outbox."""
+    body: dict[str, Any] = {
+        "conversationId": message.conversation_id,
+        "message": message_wire(message, delivery, directory),
+    }
+    if message.direction == Direction.PARTICIPANT_TO_BUSINESS.value:
+        if interaction_id:
+            body["interactionInfo"] = {"interactionId": interaction_id}
+        slug = "message_sent_to_business"
+    else:
+        slug = "message_sent_to_participant"
+    outbox.emit(session, slug, message.id, body, conversation_id=message.conversation_id)
+
+
+def system_note(
+    session: Session, conversation: ConversationRow, text: str, directory: Directory
+) -> MessageRow:
+    """An internal note (visibility BUSINESS) written by the gateway itself."""
+    note = append_message(
+        session,
+        conversation,
+        content={"system": {"text": text[:4096]}, "previewText": text[:200]},
+        sender=GATEWAY_SENDER,
+        direction=Direction.BUSINESS_TO_PARTICIPANT,
+        visibility=Visibility.BUSINESS,
+    )
+    announce(session, note, None, directory)
+    return note
+
+
+def merge_conversations(
+    session: Session, target: ConversationRow, olds: list[ConversationRow]
+) -> None:
+    """Move every message of `olds` into `target`, in time order; old ids answer as target."""
+    olds = [c for c in olds if c.id != target.id and c.merged_into is None]
+    if not olds:
+        return
+    ids = [target.id, *(c.id for c in olds)]
+    messages = list(
+        session.exec(select(MessageRow).where(col(MessageRow.conversation_id).in_(ids)))
+    )
+    order = {cid: i for i, cid in enumerate(ids)}
+    messages.sort(key=lambda m: (aware(m.created_at), order[m.conversation_id], m.sequence))
+    # Two passes keep the (conversation, sequence) key unique at every flush.
+    for index, message in enumerate(messages):
+        message.sequence = -(index + 1)
+    session.flush()
+    for index, message in enumerate(messages):
+        message.sequence = index + 1
+        message.conversation_id = target.id
+    session.flush()
+    session.execute(
+        update(DeliveryRow)
+        .where(col(DeliveryRow.conversation_id).in_(ids[1:]))
+        .values(conversation_id=target.id)
+    )
+    _merge_menus(session, target.id, ids)
+    target.last_sequence = len(messages)
+    for old in olds:
+        old.merged_into = target.id
+        target.last_activity_at = max(aware(target.last_activity_at), aware(old.last_activity_at))
+        if old.last_inbound_at and (
+            target.last_inbound_at is None
+            or aware(old.last_inbound_at) > aware(target.last_inbound_at)
+        ):
+            target.last_inbound_at = old.last_inbound_at
+            target.last_inbound_channel_id = old.last_inbound_channel_id
+    session.flush()
+    outbox.emit(
+        session,
+        "conversations_merged",
+        target.id,
+        {"oldConversationIds": [c.id for c in olds], "targetConversationId": target.id},
+        conversation_id=target.id,
+        entity_fqdn=outbox.CONVERSATION,
+    )
+
+
+def _merge_menus(session: Session, target_id: str, ids: list[str]) -> None:
+    """One menu per channel survives a merge: the newest, which is the one customers answer."""
+    menus = list(session.exec(select(MenuRow).where(col(MenuRow.conversation_id).in_(ids))))
+    newest: dict[str, MenuRow] = {}
+    for menu in menus:
+        kept = newest.get(menu.channel_id)
+        if kept is None or aware(menu.created_at) > aware(kept.created_at):
+            newest[menu.channel_id] = menu
+    for menu in menus:
+        if newest[menu.channel_id] is not menu:
+            session.delete(menu)
+    # deletes first, so the move never meets a menu still holding (target, channel)
+    session.flush()
+    for menu in newest.values():
+        menu.conversation_id = target_id
+    session.flush()

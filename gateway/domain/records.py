@@ -1,0 +1,141 @@
+"""The public JSON form of stored rows (SPEC section 4 records)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlmodel import Session
+
+from gateway.clock import rfc3339
+from gateway.domain.directory import Directory
+from gateway.domain.participants import (
+    CONTACT,
+    VISITOR,
+    identities_of,
+    resolve_contact,
+)
+from gateway.store.models import (
+    ContactRow,
+    ConversationRow,
+    DeliveryRow,
+    IdentityRow,
+    MessageRow,
+)
+
+
+@dataclass(frozen=True)
+class Business:
+    name: str
+    image_url: str | None = None
+
+    def wire(self) -> dict[str, str]:
+        data = {"name": self.name}
+        if self.image_url:
+            data["imageUrl"] = self.image_url
+        return data
+
+
+def _channel_type(directory: Directory, channel_id: str | None) -> str | None:
+    if channel_id is None:
+        return None
+    info = directory.get(channel_id)
+    return info.channel_type if info else None
+
+
+def delivery_wire(delivery: DeliveryRow) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "channelId": delivery.channel_id,
+        "status": delivery.status,
+        "providerMessageIds": list(delivery.provider_message_ids or []),
+        "updatedDate": rfc3339(delivery.updated_at),
+    }
+    if delivery.error_code:
+        data["error"] = {"code": delivery.error_code, "message": delivery.error_message or ""}
+    return data
+
+
+def message_wire(
+    message: MessageRow, delivery: DeliveryRow | None, directory: Directory
+) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "id": message.id,
+        "conversationId": message.conversation_id,
+        "content": message.content,
+        "sender": {message.sender_kind: message.sender_id},
+        "direction": message.direction,
+        "visibility": message.visibility,
+        "sequence": str(message.sequence),
+        "createdDate": rfc3339(message.created_at),
+        "badges": list(message.badges or []),
+    }
+    source_type = _channel_type(directory, message.source_channel_id)
+    if message.source_channel_id:
+        data["sourceChannelId"] = message.source_channel_id
+        if source_type:
+            data["sourceChannel"] = source_type
+    if message.target_channel_id:
+        data["targetChannelIds"] = [message.target_channel_id]
+        target_type = _channel_type(directory, message.target_channel_id)
+        data["targetChannels"] = [target_type] if target_type else []
+    if delivery is not None:
+        data["delivery"] = delivery_wire(delivery)
+    return data
+
+
+def participant_display(session: Session, conversation: ConversationRow) -> dict[str, str]:
+    if conversation.participant_kind == CONTACT:
+        contact = resolve_contact(session, conversation.participant_id)
+        if contact is not None:
+            data = {"name": contact.display_name}
+            if contact.image_url:
+                data["imageUrl"] = contact.image_url
+            return data
+    if conversation.participant_kind == VISITOR:
+        return {"name": f"Visitor {conversation.participant_id[-6:]}"}
+    return {"name": conversation.participant_id}
+
+
+def conversation_wire(
+    session: Session,
+    conversation: ConversationRow,
+    directory: Directory,
+    business: Business,
+) -> dict[str, Any]:
+    identities = [i for i in identities_of(session, conversation) if i.channel_id in directory]
+    channel_ids = list(dict.fromkeys(i.channel_id for i in identities))
+    channel_types = list(dict.fromkeys(directory[c].channel_type for c in channel_ids))
+    return {
+        "id": conversation.id,
+        "participant": {conversation.participant_kind: conversation.participant_id},
+        "channels": channel_types,
+        "channelIds": channel_ids,
+        "businessDisplayData": business.wire(),
+        "participantDisplayData": participant_display(session, conversation),
+        "createdDate": rfc3339(conversation.created_at),
+        "lastActivityDate": rfc3339(conversation.last_activity_at),
+    }
+
+
+def identity_wire(identity: IdentityRow, directory: Directory) -> dict[str, str]:
+    info = directory.get(identity.channel_id)
+    return {
+        "channelId": identity.channel_id,
+        "channelType": info.channel_type if info else "UNKNOWN",
+        "address": identity.address,
+    }
+
+
+def contact_wire(
+    contact: ContactRow, identities: list[IdentityRow], directory: Directory
+) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "id": contact.id,
+        "displayName": contact.display_name,
+        "identities": [identity_wire(i, directory) for i in identities],
+        "optedOut": sorted({i.channel_id for i in identities if i.opted_out}),
+        "createdDate": rfc3339(contact.created_at),
+    }
+    if contact.image_url:
+        data["imageUrl"] = contact.image_url
+    return data

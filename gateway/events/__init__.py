@@ -1,0 +1,1 @@
+"""What happened, told to whoever listens: the outbox, the live feed, webhook subscribers."""

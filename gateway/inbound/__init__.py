@@ -1,0 +1,1 @@
+"""Events from adapters into the store: dedupe, group commit, numbered-reply matching."""

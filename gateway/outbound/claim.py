@@ -1,0 +1,191 @@
+"""Finding due deliveries fairly, and claiming them with a lease so one worker sends each."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy.orm import aliased
+from sqlmodel import Session, col
+
+from channels import DeliveryStatus
+from gateway.clock import aware
+from gateway.domain.directory import Directory
+from gateway.domain.records import message_wire
+from gateway.store.models import ConversationRow, DeliveryRow, MessageRow
+
+PENDING = DeliveryStatus.PENDING.value
+#: replies count as answers to a participant's message for this long on channels without a window
+RESPONSE_WINDOW = timedelta(hours=24)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A due delivery that heads its recipient's queue."""
+
+    message_id: str
+    channel_id: str
+
+
+@dataclass(frozen=True)
+class Due:
+    """What is due now, most deserving first, and when the next one falls due."""
+
+    candidates: list[Candidate]
+    next_due: datetime | None
+
+
+@dataclass(frozen=True)
+class Job:
+    """A claimed delivery with everything a worker needs to send it."""
+
+    message_id: str
+    conversation_id: str
+    channel_id: str
+    recipient: str
+    content: dict[str, Any]
+    parts_sent: int
+    attempts: int
+    agent_window: bool
+    is_response: bool
+    wire_message: dict[str, Any]
+
+
+def _due(now: datetime) -> Any:
+    return and_(
+        col(DeliveryRow.status) == PENDING,
+        col(DeliveryRow.next_attempt_at) <= now,
+        or_(col(DeliveryRow.claimed_until).is_(None), col(DeliveryRow.claimed_until) <= now),
+    )
+
+
+def find_due(session: Session, now: datetime, limit: int) -> Due:
+    """The head of each recipient's due queue, recipients served longest ago first.
+
+    Messages to one recipient on one channel go out one at a time and in order, so a
+    recipient with a message in flight is skipped. Among recipients, the one whose last
+    message was accepted longest ago (or never) comes first: a bulk send to one person
+    takes turns with replies to everybody else instead of starving them.
+    """
+    flying = aliased(DeliveryRow)
+    in_flight = exists().where(
+        col(flying.channel_id) == col(DeliveryRow.channel_id),
+        col(flying.recipient) == col(DeliveryRow.recipient),
+        col(flying.status) == PENDING,
+        col(flying.claimed_until) > now,
+    )
+    rank = func.row_number().over(
+        partition_by=(DeliveryRow.channel_id, DeliveryRow.recipient),
+        order_by=(col(DeliveryRow.next_attempt_at), col(MessageRow.sequence)),
+    )
+    heads = (
+        select(
+            col(DeliveryRow.message_id).label("message_id"),
+            col(DeliveryRow.channel_id).label("channel_id"),
+            col(DeliveryRow.recipient).label("recipient"),
+            col(DeliveryRow.next_attempt_at).label("next_attempt_at"),
+            rank.label("rank"),
+        )
+        .join(MessageRow, col(MessageRow.id) == col(DeliveryRow.message_id))
+        .where(_due(now), ~in_flight)
+        .subquery()
+    )
+    served = aliased(DeliveryRow)
+    last_served = (
+        select(func.max(served.accepted_at))
+        .where(
+            col(served.channel_id) == heads.c.channel_id,
+            col(served.recipient) == heads.c.recipient,
+        )
+        .scalar_subquery()
+    )
+    rows = session.execute(
+        select(heads.c.message_id, heads.c.channel_id)
+        .where(heads.c.rank == 1)
+        .order_by(last_served.asc().nulls_first(), heads.c.next_attempt_at)
+        .limit(limit)
+    ).all()
+    next_due = session.execute(
+        select(func.min(DeliveryRow.next_attempt_at)).where(
+            col(DeliveryRow.status) == PENDING, col(DeliveryRow.next_attempt_at) > now
+        )
+    ).scalar()
+    return Due(
+        [Candidate(str(r.message_id), str(r.channel_id)) for r in rows],
+        aware(next_due) if next_due is not None else None,
+    )
+
+
+def claimer(
+    ids: list[str],
+    now: datetime,
+    lease: timedelta,
+    directory: Directory,
+    skip_locked: bool,
+) -> Callable[[Session], list[Job]]:
+    """A write that claims those of `ids` still due, and returns them as jobs."""
+
+    def claim(session: Session) -> list[Job]:
+        if not ids:
+            return []
+        query = select(DeliveryRow).where(col(DeliveryRow.message_id).in_(ids), _due(now))
+        if skip_locked:
+            # another node may be claiming the same rows: take only those nobody holds
+            query = query.with_for_update(skip_locked=True)
+        deliveries = list(session.execute(query).scalars())
+        jobs: list[Job] = []
+        for delivery in deliveries:
+            delivery.claimed_until = now + lease
+            message = session.get(MessageRow, delivery.message_id)
+            if message is None:  # cannot happen: messages are never deleted
+                continue
+            conversation = session.get(ConversationRow, delivery.conversation_id)
+            jobs.append(
+                Job(
+                    message_id=delivery.message_id,
+                    conversation_id=delivery.conversation_id,
+                    channel_id=delivery.channel_id,
+                    recipient=delivery.recipient,
+                    content=dict(message.content),
+                    parts_sent=delivery.parts_sent,
+                    attempts=delivery.attempts,
+                    agent_window=delivery.agent_window,
+                    is_response=_answers(conversation, delivery.channel_id, now, directory),
+                    wire_message=message_wire(message, delivery, directory),
+                )
+            )
+        session.flush()
+        return jobs
+
+    return claim
+
+
+def _answers(
+    conversation: ConversationRow | None, channel_id: str, now: datetime, directory: Directory
+) -> bool:
+    """Whether a send answers the participant's recent message on the same channel."""
+    if conversation is None or conversation.last_inbound_at is None:
+        return False
+    if conversation.last_inbound_channel_id != channel_id:
+        return False
+    info = directory.get(channel_id)
+    window = info.capabilities.messaging_window if info else None
+    return now - aware(conversation.last_inbound_at) <= (window or RESPONSE_WINDOW)
+
+
+def releaser(ids: list[str] | None) -> Callable[[Session], int]:
+    """A write that lets go of claims: those of `ids`, or every claim when `ids` is None."""
+
+    def release(session: Session) -> int:
+        statement = update(DeliveryRow).where(col(DeliveryRow.claimed_until).is_not(None))
+        if ids is not None:
+            if not ids:
+                return 0
+            statement = statement.where(col(DeliveryRow.message_id).in_(ids))
+        result = session.execute(statement.values(claimed_until=None))
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    return release

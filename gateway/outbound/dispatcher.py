@@ -1,0 +1,220 @@
+"""The dispatcher: claims due deliveries, renders them, sends each part, records the result."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections import Counter
+from datetime import timedelta
+
+from channels import MessageContent, OutboundPart, SendError, network_error, render
+from gateway.backoff import Uniform, sleep_until_woken
+from gateway.clock import now
+from gateway.outbound.claim import Job, claimer, find_due, releaser
+from gateway.outbound.pacing import Pacer
+from gateway.outbound.record import fail_now, failure_recorder, finisher, part_recorder
+from gateway.state import Gateway
+
+log = logging.getLogger(__name__)
+
+#: how long a claim holds before another worker may take the delivery over
+LEASE = timedelta(seconds=60)
+#: the longest one `adapter.send` may take; a provider that hangs counts as a network error
+SEND_TIMEOUT = 30.0
+#: how often the dispatcher looks for due rows when nothing woke it
+POLL_SECONDS = 1.0
+
+
+class Dispatcher:
+    """Sends what is due with `workers` concurrent sends, each channel at its own pace."""
+
+    def __init__(
+        self,
+        gateway: Gateway,
+        *,
+        lease: timedelta = LEASE,
+        send_timeout: float = SEND_TIMEOUT,
+        poll_seconds: float = POLL_SECONDS,
+        uniform: Uniform = random.uniform,
+    ) -> None:
+        self.gateway = gateway
+        self.lease = lease
+        self.send_timeout = send_timeout
+        self.poll_seconds = poll_seconds
+        self.uniform = uniform
+        self.slots = gateway.config.delivery.workers
+        self.pacer = Pacer({cid: spec.rate_per_second for cid, spec in gateway.specs.items()})
+        self._jobs: dict[str, asyncio.Task[None]] = {}
+        self._busy: Counter[str] = Counter()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+
+    def wake(self) -> None:
+        """Look for due deliveries now (after a commit, or from the retry sweep)."""
+        self._wake.set()
+
+    async def start(self) -> None:
+        db = self.gateway.db
+        if db.sqlite:
+            # one process owns a SQLite file: claims left by a crash are nobody's any more
+            released = await db.write(releaser(None))
+            if released:
+                log.info("resuming %d deliveries that were in flight at the last stop", released)
+        self.gateway.feed.wakers.append(self.wake)
+        self._task = asyncio.create_task(self._run(), name="dispatcher")
+
+    async def stop(self) -> None:
+        """Stop claiming, cancel sends in flight and let go of their claims."""
+        self._closing = True
+        with contextlib.suppress(ValueError):
+            self.gateway.feed.wakers.remove(self.wake)
+        tasks = [t for t in (self._task, *self._jobs.values()) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._task = None
+        held = list(self._jobs)
+        self._jobs.clear()
+        if held:
+            try:
+                await self.gateway.db.write(releaser(held))
+            except Exception:
+                log.warning("could not release %d claimed deliveries; their lease will lapse",
+                            len(held))
+
+    async def _run(self) -> None:
+        while not self._closing:
+            self._wake.clear()
+            timeout = self.poll_seconds
+            try:
+                timeout = await self._claim_round()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("looking for due deliveries failed")
+            await sleep_until_woken(self._wake, timeout)
+
+    async def _claim_round(self) -> float:
+        """Claim what is due into free slots; returns how long to sleep at most."""
+        free = self.slots - len(self._jobs)
+        if free <= 0:
+            return self.poll_seconds
+        gw = self.gateway
+        stamp = now()
+        due = await gw.db.read(lambda s: find_due(s, stamp, free * 4 + 16))
+        picked: list[str] = []
+        taking: Counter[str] = Counter()
+        for candidate in due.candidates:
+            if len(picked) >= free:
+                break
+            if candidate.message_id in self._jobs:
+                continue
+            limit = self.pacer.in_flight_limit(candidate.channel_id)
+            in_flight = self._busy[candidate.channel_id] + taking[candidate.channel_id]
+            if limit is not None and in_flight >= limit:
+                continue
+            picked.append(candidate.message_id)
+            taking[candidate.channel_id] += 1
+        if picked:
+            jobs = await gw.db.write(
+                claimer(picked, now(), self.lease, gw.directory, skip_locked=not gw.db.sqlite)
+            )
+            for job in jobs:
+                self._spawn(job)
+        if due.next_due is None:
+            return self.poll_seconds
+        return max(0.01, min(self.poll_seconds, (due.next_due - now()).total_seconds()))
+
+    def _spawn(self, job: Job) -> None:
+        self._busy[job.channel_id] += 1
+        task = asyncio.create_task(self._deliver(job), name=f"deliver-{job.message_id}")
+        self._jobs[job.message_id] = task
+
+        def done(_: asyncio.Task[None]) -> None:
+            self._jobs.pop(job.message_id, None)
+            self._busy[job.channel_id] -= 1
+            self.wake()
+
+        task.add_done_callback(done)
+
+    async def _deliver(self, job: Job) -> None:
+        try:
+            await self._send(job)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # the claim lapses and another attempt follows; nothing was recorded wrongly
+            log.exception("delivering message %s on %s failed", job.message_id, job.channel_id)
+
+    async def _send(self, job: Job) -> None:
+        gw = self.gateway
+        adapter = gw.adapters.get(job.channel_id)
+        if adapter is None:
+            reason = f"channel {job.channel_id} is not configured any more"
+            await gw.db.write(fail_now(job.message_id, "CHANNEL_NOT_CONFIGURED", reason,
+                                       gw.directory))
+            return
+        try:
+            rendered = render(MessageContent.model_validate(job.content), adapter.capabilities)
+        except Exception as exc:
+            log.exception("message %s cannot be shown on %s", job.message_id, job.channel_id)
+            await gw.db.write(fail_now(job.message_id, "UNRENDERABLE", str(exc)[:500],
+                                       gw.directory))
+            return
+        total = len(rendered.parts)
+        for index in range(job.parts_sent, total):
+            outbound = OutboundPart(
+                part=rendered.parts[index],
+                recipient=job.recipient,
+                message_id=job.message_id,
+                conversation_id=job.conversation_id,
+                index=index,
+                agent_window=job.agent_window,
+                is_response=job.is_response,
+                wire_message=job.wire_message,
+            )
+            await self.pacer.acquire(job.channel_id)
+            handed_over_at = now()
+            started = time.perf_counter()
+            try:
+                result = await asyncio.wait_for(adapter.send(outbound), self.send_timeout)
+            except SendError as error:
+                await self._failed(job, error)
+                return
+            except (TimeoutError, OSError) as exc:
+                await self._failed(job, network_error(exc))
+                return
+            except Exception as exc:
+                log.exception("adapter of %s raised while sending", job.channel_id)
+                unexpected = SendError(str(exc) or type(exc).__name__, code="ADAPTER_ERROR",
+                                       retryable=True)
+                await self._failed(job, unexpected)
+                return
+            gw.metrics.send_latency.labels(job.channel_id).observe(time.perf_counter() - started)
+            gw.metrics.messages_out.labels(job.channel_id).inc()
+            await gw.db.write(
+                part_recorder(job.message_id, index, total, result.provider_message_id,
+                              result.status, self.lease, handed_over_at, gw.directory)
+            )
+        await gw.db.write(finisher(job.message_id, rendered.menu, gw.directory))
+
+    async def _failed(self, job: Job, error: SendError) -> None:
+        gw = self.gateway
+        gw.metrics.send_failures.labels(job.channel_id, str(error.retryable).lower()).inc()
+        if error.config_problem:
+            log.error("channel %s refused a send because of its settings: %s",
+                      job.channel_id, error)
+        outcome = await gw.db.write(
+            failure_recorder(job.message_id, error, gw.config.delivery.retry_delays,
+                             gw.directory, self.uniform)
+        )
+        if outcome.failed:
+            log.warning("message %s could not be delivered on %s: %s",
+                        job.message_id, job.channel_id, error)
+        else:
+            log.info("message %s on %s will be tried again at %s: %s",
+                     job.message_id, job.channel_id, outcome.next_attempt_at, error)

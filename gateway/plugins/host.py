@@ -1,0 +1,216 @@
+"""The gateway as adapters see it: one `ChannelHost` per configured channel."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from channels import (
+    InboundEvent,
+    IngestOutcome,
+    Participant,
+    VerifiedIdentity,
+)
+from channels import (
+    Session as ChatSession,
+)
+from channels.types import Visibility
+from gateway.domain.messages import merge_conversations
+from gateway.domain.participants import (
+    CONTACT,
+    contact_for_verified,
+    conversation_for,
+    ensure_conversation,
+    find_conversation,
+    find_identity,
+    owner_of,
+)
+from gateway.domain.records import message_wire
+from gateway.domain.unstorable import refuse_unstorable
+from gateway.events.feed import Listener, message_of
+from gateway.inbound.ingest import ingest_events
+from gateway.metrics import Metrics
+from gateway.state import Gateway
+from gateway.store.models import DeliveryRow, EventRow, MessageRow
+
+log = logging.getLogger(__name__)
+
+#: messages one `history` answer carries at most; the widget (widget.js) asks again when full
+HISTORY_PAGE = 500
+
+
+class ConversationFeed:
+    """Messages visible to one participant, as they are stored (follows merges)."""
+
+    def __init__(self, gateway: Gateway, resolve: Callable[[], Any]) -> None:
+        self._gateway = gateway
+        self._resolve = resolve
+        self._ids: set[str] = set()
+        self._listener: Listener = gateway.feed.listen(self._accept)
+
+    def _accept(self, event: EventRow) -> bool:
+        if event.slug == "conversations_merged":
+            return True
+        message = message_of(event)
+        if message is None:
+            return False
+        if message.get("visibility") != Visibility.BUSINESS_AND_PARTICIPANT.value:
+            return False
+        # Until the conversation is known, keep every message: one may be this visitor's.
+        return not self._ids or event.conversation_id in self._ids
+
+    def __aiter__(self) -> AsyncIterator[Mapping[str, Any]]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[Mapping[str, Any]]:
+        self._ids.add(await self._resolve())
+        async for event in self._listener:
+            if event.slug == "conversations_merged":
+                old = set(event.body.get("oldConversationIds") or [])
+                if old & self._ids:
+                    self._ids.add(str(event.body.get("targetConversationId")))
+                continue
+            message = message_of(event)
+            if message is not None and event.conversation_id in self._ids:
+                yield message
+
+    def close(self) -> None:
+        self._gateway.feed.unlisten(self._listener)
+
+
+class GatewayHost:
+    """Stores what one channel's adapter hands in; answers only after the commit."""
+
+    def __init__(
+        self,
+        gateway: Gateway,
+        channel_id: str,
+        metrics: Metrics,
+        master_secret: Callable[[], bytes],
+    ) -> None:
+        self.gateway = gateway
+        self.channel_id = channel_id
+        self.public_url = gateway.config.gateway.public_url
+        self.metrics = metrics
+        self._master_secret = master_secret
+        self._lookups: set[asyncio.Task[None]] = set()
+
+    async def ingest(self, events: Sequence[InboundEvent]) -> list[IngestOutcome]:
+        if not events:
+            return []
+        refuse_unstorable(events)
+        directory = self.gateway.directory
+        report = await self.gateway.db.write(
+            lambda s: ingest_events(s, self.channel_id, events, directory)
+        )
+        self.metrics.messages_in.labels(self.channel_id).inc(report.stored_messages)
+        for address in report.new_participants:
+            self._look_up_later(address)
+        return report.outcomes
+
+    def _look_up_later(self, address: str) -> None:
+        task = asyncio.create_task(self._look_up(address))
+        self._lookups.add(task)
+        task.add_done_callback(self._lookups.discard)
+
+    async def _look_up(self, address: str) -> None:
+        adapter = self.gateway.adapters.get(self.channel_id)
+        if adapter is None:
+            return
+        try:
+            profile = await adapter.lookup_profile(address)
+        except Exception:
+            log.warning("profile look-up failed on %s", self.channel_id, exc_info=True)
+            return
+        if profile is None or not profile.display_name:
+            return
+
+        def learn(session: Session) -> None:
+            conversation_for(session, self.channel_id, profile)
+
+        await self.gateway.db.write(learn)
+
+    async def open_session(
+        self,
+        participant: Participant,
+        *,
+        verified: VerifiedIdentity | None = None,
+        previous: Participant | None = None,
+    ) -> ChatSession:
+        channel_id = self.channel_id
+
+        def open_(session: Session) -> ChatSession:
+            if verified is None:
+                conversation, _, _ = conversation_for(session, channel_id, participant)
+            else:
+                contact = contact_for_verified(session, channel_id, verified)
+                conversation, _ = ensure_conversation(session, CONTACT, contact.id)
+                if previous is not None:
+                    old = find_identity(session, channel_id, previous.address)
+                    if old is not None:
+                        old_conversation, _ = ensure_conversation(session, *owner_of(old))
+                        merge_conversations(session, conversation, [old_conversation])
+            return ChatSession(
+                conversation_id=conversation.id,
+                participant_kind=conversation.participant_kind,  # type: ignore[arg-type]
+                participant_id=conversation.participant_id,
+            )
+
+        return await self.gateway.db.write(open_)
+
+    async def conversation_id(self, participant: Participant) -> str:
+        """The participant's conversation: read when it exists, created (a write) when not."""
+        channel_id = self.channel_id
+
+        def find(session: Session) -> str | None:
+            identity = find_identity(session, channel_id, participant.address)
+            found = find_conversation(session, *owner_of(identity)) if identity else None
+            return found.id if found is not None else None
+
+        known = await self.gateway.db.read(find)
+        return known or (await self.open_session(participant)).conversation_id
+
+    async def history(self, participant: Participant, after_sequence: int) -> list[dict[str, Any]]:
+        conversation_id = await self.conversation_id(participant)
+        directory = self.gateway.directory
+
+        def read(session: Session) -> list[dict[str, Any]]:
+            rows = session.exec(
+                select(MessageRow, DeliveryRow)
+                .join(
+                    DeliveryRow,
+                    col(DeliveryRow.message_id) == col(MessageRow.id),
+                    isouter=True,
+                )
+                .where(
+                    MessageRow.conversation_id == conversation_id,
+                    MessageRow.visibility == Visibility.BUSINESS_AND_PARTICIPANT.value,
+                    col(MessageRow.sequence) > after_sequence,
+                )
+                .order_by(col(MessageRow.sequence))
+                .limit(HISTORY_PAGE)
+            )
+            return [message_wire(m, d, directory) for m, d in rows]
+
+        return await self.gateway.db.read(read)
+
+    def subscribe(self, participant: Participant) -> ConversationFeed:
+        async def resolve() -> str:
+            return await self.conversation_id(participant)
+
+        return ConversationFeed(self.gateway, resolve)
+
+    async def close(self) -> None:
+        """Cancel profile look-ups still running (they would outlive the database)."""
+        for task in list(self._lookups):
+            task.cancel()
+        await asyncio.gather(*self._lookups, return_exceptions=True)
+
+    def secret(self, name: str) -> bytes:
+        return hmac.new(self._master_secret(), name.encode(), hashlib.sha256).digest()

@@ -1,0 +1,158 @@
+"""Adapter routes mounted under `/channels/<id>/`, turning aiohttp requests into frozen ones."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any, cast
+
+from aiohttp import WSMsgType, web
+from aiohttp.web_protocol import RequestPayloadError
+
+from channels import Route, WebhookRequest, WebhookResponse
+from channels.adapter import HttpHandler, SocketHandler
+from gateway.domain.unstorable import UnstorableText
+from gateway.state import GATEWAY
+from gateway.web.api.errors import application_body, error_response
+
+log = logging.getLogger(__name__)
+
+#: the largest WebSocket frame a visitor may send
+MAX_FRAME_BYTES = 64 * 1024
+
+
+class AiohttpSocket:
+    """`channels.Socket` over an aiohttp WebSocket: JSON text frames only."""
+
+    def __init__(self, ws: web.WebSocketResponse) -> None:
+        self._ws = ws
+
+    async def send_json(self, data: Mapping[str, Any]) -> None:
+        if not self._ws.closed:
+            await self._ws.send_json(dict(data))
+
+    def receive(self) -> AsyncIterator[str]:
+        return self._frames()
+
+    async def _frames(self) -> AsyncIterator[str]:
+        async for message in self._ws:
+            if message.type == WSMsgType.TEXT:
+                yield message.data
+            elif message.type == WSMsgType.BINARY:
+                yield message.data.decode("utf-8", errors="replace")
+            elif message.type in (WSMsgType.ERROR, WSMsgType.CLOSE):
+                return
+
+    async def close(self, code: int = 1000, message: str = "") -> None:
+        await self._ws.close(code=code, message=message.encode())
+
+
+def too_large() -> web.Response:
+    return error_response(
+        413,
+        application_body(
+            "PAYLOAD_TOO_LARGE",
+            "request body too large",
+            "the request body is larger than the gateway accepts",
+        ),
+    )
+
+
+async def read_body(request: web.Request, limit: int) -> bytes | None:
+    """The raw body, or None when it is larger than `limit` (refused before it is read whole)."""
+    if request.content_length is not None and request.content_length > limit:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_chunked(65536):
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def undecodable() -> web.Response:
+    return error_response(
+        400,
+        application_body(
+            "INVALID_BODY", "invalid request", "the body does not match its Content-Encoding"
+        ),
+    )
+
+
+def frozen_request(request: web.Request, body: bytes) -> WebhookRequest:
+    public_url = request.app[GATEWAY].config.gateway.public_url
+    return WebhookRequest(
+        method=request.method,
+        path=request.path,
+        query=dict(request.query),
+        headers={k.lower(): v for k, v in request.headers.items()},
+        body=body,
+        public_url=public_url + request.path_qs,
+        remote=request.remote,
+    )
+
+
+def to_response(answer: WebhookResponse) -> web.Response:
+    content_type, _, params = answer.content_type.partition(";")
+    charset = None
+    if "charset=" in params:
+        charset = params.split("charset=", 1)[1].strip()
+    body = answer.body.encode() if isinstance(answer.body, str) else answer.body
+    response = web.Response(
+        status=answer.status,
+        body=body,
+        content_type=content_type.strip() or "text/plain",
+        charset=charset,
+    )
+    response.headers.update(answer.headers)
+    return response
+
+
+def _http(route: Route, limit: int) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    handler = cast(HttpHandler, route.handler)
+
+    async def serve(request: web.Request) -> web.StreamResponse:
+        try:
+            body = await read_body(request, limit)
+        except RequestPayloadError:
+            return undecodable()
+        if body is None:
+            return too_large()
+        try:
+            answer = await handler(frozen_request(request, body))
+        except UnstorableText as refused:
+            return error_response(
+                400, application_body("INVALID_BODY", "invalid request", str(refused))
+            )
+        return to_response(answer)
+
+    return serve
+
+
+def _socket(route: Route) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    handler = cast(SocketHandler, route.handler)
+
+    async def serve(request: web.Request) -> web.StreamResponse:
+        ws = web.WebSocketResponse(heartbeat=30, max_msg_size=MAX_FRAME_BYTES)
+        await ws.prepare(request)
+        try:
+            await handler(frozen_request(request, b""), AiohttpSocket(ws))
+        finally:
+            if not ws.closed:
+                await ws.close()
+        return ws
+
+    return serve
+
+
+def mount_routes(app: web.Application, channel_id: str, routes: list[Route], limit: int) -> None:
+    for route in routes:
+        path = f"/channels/{channel_id}/{route.path.lstrip('/')}"
+        if route.method == "WS":
+            app.router.add_get(path, _socket(route))
+        elif route.method == "GET":
+            app.router.add_get(path, _http(route, limit), allow_head=False)
+        else:
+            app.router.add_route(route.method, path, _http(route, limit))

@@ -1,0 +1,252 @@
+"""Agent login: argon2 password checks, signed session cookies, throttling and CSRF checks.
+
+A session is a signed, stateless cookie: `base64url(json {u, exp}) "." hex HMAC-SHA256`. The
+HMAC key derives from the installation's master secret kept in the database, so every node of a
+deployment accepts the same cookies and a restart logs nobody out. The signature also covers
+the agent's password hash, so changing an agent's password in the config ends their sessions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+import time
+from dataclasses import dataclass, field
+
+from aiohttp import web
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from gateway.config import Agent
+from gateway.state import GATEWAY
+from gateway.store.secrets import master_secret
+
+COOKIE = "ig_session"
+SESSION_SECONDS = 12 * 3600
+#: failed logins per username and address before the login is locked for a while
+MAX_FAILURES = 5
+FAILURE_WINDOW = 15 * 60
+LOCK_SECONDS = 5 * 60
+#: the header every state-changing request of the page carries (a form on another site can't)
+CSRF_HEADER = "X-Requested-With"
+
+_HASHER = PasswordHasher()
+# Checked when the username is unknown, so a wrong name costs as long as a wrong password.
+_DUMMY_HASH = _HASHER.hash(secrets.token_hex(16))
+
+
+@dataclass
+class Throttle:
+    """Failed logins per (username, client address), kept in memory."""
+
+    failures: dict[tuple[str, str], list[float]] = field(default_factory=dict)
+
+    def locked_for(self, key: tuple[str, str], at: float) -> float:
+        """Seconds left before this key may try again (0 when it may)."""
+        recent = [t for t in self.failures.get(key, []) if at - t < FAILURE_WINDOW]
+        if recent:
+            self.failures[key] = recent
+        else:
+            self.failures.pop(key, None)
+        if len(recent) < MAX_FAILURES:
+            return 0.0
+        return max(0.0, recent[-1] + LOCK_SECONDS - at)
+
+    def fail(self, key: tuple[str, str], at: float) -> None:
+        self.failures.setdefault(key, []).append(at)
+        if len(self.failures) > 10_000:
+            # An attacker spraying names must not grow memory without bound.
+            oldest = min(self.failures, key=lambda k: self.failures[k][-1])
+            del self.failures[oldest]
+
+    def clear(self, key: tuple[str, str]) -> None:
+        self.failures.pop(key, None)
+
+
+@dataclass
+class Sessions:
+    """The signing key (loaded once from the database) and the login throttle."""
+
+    key: bytes | None = None
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    throttle: Throttle = field(default_factory=Throttle)
+
+
+SESSIONS = web.AppKey("inbox_sessions", Sessions)
+
+
+async def signing_key(app: web.Application) -> bytes:
+    """The installation's session key, created on first use."""
+    state = app[SESSIONS]
+    if state.key is None:
+        async with state.lock:
+            if state.key is None:
+                gw = app[GATEWAY]
+                master = gw.master_secret or await gw.db.write(master_secret)
+                # A key of its own, so a leaked session key reveals nothing else.
+                state.key = hmac.new(master, b"inbox-page-sessions", hashlib.sha256).digest()
+    return state.key
+
+
+def find_agent(app: web.Application, username: str) -> Agent | None:
+    for agent in app[GATEWAY].config.agents:
+        if hmac.compare_digest(agent.username.encode(), username.encode()):
+            return agent
+    return None
+
+
+def _sign(key: bytes, payload: bytes, agent: Agent) -> str:
+    message = payload + b"\n" + agent.password_hash.encode()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+def issue(key: bytes, agent: Agent, now: float | None = None) -> str:
+    """A cookie value naming `agent`, valid for SESSION_SECONDS."""
+    expires = int((now or time.time()) + SESSION_SECONDS)
+    data = json.dumps({"u": agent.username, "exp": expires}, separators=(",", ":"))
+    payload = base64.urlsafe_b64encode(data.encode()).rstrip(b"=")
+    return payload.decode() + "." + _sign(key, payload, agent)
+
+
+def verify(app: web.Application, key: bytes, value: str, now: float | None = None) -> Agent | None:
+    """The agent a cookie value names, if its signature holds and it has not expired."""
+    payload_text, _, signature = value.partition(".")
+    if not payload_text or not signature:
+        return None
+    payload = payload_text.encode()
+    try:
+        data = json.loads(base64.urlsafe_b64decode(payload + b"=" * (-len(payload) % 4)))
+        username, expires = str(data["u"]), int(data["exp"])
+    except (ValueError, KeyError, TypeError):
+        return None
+    agent = find_agent(app, username)
+    if agent is None or not hmac.compare_digest(_sign(key, payload, agent), signature):
+        return None
+    if expires < (now or time.time()):
+        return None
+    return agent
+
+
+async def current_agent(request: web.Request) -> Agent | None:
+    """The agent logged in on this request, or None."""
+    value = request.cookies.get(COOKIE)
+    if not value:
+        return None
+    return verify(request.app, await signing_key(request.app), value)
+
+
+def _json_error(status: int, code: str, message: str, **headers: str) -> web.HTTPException:
+    body = json.dumps({"message": message, "details": {"applicationError": {"code": code}}})
+    error = web.HTTPException(text=body, content_type="application/json", headers=headers)
+    error.set_status(status)
+    return error
+
+
+def same_origin(request: web.Request) -> bool:
+    """Whether the request's Origin (when the browser sends one) is this server."""
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return True
+    allowed = {f"{request.scheme}://{request.host}", _public_origin(request)}
+    return origin in allowed
+
+
+def _public_origin(request: web.Request) -> str:
+    url = request.app[GATEWAY].config.gateway.public_url
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://{rest.split('/', 1)[0]}"
+
+
+def check_csrf(request: web.Request) -> None:
+    """Refuse a state-changing request another site could have made."""
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return
+    if request.headers.get(CSRF_HEADER) != "inbox" or not same_origin(request):
+        raise _json_error(403, "CSRF_CHECK_FAILED", "request refused: missing CSRF header")
+
+
+async def require_agent(request: web.Request) -> Agent:
+    """The logged-in agent; 401 otherwise (and the CSRF check for writes)."""
+    agent = await current_agent(request)
+    if agent is None:
+        raise _json_error(401, "UNAUTHENTICATED", "please log in")
+    check_csrf(request)
+    return agent
+
+
+def _client_address(request: web.Request) -> str:
+    return request.remote or "unknown"
+
+
+def _secure(request: web.Request) -> bool:
+    return request.app[GATEWAY].config.gateway.public_url.startswith("https://")
+
+
+async def login(request: web.Request) -> web.Response:
+    """`POST /inbox/api/login` `{username, password}`: sets the session cookie."""
+    check_csrf(request)
+    try:
+        body = await request.json()
+        username, password = str(body["username"]), str(body["password"])
+    except (ValueError, KeyError, TypeError, RecursionError):
+        raise _json_error(400, "INVALID_REQUEST", "username and password are required") from None
+    state = request.app[SESSIONS]
+    key = (username.casefold(), _client_address(request))
+    wait = state.throttle.locked_for(key, time.monotonic())
+    if wait > 0:
+        raise _json_error(
+            429,
+            "TOO_MANY_ATTEMPTS",
+            f"too many failed logins; try again in {int(wait // 60) + 1} min",
+            **{"Retry-After": str(int(wait) + 1)},
+        )
+    agent = find_agent(request.app, username)
+    if not await asyncio.to_thread(_password_matches, agent, password):
+        state.throttle.fail(key, time.monotonic())
+        raise _json_error(401, "WRONG_CREDENTIALS", "wrong username or password")
+    assert agent is not None
+    state.throttle.clear(key)
+    cookie = issue(await signing_key(request.app), agent)
+    response = web.json_response({"agent": agent_wire(agent)})
+    response.set_cookie(
+        COOKIE,
+        cookie,
+        max_age=SESSION_SECONDS,
+        path="/inbox/",
+        httponly=True,
+        samesite="Strict",
+        secure=_secure(request),
+    )
+    return response
+
+
+def _password_matches(agent: Agent | None, password: str) -> bool:
+    try:
+        return _HASHER.verify(agent.password_hash if agent else _DUMMY_HASH, password) and (
+            agent is not None
+        )
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+async def logout(request: web.Request) -> web.Response:
+    """`POST /inbox/api/logout`: forgets the session cookie in this browser."""
+    check_csrf(request)
+    response = web.json_response({})
+    response.del_cookie(COOKIE, path="/inbox/")
+    return response
+
+
+def agent_wire(agent: Agent) -> dict[str, str]:
+    return {"username": agent.username, "displayName": agent.display_name or agent.username}
+
+
+async def me(request: web.Request) -> web.Response:
+    """`GET /inbox/api/me`: who is logged in (401 when nobody)."""
+    agent = await require_agent(request)
+    gw = request.app[GATEWAY]
+    return web.json_response({"agent": agent_wire(agent), "business": gw.business.wire()})

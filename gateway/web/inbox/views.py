@@ -1,0 +1,107 @@
+"""The JSON endpoints the inbox page calls (`/inbox/api/…`), each for a logged-in agent."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+from pydantic import ValidationError
+
+from channels import Direction, MessageContent, Visibility
+from gateway.clock import now
+from gateway.domain.records import message_wire
+from gateway.outbound.rules import AGENT, Refused, SendRequest, send_message
+from gateway.state import GATEWAY
+from gateway.web.inbox.auth import require_agent
+from gateway.web.inbox.queries import list_conversations, thread
+
+
+def error(status: int, code: str, message: str) -> web.Response:
+    body = {"message": message, "details": {"applicationError": {"code": code}}}
+    return web.json_response(body, status=status)
+
+
+def _int(value: str | None, default: int, low: int, high: int) -> int:
+    try:
+        return max(low, min(high, int(value))) if value is not None else default
+    except ValueError:
+        return default
+
+
+async def conversations(request: web.Request) -> web.Response:
+    """`GET /inbox/api/conversations?q=&before=`: newest first, with previews and unread counts."""
+    await require_agent(request)
+    gw = request.app[GATEWAY]
+    query = request.query.get("q", "")[:200]
+    limit = _int(request.query.get("limit"), 50, 1, 200)
+    before = request.query.get("before") or None
+    data = await gw.db.read(
+        lambda s: list_conversations(
+            s, gw.directory, gw.business, query=query, limit=limit, before=before
+        )
+    )
+    return web.json_response(data)
+
+
+async def conversation(request: web.Request) -> web.Response:
+    """`GET /inbox/api/conversations/{id}?before=<sequence>`: the thread, all visibilities."""
+    await require_agent(request)
+    gw = request.app[GATEWAY]
+    conversation_id = request.match_info["id"]
+    before = request.query.get("before")
+    before_seq = _int(before, 0, 1, 2**62) if before else None
+    data = await gw.db.read(
+        lambda s: thread(s, conversation_id, gw.directory, gw.business, before=before_seq)
+    )
+    if data is None:
+        return error(404, "CONVERSATION_NOT_FOUND", "conversation not found")
+    return web.json_response(data)
+
+
+def _send_request(conversation_id: str, body: Any) -> SendRequest:
+    """The page's reply as a sendMessage request; raises Refused (400) when malformed."""
+    message = body.get("message") if isinstance(body, dict) else None
+    if not isinstance(message, dict):
+        raise Refused("INVALID_REQUEST", "message is required", 400, field="message")
+    try:
+        content = MessageContent.model_validate(message.get("content"))
+    except ValidationError as exc:
+        problem = exc.errors()[0]
+        where = ".".join(str(p) for p in problem["loc"])
+        raise Refused(
+            "INVALID_REQUEST", f"message.content.{where}: {problem['msg']}", 400
+        ) from None
+    if content.system is not None:
+        raise Refused("INVALID_REQUEST", "system messages are written by the gateway", 400)
+    try:
+        visibility = Visibility(message.get("visibility", Visibility.BUSINESS_AND_PARTICIPANT))
+    except ValueError:
+        raise Refused("INVALID_REQUEST", "unknown visibility", 400) from None
+    targets = message.get("targetChannelIds") or []
+    if not isinstance(targets, list) or not all(isinstance(t, str) for t in targets):
+        raise Refused("INVALID_REQUEST", "targetChannelIds must be a list of ids", 400)
+    return SendRequest(
+        conversation_id=conversation_id,
+        content=content,
+        direction=Direction.BUSINESS_TO_PARTICIPANT,
+        visibility=visibility,
+        target_channel_ids=targets[:1],
+    )
+
+
+async def reply(request: web.Request) -> web.Response:
+    """`POST /inbox/api/conversations/{id}/messages`: an agent's reply or internal note."""
+    agent = await require_agent(request)
+    gw = request.app[GATEWAY]
+    try:
+        body = await request.json()
+    except (ValueError, RecursionError):
+        return error(400, "INVALID_REQUEST", "the body is not JSON")
+    try:
+        send = _send_request(request.match_info["id"], body)
+        message, delivery = await gw.db.write(
+            lambda s: send_message(s, gw.directory, send, sender=(AGENT, agent.username), now=now())
+        )
+    except Refused as refused:
+        return error(refused.status, refused.code, refused.message)
+    return web.json_response({"message": message_wire(message, delivery, gw.directory)})
