@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import importlib
+import asyncio
 import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -15,7 +14,8 @@ from aiohttp.web_protocol import RequestPayloadError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from channels import Adapter, Route
-from gateway.config import Config
+from gateway import background
+from gateway.config import Config, database_url
 from gateway.domain.directory import ChannelInfo
 from gateway.domain.records import Business
 from gateway.events.feed import EventFeed
@@ -27,24 +27,12 @@ from gateway.state import GATEWAY, Gateway
 from gateway.store import migrate
 from gateway.store.database import Database
 from gateway.store.secrets import master_secret
+from gateway.web import api, inbox
 
 log = logging.getLogger(__name__)
 
-#: parts of the daemon that add their own routes and resources, each through `setup(app)`
-FEATURES = ("gateway.web.api", "gateway.outbound", "gateway.web.inbox")
 #: the adapters' hosts, closed before the adapters stop
 HOSTS = web.AppKey("hosts", list[GatewayHost])
-
-
-def database_url(config: Config) -> str:
-    """The database URL, with a relative SQLite path taken from the config file's folder."""
-    url = config.database.url
-    prefix = "sqlite:///"
-    if url.startswith(prefix) and not url.startswith("sqlite:////") and config.source:
-        relative = url[len(prefix) :]
-        if relative and relative != ":memory:":
-            return prefix + str(Path(config.source).resolve().parent / relative)
-    return url
 
 
 def build_app(
@@ -59,7 +47,7 @@ def build_app(
         db=db,
         feed=EventFeed(db),
         business=Business(config.gateway.business_name, config.gateway.business_image_url or None),
-        specs={s.channel_id: s for s in specs},
+        rates={s.channel_id: s.rate_per_second for s in specs},
     )
     app = web.Application(
         client_max_size=config.gateway.max_body_bytes,
@@ -85,16 +73,9 @@ def build_app(
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/", lambda _: _redirect("/inbox/"))
-    for name in FEATURES:
-        try:
-            feature = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue
-        setup = getattr(feature, "setup", None)
-        if setup is not None:
-            setup(app)
+    api.setup(app)
+    background.setup(app)
+    inbox.setup(app)
     return app
 
 
@@ -144,8 +125,6 @@ async def adapters_context(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _in_thread(fn: Callable[[], None]) -> None:
-    import asyncio
-
     await asyncio.get_running_loop().run_in_executor(None, fn)
 
 

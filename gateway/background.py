@@ -1,4 +1,5 @@
-"""Every periodic job of the daemon, in one place (APScheduler's AsyncIOScheduler).
+"""What runs in the background while the daemon serves: the dispatcher, the outgoing-webhook
+subscribers, and every timed sweep (APScheduler's AsyncIOScheduler), each its own resource.
 
 The sweeps wake the dispatcher and the webhook sender, which find due work in the database
 (retry times live in the rows), so a restart loses nothing. The expiry jobs drop
@@ -8,18 +9,25 @@ The sweeps wake the dispatcher and the webhook sender, which find due work in th
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import random
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
 from datetime import timedelta
 
+import aiohttp
+from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import delete, func
 from sqlmodel import Session, col, select
 
+from gateway.backoff import Schedule, Uniform
 from gateway.clock import now
 from gateway.domain.windows import note_closed_windows
 from gateway.events.subscribers.redact import redact
+from gateway.events.subscribers.sender import DEFAULT_SCHEDULE, WebhookSender
+from gateway.outbound.dispatcher import Dispatcher
 from gateway.outbound.record import pending_count
-from gateway.state import Gateway
+from gateway.state import GATEWAY, Gateway
 from gateway.store.models import EarlyStatusRow, EventRow, IdempotencyRow, MenuRow
 from gateway.store.webhook_models import WebhookCursorRow
 
@@ -34,6 +42,71 @@ EXPIRY_SECONDS = 600.0
 #: how often conversations whose messaging window just closed get their note
 WINDOW_SECONDS = 60.0
 METRICS_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class Options:
+    """Knobs a test (or an embedding application) may set before the app starts."""
+
+    webhook_schedule: Schedule = DEFAULT_SCHEDULE
+    uniform: Uniform = field(default=random.uniform)
+    sweep_seconds: float = SWEEP_SECONDS
+
+
+OPTIONS = web.AppKey("background_options", Options)
+DISPATCHER = web.AppKey("dispatcher", Dispatcher)
+SUBSCRIBERS = web.AppKey("webhook_subscribers", WebhookSender)
+
+
+def setup(app: web.Application) -> None:
+    """Run the dispatcher, the webhook subscribers and the sweeps while the app runs."""
+    app.cleanup_ctx.extend([dispatcher_context, subscribers_context, sweeps_context])
+
+
+def _options(app: web.Application) -> Options:
+    return app.get(OPTIONS) or Options()
+
+
+async def dispatcher_context(app: web.Application) -> AsyncIterator[None]:
+    dispatcher = Dispatcher(app[GATEWAY], uniform=_options(app).uniform)
+    await dispatcher.start()
+    app[DISPATCHER] = dispatcher
+    try:
+        yield
+    finally:
+        await dispatcher.stop()
+
+
+async def subscribers_context(app: web.Application) -> AsyncIterator[None]:
+    gateway = app[GATEWAY]
+    options = _options(app)
+    async with aiohttp.ClientSession() as http:
+        sender = WebhookSender(
+            gateway.db,
+            gateway.feed,
+            gateway.config.webhooks,
+            http,
+            schedule=options.webhook_schedule,
+            uniform=options.uniform,
+        )
+        await sender.start()
+        app[SUBSCRIBERS] = sender
+        try:
+            yield
+        finally:
+            await sender.stop()
+
+
+async def sweeps_context(app: web.Application) -> AsyncIterator[None]:
+    quiet()
+    scheduler = build_scheduler(
+        app[GATEWAY], app[DISPATCHER].wake, app[SUBSCRIBERS].wake, _options(app).sweep_seconds
+    )
+    scheduler.start()
+    try:
+        yield
+    finally:
+        scheduler.shutdown(wait=False)
 
 
 def expire_idempotency_keys(session: Session) -> int:

@@ -200,3 +200,14 @@ def load_config(path: str | Path) -> Config:
     except OSError as exc:
         raise ConfigError([f"config error: cannot read {path}: {exc.strerror}"]) from None
     return parse_config(text, source=str(path))
+
+
+def database_url(config: Config) -> str:
+    """The database URL, with a relative SQLite path taken from the config file's folder."""
+    url = config.database.url
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith("sqlite:////") and config.source:
+        relative = url[len(prefix) :]
+        if relative and relative != ":memory:":
+            return prefix + str(Path(config.source).resolve().parent / relative)
+    return url

@@ -12,7 +12,6 @@ from gateway.domain.directory import ChannelInfo
 from gateway.domain.records import Business
 from gateway.events.feed import EventFeed
 from gateway.metrics import Metrics
-from gateway.plugins.registry import ChannelSpec
 from gateway.store.database import Database
 
 
@@ -22,7 +21,8 @@ class Gateway:
     db: Database
     feed: EventFeed
     business: Business
-    specs: dict[str, ChannelSpec]
+    #: each channel's pace (None: unpaced), from its settings or its adapter's default
+    rates: dict[str, float | None]
     directory: dict[str, ChannelInfo] = field(default_factory=dict)
     adapters: dict[str, Adapter] = field(default_factory=dict)
     metrics: Metrics = field(default_factory=Metrics)

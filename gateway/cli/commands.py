@@ -4,30 +4,25 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import importlib
 import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
-from gateway.config import Config, ConfigError, load_config
+from gateway.app import build_app
+from gateway.cli.events import add_events_command
+from gateway.config import ConfigError, database_url, load_config
+from gateway.logs import setup_logging
+from gateway.plugins.registry import GROUP, installed_adapters, load_checked_config
+from gateway.sandbox import add_sandbox_command
+from gateway.store import migrate
+from gateway.store.database import create_db_engine
 
 DEFAULT_CONFIG = "./inbox-gateway.toml"
 log = logging.getLogger("gateway")
 
 
-def load_checked_config(path: str) -> Config:
-    config = load_config(path)
-    from gateway.plugins.registry import channel_specs
-
-    channel_specs(config)  # every channel table is validated by its adapter's model
-    return config
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     from aiohttp import web
-
-    from gateway.app import build_app
-    from gateway.logs import setup_logging
 
     setup_logging(args.log_level)
     config = load_checked_config(args.config)
@@ -80,8 +75,6 @@ def cmd_hash_password(args: argparse.Namespace) -> int:
 
 
 def cmd_adapters(_: argparse.Namespace) -> int:
-    from gateway.plugins.registry import GROUP, installed_adapters
-
     found = installed_adapters()
     if not found:
         print(f"no adapters installed (entry-point group {GROUP})")
@@ -94,24 +87,12 @@ def cmd_adapters(_: argparse.Namespace) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    from gateway.app import database_url
-    from gateway.store import migrate
-    from gateway.store.database import create_db_engine
-
     config = load_config(args.config)
     engine = create_db_engine(database_url(config))
     migrate.upgrade(engine)
     engine.dispose()
     print("database is at the newest schema")
     return 0
-
-
-def _optional(module: str, attribute: str) -> Callable[..., object] | None:
-    try:
-        found = importlib.import_module(module)
-    except ModuleNotFoundError:
-        return None
-    return getattr(found, attribute, None)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -143,12 +124,8 @@ def parser() -> argparse.ArgumentParser:
     adapters.set_defaults(func=cmd_adapters)
     migrate = with_config(sub.add_parser("migrate", help="bring the database schema up to date"))
     migrate.set_defaults(func=cmd_migrate)
-    add_events = _optional("gateway.cli.events", "add_events_command")
-    if add_events is not None:
-        add_events(sub)
-    add_sandbox = _optional("gateway.sandbox", "add_sandbox_command")
-    if add_sandbox is not None:
-        add_sandbox(sub)
+    add_events_command(sub)
+    add_sandbox_command(sub)
     return top
 
 

@@ -9,10 +9,12 @@ from typing import Any
 from sqlmodel import Session, col, func, select
 
 from gateway.clock import now, rfc3339
-from gateway.config import Config
+from gateway.config import Config, database_url
 from gateway.events.subscribers.progress import mark_replay
 from gateway.events.subscribers.redact import redact
 from gateway.events.subscribers.sender import Subscriber, subscribers
+from gateway.plugins.registry import load_checked_config
+from gateway.store import migrate
 from gateway.store.database import create_db_engine
 from gateway.store.models import EventRow
 from gateway.store.webhook_models import (
@@ -42,10 +44,6 @@ def add_events_command(subparsers: Any) -> None:
 
 def run_events(args: argparse.Namespace) -> int:
     """The `events` command; returns the exit status."""
-    from gateway.app import database_url
-    from gateway.cli.commands import load_checked_config
-    from gateway.store import migrate
-
     config = load_checked_config(args.config)
     engine = create_db_engine(database_url(config))
     try:

@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from gateway.clock import new_id, now
+from gateway.clock import new_id, now, rfc3339
 from gateway.store.models import EventRow
 
 MESSAGE = "inbox.v2.message"
@@ -45,8 +45,6 @@ def emit(
 
 def envelope(row: EventRow) -> dict[str, Any]:
     """The JSON an outgoing webhook carries for one event."""
-    from gateway.clock import rfc3339
-
     return {
         "id": row.id,
         "slug": row.slug,

@@ -46,7 +46,7 @@ class Dispatcher:
         self.poll_seconds = poll_seconds
         self.uniform = uniform
         self.slots = gateway.config.delivery.workers
-        self.pacer = Pacer({cid: spec.rate_per_second for cid, spec in gateway.specs.items()})
+        self.pacer = Pacer(gateway.rates)
         self._jobs: dict[str, asyncio.Task[None]] = {}
         self._busy: Counter[str] = Counter()
         self._wake = asyncio.Event()

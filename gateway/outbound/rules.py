@@ -15,6 +15,7 @@ from sqlmodel import Session, func, select
 from channels import DeliveryStatus, Direction, MessageContent, Visibility
 from gateway.clock import aware
 from gateway.domain.directory import Directory
+from gateway.domain.errors import Refused, conversation_not_found
 from gateway.domain.messages import announce, append_message
 from gateway.domain.participants import identities_of, resolve_conversation
 from gateway.store.models import (
@@ -28,24 +29,6 @@ from gateway.store.models import (
 #: how long an `Idempotency-Key` holds
 IDEMPOTENCY_TTL = timedelta(hours=24)
 AGENT = "agentId"
-
-
-class Refused(Exception):
-    """A send (or any API request) that cannot be done; `status` is the HTTP status to answer.
-
-    `field` names the offending request field when the refusal is a 400 about one field.
-    """
-
-    def __init__(self, code: str, message: str, status: int, field: str | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.status = status
-        self.field = field
-
-
-def conversation_not_found(conversation_id: str) -> Refused:
-    return Refused("CONVERSATION_NOT_FOUND", f"conversation {conversation_id!r} not found", 404)
 
 
 @dataclass(frozen=True)

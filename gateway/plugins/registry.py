@@ -10,7 +10,7 @@ from typing import Any, cast
 from pydantic import ValidationError
 
 from channels import Adapter, ChannelConfig, ChannelHost
-from gateway.config import Config, ConfigError, describe
+from gateway.config import Config, ConfigError, describe, load_config
 
 GROUP = "inbox_gateway.adapters"
 log = logging.getLogger(__name__)
@@ -72,3 +72,10 @@ def channel_specs(
     if problems:
         raise ConfigError(problems)
     return specs
+
+
+def load_checked_config(path: str) -> Config:
+    """The configuration file, with every channel table validated by its adapter's own model."""
+    config = load_config(path)
+    channel_specs(config)
+    return config

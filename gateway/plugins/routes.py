@@ -11,9 +11,9 @@ from aiohttp.web_protocol import RequestPayloadError
 
 from channels import Route, WebhookRequest, WebhookResponse
 from channels.adapter import HttpHandler, SocketHandler
+from gateway.domain.errors import application_body
 from gateway.domain.unstorable import UnstorableText
 from gateway.state import GATEWAY
-from gateway.web.api.errors import application_body, error_response
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +47,12 @@ class AiohttpSocket:
         await self._ws.close(code=code, message=message.encode())
 
 
+def _error(status: int, body: dict[str, Any]) -> web.Response:
+    return web.json_response(body, status=status)
+
+
 def too_large() -> web.Response:
-    return error_response(
+    return _error(
         413,
         application_body(
             "PAYLOAD_TOO_LARGE",
@@ -73,7 +77,7 @@ async def read_body(request: web.Request, limit: int) -> bytes | None:
 
 
 def undecodable() -> web.Response:
-    return error_response(
+    return _error(
         400,
         application_body(
             "INVALID_BODY", "invalid request", "the body does not match its Content-Encoding"
@@ -123,7 +127,7 @@ def _http(route: Route, limit: int) -> Callable[[web.Request], Awaitable[web.Str
         try:
             answer = await handler(frozen_request(request, body))
         except UnstorableText as refused:
-            return error_response(
+            return _error(
                 400, application_body("INVALID_BODY", "invalid request", str(refused))
             )
         return to_response(answer)

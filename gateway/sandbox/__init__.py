@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from gateway.sandbox.run import run_sandbox
+
 
 def add_sandbox_command(sub: Any) -> None:
     """Register `inbox-gateway sandbox` on the CLI's sub-command parser."""
@@ -26,8 +28,6 @@ def add_sandbox_command(sub: Any) -> None:
 def cmd_sandbox(args: argparse.Namespace) -> int:
     """Run the sandbox until interrupted."""
     import asyncio
-
-    from gateway.sandbox.run import run_sandbox
 
     try:
         asyncio.run(run_sandbox(args.host, args.port, args.database))

@@ -16,7 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from gateway.clock import now, rfc3339
-from gateway.sandbox.run import PAGE_ID, fake_module
+from gateway.sandbox.fakes import PAGE_ID, fake_module
 from gateway.state import GATEWAY
 
 STATIC = {

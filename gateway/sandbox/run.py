@@ -4,39 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import secrets
 import signal
 import tempfile
 from dataclasses import dataclass
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 from argon2 import PasswordHasher
 
+from gateway.app import build_app
 from gateway.config import parse_config
+from gateway.logs import setup_logging
+from gateway.sandbox.fakes import PAGE_ID, load_fake
+from gateway.sandbox.phone import setup_phone
 
-#: entry points a provider package offers for its loopback fake (`name = "module:Class"`);
-#: the built-in adapters register theirs like any plug-in, so the daemon never names them
-FAKES_GROUP = "inbox_gateway.fakes"
 AGENT = ("agent", "agent")
-PAGE_ID = "1234567890"
 VERIFY_TOKEN = "sandbox-verify"
-
-
-def load_fake(name: str) -> Any:
-    """The fake provider class registered as `name` in the fakes' entry-point group."""
-    for point in entry_points(group=FAKES_GROUP):
-        if point.name == name:
-            return point.load()
-    raise LookupError(f"no loopback fake {name!r} is installed (entry-point group {FAKES_GROUP})")
-
-
-def fake_module(name: str) -> Any:
-    """The module of a fake, for its webhook helpers (event builders, signed posts)."""
-    return importlib.import_module(load_fake(name).__module__)
 
 
 def sandbox_config(
@@ -123,9 +108,6 @@ async def start_sandbox(
     host: str = "127.0.0.1", port: int = 8080, database: str | None = None
 ) -> Sandbox:
     """Start the fakes and the gateway; answers once everything listens."""
-    from gateway.app import build_app
-    from gateway.sandbox.phone import setup_phone
-
     twilio = load_fake("twilio")()
     twilio.auto_status = ("sent", "delivered")
     graph = load_fake("messenger")()
@@ -158,8 +140,6 @@ async def run_sandbox(
     host: str = "127.0.0.1", port: int = 8080, database: str | None = None
 ) -> None:
     """Run until Ctrl-C, printing where everything is."""
-    from gateway.logs import setup_logging
-
     setup_logging("WARNING")
     sandbox = await start_sandbox(host, port, database)
     print("inbox-gateway sandbox is running (Ctrl-C stops it)\n")

@@ -9,7 +9,8 @@ from sqlmodel import Session, select
 
 from channels import Direction, MessageContent
 from gateway.clock import now
-from gateway.outbound.rules import Refused, SendRequest, send_message
+from gateway.domain.errors import Refused
+from gateway.outbound.rules import SendRequest, send_message
 from gateway.store.models import DeliveryRow, EventRow, IdempotencyRow, IdentityRow, MessageRow
 from tests.api.conftest import OTHER_TOKEN, Api, hours_ago
 

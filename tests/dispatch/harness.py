@@ -28,9 +28,9 @@ from channels import (
     SendResult,
 )
 from gateway.app import build_app
+from gateway.background import OPTIONS, Options
 from gateway.config import parse_config
 from gateway.domain.participants import conversation_for
-from gateway.engine import OPTIONS, Options
 from gateway.outbound.rules import SendRequest, send_message
 from gateway.state import GATEWAY, Gateway
 from gateway.store.models import DeliveryRow, MessageRow

@@ -10,7 +10,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from gateway.engine import Options
+from gateway.background import Options
 from tests.dispatch.harness import eventually, fixed_jitter, running
 from tests.webhooks.subscriber import subscriber
 

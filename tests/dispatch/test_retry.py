@@ -8,8 +8,8 @@ from pathlib import Path
 from sqlmodel import Session, select
 
 from channels import SendError
+from gateway.background import DISPATCHER
 from gateway.clock import aware, now
-from gateway.engine import ENGINE
 from gateway.store.models import DeliveryRow, EventRow, IdentityRow
 from tests.dispatch.harness import Running, eventually, fake_channel, running
 
@@ -35,7 +35,7 @@ async def make_due(run: Running, message_id: str) -> datetime:
 
     await run.gateway.db.write(due)
     stamp = now()
-    run.app[ENGINE].dispatcher.wake()
+    run.app[DISPATCHER].wake()
     return stamp
 
 

@@ -11,9 +11,9 @@ import pytest
 from sqlmodel import select
 
 from adapters.twilio.fake import FakeTwilio
+from gateway.background import Options
 from gateway.backoff import Schedule
 from gateway.clock import aware, now
-from gateway.engine import Options
 from gateway.plugins.registry import installed_adapters
 from gateway.store.models import EventRow
 from tests.dispatch.harness import Running, eventually, fixed_jitter, running

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from gateway.background import Options
 from gateway.backoff import Schedule
 from gateway.cli.commands import main
-from gateway.engine import Options
 from gateway.events import outbox
 from tests.dispatch.harness import Running, config_text, eventually, fixed_jitter, running
 from tests.webhooks.subscriber import subscriber

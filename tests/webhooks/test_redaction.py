@@ -10,10 +10,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from gateway.background import build_scheduler
+from gateway.background import Options, build_scheduler
 from gateway.backoff import Schedule
 from gateway.cli.commands import main
-from gateway.engine import Options
 from gateway.events.subscribers.redact import UNREADABLE, redact, scrub
 from tests.dispatch.harness import config_text, eventually, fixed_jitter, running
 from tests.webhooks.subscriber import subscriber

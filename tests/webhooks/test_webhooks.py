@@ -7,9 +7,9 @@ from pathlib import Path
 
 from sqlmodel import select
 
+from gateway.background import Options
 from gateway.backoff import Schedule
 from gateway.cli.events import replay_one
-from gateway.engine import Options
 from gateway.events.subscribers.signature import sign, verify
 from gateway.store.models import EventRow
 from gateway.store.webhook_models import WebhookAttemptRow

@@ -23,6 +23,7 @@ from gateway.backoff import (
 )
 from gateway.clock import now
 from gateway.config import WebhookSection
+from gateway.events.feed import EventFeed
 from gateway.events.outbox import envelope
 from gateway.events.subscribers.progress import (
     Work,
@@ -35,7 +36,7 @@ from gateway.events.subscribers.progress import (
 )
 from gateway.events.subscribers.redact import redact, scrub
 from gateway.events.subscribers.signature import HEADER, sign
-from gateway.state import Gateway
+from gateway.store.database import Database
 from gateway.store.models import EventRow
 from gateway.store.webhook_models import subscriber_key
 
@@ -79,7 +80,9 @@ class WebhookSender:
 
     def __init__(
         self,
-        gateway: Gateway,
+        db: Database,
+        feed: EventFeed,
+        entries: list[WebhookSection],
         http: aiohttp.ClientSession,
         *,
         schedule: Schedule = DEFAULT_SCHEDULE,
@@ -87,14 +90,15 @@ class WebhookSender:
         poll_seconds: float = POLL_SECONDS,
         uniform: Uniform = random.uniform,
     ) -> None:
-        self.gateway = gateway
+        self.db = db
+        self.feed = feed
         self.http = http
         self.schedule = schedule
         self.timeout = aiohttp.ClientTimeout(total=timeout)
         self.poll_seconds = poll_seconds
         self.uniform = uniform
         self.owner = uuid.uuid4().hex
-        self.subscribers = subscribers(gateway.config.webhooks)
+        self.subscribers = subscribers(entries)
         self._wakes = {s.key: asyncio.Event() for s in self.subscribers}
         self._leased_until = {s.key: now() - LEASE for s in self.subscribers}
         self._tasks: list[asyncio.Task[None]] = []
@@ -106,14 +110,14 @@ class WebhookSender:
             event.set()
 
     async def start(self) -> None:
-        db = self.gateway.db
+        db = self.db
         stamp = now()
         for sub in self.subscribers:
             await db.write(cursor_opener(sub.key, sub.url, stamp))
             if db.sqlite:
                 # one process owns a SQLite file: a lease left by a crash is nobody's any more
                 await self._renew(sub, force=True)
-        self.gateway.feed.wakers.append(self.wake)
+        self.feed.wakers.append(self.wake)
         self._tasks = [
             asyncio.create_task(self._run(sub), name=f"webhook-{redact(sub.url)}")
             for sub in self.subscribers
@@ -122,7 +126,7 @@ class WebhookSender:
     async def stop(self) -> None:
         self._closing = True
         with contextlib.suppress(ValueError):
-            self.gateway.feed.wakers.remove(self.wake)
+            self.feed.wakers.remove(self.wake)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -146,7 +150,7 @@ class WebhookSender:
         stamp = now()
         if not force and self._leased_until[sub.key] - stamp > LEASE / 2:
             return True
-        taken = await self.gateway.db.write(lease_taker(sub.key, self.owner, stamp, LEASE, force))
+        taken = await self.db.write(lease_taker(sub.key, self.owner, stamp, LEASE, force))
         self._leased_until[sub.key] = stamp + LEASE if taken else stamp
         return taken
 
@@ -154,7 +158,7 @@ class WebhookSender:
         """Do the subscriber's next piece of work; returns how long to wait before the next."""
         if not await self._renew(sub):
             return self.poll_seconds  # another node sends to this subscriber
-        db = self.gateway.db
+        db = self.db
         stamp = now()
         work: Work = await db.read(
             lambda s: next_work(s, sub.key, sub.slugs, stamp, gapless=db.sqlite)

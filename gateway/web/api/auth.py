@@ -7,14 +7,9 @@ import hmac
 from aiohttp import web
 
 from channels.text import unstorable
+from gateway.domain.errors import validation_body
 from gateway.state import GATEWAY
-from gateway.web.api.errors import (
-    Handler,
-    error_response,
-    too_large,
-    unauthenticated,
-    validation_body,
-)
+from gateway.web.api.errors import Handler, error_response, too_large, unauthenticated
 
 #: the calling token's name (it becomes `sender.appId`)
 TOKEN_NAME = web.RequestKey("api_token_name", str)

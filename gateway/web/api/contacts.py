@@ -11,6 +11,7 @@ from sqlmodel import Session, col, select
 
 from gateway.clock import now
 from gateway.domain.directory import Directory
+from gateway.domain.errors import Refused
 from gateway.domain.messages import merge_conversations
 from gateway.domain.participants import (
     CONTACT,
@@ -20,7 +21,6 @@ from gateway.domain.participants import (
     resolve_contact,
 )
 from gateway.domain.records import contact_wire
-from gateway.outbound.rules import Refused
 from gateway.state import GATEWAY
 from gateway.store.models import ContactRow, ConversationRow, IdentityRow
 from gateway.web.api.bodies import read_body

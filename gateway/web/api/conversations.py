@@ -10,6 +10,7 @@ from sqlalchemy import tuple_
 from sqlmodel import Session, col, select
 
 from gateway.clock import aware
+from gateway.domain.errors import Refused, conversation_not_found
 from gateway.domain.participants import (
     CONTACT,
     VISITOR,
@@ -18,7 +19,6 @@ from gateway.domain.participants import (
     resolve_conversation,
 )
 from gateway.domain.records import conversation_wire
-from gateway.outbound.rules import Refused, conversation_not_found
 from gateway.state import GATEWAY, Gateway
 from gateway.store.models import ConversationRow, IdentityRow
 from gateway.web.api import paging

@@ -10,7 +10,7 @@ from aiohttp import web
 from aiohttp.web_protocol import RequestPayloadError
 from pydantic import ValidationError
 
-from gateway.outbound.rules import Refused
+from gateway.domain.errors import Refused, application_body, validation_body
 
 log = logging.getLogger(__name__)
 
@@ -53,24 +53,6 @@ def from_validation(error: ValidationError, prefix: str = "") -> Invalid:
             message = "required"
         violations.append((field or "body", message))
     return Invalid(violations)
-
-
-def application_body(code: str, message: str, description: str | None = None) -> dict[str, Any]:
-    return {
-        "message": message,
-        "details": {"applicationError": {"code": code, "description": description or message}},
-    }
-
-
-def validation_body(violations: Sequence[tuple[str, str]]) -> dict[str, Any]:
-    return {
-        "message": "invalid request",
-        "details": {
-            "validationError": {
-                "fieldViolations": [{"field": f, "description": d} for f, d in violations]
-            }
-        },
-    }
 
 
 def error_response(status: int, body: dict[str, Any]) -> web.Response:

@@ -11,9 +11,10 @@ from sqlmodel.sql.expression import SelectOfScalar
 from channels import Direction, Visibility
 from gateway.clock import now
 from gateway.domain.directory import Directory
+from gateway.domain.errors import Refused, conversation_not_found
 from gateway.domain.participants import resolve_conversation
 from gateway.domain.records import message_wire
-from gateway.outbound.rules import Refused, SendRequest, conversation_not_found, send_message
+from gateway.outbound.rules import SendRequest, send_message
 from gateway.state import GATEWAY
 from gateway.store.models import DeliveryRow, MessageRow
 from gateway.web.api import paging

@@ -6,6 +6,7 @@ from importlib.resources import files
 
 from aiohttp import web
 
+from gateway.state import GATEWAY
 from gateway.web.inbox import auth, live, media, views
 
 #: the page runs only its own script and style; customer data can never become code
@@ -53,8 +54,6 @@ async def asset(request: web.Request) -> web.Response:
 async def config_view(request: web.Request) -> web.Response:
     """`GET /inbox/api/config`: what the page needs to know about the channels."""
     await auth.require_agent(request)
-    from gateway.state import GATEWAY
-
     gw = request.app[GATEWAY]
     channels = [
         {"channelId": info.channel_id, "channelType": info.channel_type, "type": info.adapter_type}

@@ -9,8 +9,9 @@ from pydantic import ValidationError
 
 from channels import Direction, MessageContent, Visibility
 from gateway.clock import now
+from gateway.domain.errors import Refused
 from gateway.domain.records import message_wire
-from gateway.outbound.rules import AGENT, Refused, SendRequest, send_message
+from gateway.outbound.rules import AGENT, SendRequest, send_message
 from gateway.state import GATEWAY
 from gateway.web.inbox.auth import require_agent
 from gateway.web.inbox.queries import list_conversations, thread
