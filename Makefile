@@ -33,6 +33,7 @@ sandbox: $(STAMP) ## start the daemon against loopback fakes of every provider
 
 lint: $(STAMP) ## ruff, mypy --strict and the import-layering contracts
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy --strict
 	$(BIN)/lint-imports --no-cache
 

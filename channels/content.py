@@ -139,9 +139,7 @@ class MessageContent(Model):
     def _exactly_one(self) -> MessageContent:
         present = [self.basic, self.minimal, self.template, self.form, self.system]
         if sum(x is not None for x in present) != 1:
-            raise ValueError(
-                "content holds exactly one of basic, minimal, template, form, system"
-            )
+            raise ValueError("content holds exactly one of basic, minimal, template, form, system")
         return self
 
     @property

@@ -99,9 +99,7 @@ class RecordingHost:
         if previous is not None:
             self.merged.append((previous.address, key))
         if key not in self.sessions:
-            kind = "contactId" if verified or not participant.anonymous else (
-                "anonymousVisitorId"
-            )
+            kind = "contactId" if verified or not participant.anonymous else ("anonymousVisitorId")
             self.sessions[key] = Session(
                 conversation_id=f"conv-{key}",
                 participant_kind=kind,  # type: ignore[arg-type]

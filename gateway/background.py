@@ -173,6 +173,7 @@ def build_scheduler(
     scheduler.add_job(
         wake_webhooks, "interval", seconds=sweep_seconds, id="outgoing-webhooks", **common
     )
+
     async def closed_windows() -> None:
         directory = gateway.directory
         noted = await db.write(lambda session: note_closed_windows(session, directory))
@@ -184,8 +185,12 @@ def build_scheduler(
     )
     scheduler.add_job(gauges, "interval", seconds=METRICS_SECONDS, id="backlog-gauges", **common)
     scheduler.add_job(
-        expire, "interval", seconds=EXPIRY_SECONDS, id="expire-keys-and-menus",
-        next_run_time=now() + timedelta(seconds=5), **common,
+        expire,
+        "interval",
+        seconds=EXPIRY_SECONDS,
+        id="expire-keys-and-menus",
+        next_run_time=now() + timedelta(seconds=5),
+        **common,
     )
     return scheduler
 

@@ -83,8 +83,9 @@ class Dispatcher:
             try:
                 await self.gateway.db.write(releaser(held))
             except Exception:
-                log.warning("could not release %d claimed deliveries; their lease will lapse",
-                            len(held))
+                log.warning(
+                    "could not release %d claimed deliveries; their lease will lapse", len(held)
+                )
 
     async def _run(self) -> None:
         while not self._closing:
@@ -155,15 +156,17 @@ class Dispatcher:
         adapter = gw.adapters.get(job.channel_id)
         if adapter is None:
             reason = f"channel {job.channel_id} is not configured any more"
-            await gw.db.write(fail_now(job.message_id, "CHANNEL_NOT_CONFIGURED", reason,
-                                       gw.directory))
+            await gw.db.write(
+                fail_now(job.message_id, "CHANNEL_NOT_CONFIGURED", reason, gw.directory)
+            )
             return
         try:
             rendered = render(MessageContent.model_validate(job.content), adapter.capabilities)
         except Exception as exc:
             log.exception("message %s cannot be shown on %s", job.message_id, job.channel_id)
-            await gw.db.write(fail_now(job.message_id, "UNRENDERABLE", str(exc)[:500],
-                                       gw.directory))
+            await gw.db.write(
+                fail_now(job.message_id, "UNRENDERABLE", str(exc)[:500], gw.directory)
+            )
             return
         total = len(rendered.parts)
         for index in range(job.parts_sent, total):
@@ -190,15 +193,24 @@ class Dispatcher:
                 return
             except Exception as exc:
                 log.exception("adapter of %s raised while sending", job.channel_id)
-                unexpected = SendError(str(exc) or type(exc).__name__, code="ADAPTER_ERROR",
-                                       retryable=True)
+                unexpected = SendError(
+                    str(exc) or type(exc).__name__, code="ADAPTER_ERROR", retryable=True
+                )
                 await self._failed(job, unexpected)
                 return
             gw.metrics.send_latency.labels(job.channel_id).observe(time.perf_counter() - started)
             gw.metrics.messages_out.labels(job.channel_id).inc()
             await gw.db.write(
-                part_recorder(job.message_id, index, total, result.provider_message_id,
-                              result.status, self.lease, handed_over_at, gw.directory)
+                part_recorder(
+                    job.message_id,
+                    index,
+                    total,
+                    result.provider_message_id,
+                    result.status,
+                    self.lease,
+                    handed_over_at,
+                    gw.directory,
+                )
             )
         await gw.db.write(finisher(job.message_id, rendered.menu, gw.directory))
 
@@ -206,15 +218,23 @@ class Dispatcher:
         gw = self.gateway
         gw.metrics.send_failures.labels(job.channel_id, str(error.retryable).lower()).inc()
         if error.config_problem:
-            log.error("channel %s refused a send because of its settings: %s",
-                      job.channel_id, error)
+            log.error(
+                "channel %s refused a send because of its settings: %s", job.channel_id, error
+            )
         outcome = await gw.db.write(
-            failure_recorder(job.message_id, error, gw.config.delivery.retry_delays,
-                             gw.directory, self.uniform)
+            failure_recorder(
+                job.message_id, error, gw.config.delivery.retry_delays, gw.directory, self.uniform
+            )
         )
         if outcome.failed:
-            log.warning("message %s could not be delivered on %s: %s",
-                        job.message_id, job.channel_id, error)
+            log.warning(
+                "message %s could not be delivered on %s: %s", job.message_id, job.channel_id, error
+            )
         else:
-            log.info("message %s on %s will be tried again at %s: %s",
-                     job.message_id, job.channel_id, outcome.next_attempt_at, error)
+            log.info(
+                "message %s on %s will be tried again at %s: %s",
+                job.message_id,
+                job.channel_id,
+                outcome.next_attempt_at,
+                error,
+            )

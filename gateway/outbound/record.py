@@ -209,9 +209,8 @@ def pending_count(session: Session) -> int:
     """Deliveries not yet accepted or failed (for the metrics)."""
     return int(
         session.exec(
-            select(func.count()).select_from(DeliveryRow).where(
-                col(DeliveryRow.status) == DeliveryStatus.PENDING.value
-            )
+            select(func.count())
+            .select_from(DeliveryRow)
+            .where(col(DeliveryRow.status) == DeliveryStatus.PENDING.value)
         ).one()
     )
-

@@ -127,9 +127,7 @@ def _http(route: Route, limit: int) -> Callable[[web.Request], Awaitable[web.Str
         try:
             answer = await handler(frozen_request(request, body))
         except UnstorableText as refused:
-            return _error(
-                400, application_body("INVALID_BODY", "invalid request", str(refused))
-            )
+            return _error(400, application_body("INVALID_BODY", "invalid request", str(refused)))
         return to_response(answer)
 
     return serve

@@ -187,9 +187,7 @@ class EarlyStatusRow(SQLModel, table=True):
     """A provider's status for a part we have not recorded yet (its callback beat the answer)."""
 
     __tablename__ = "early_statuses"
-    __table_args__ = (
-        Index("ix_early_statuses_provider_id", "channel_id", "provider_message_id"),
-    )
+    __table_args__ = (Index("ix_early_statuses_provider_id", "channel_id", "provider_message_id"),)
 
     id: int | None = Field(default=None, primary_key=True)
     channel_id: str = Field(max_length=64)

@@ -67,12 +67,14 @@ class FakeChannel:
 async def site() -> AsyncIterator[tuple[str, FakeChannel]]:
     channel = FakeChannel(1200)
     app = web.Application()
-    app.router.add_get("/", lambda _: _respond(web.Response(text=PAGE_HTML,
-                                                            content_type="text/html")))
+    app.router.add_get(
+        "/", lambda _: _respond(web.Response(text=PAGE_HTML, content_type="text/html"))
+    )
     app.router.add_get(
         "/channels/chat/widget.js",
-        lambda _: _respond(web.Response(text=WIDGET.read_text(),
-                                        content_type="application/javascript")),
+        lambda _: _respond(
+            web.Response(text=WIDGET.read_text(), content_type="application/javascript")
+        ),
     )
     app.router.add_post("/channels/chat/sessions", channel.session)
     app.router.add_get("/channels/chat/ws", channel.socket)
@@ -101,9 +103,7 @@ async def test_a_returning_visitor_sees_all_1200_messages_and_the_live_one(
         try:
             page = await browser.new_page()
             await open_chat(page, url)
-            await page.wait_for_function(
-                "document.querySelectorAll('.ig-message').length === 1201"
-            )
+            await page.wait_for_function("document.querySelectorAll('.ig-message').length === 1201")
             shown = await page.eval_on_selector_all(
                 ".ig-message", "nodes => nodes.map(n => n.getAttribute('data-message-id'))"
             )

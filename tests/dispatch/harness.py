@@ -164,7 +164,10 @@ class Running:
         return await self.gateway.db.read(fn)
 
     async def queue(
-        self, address: str, text: str | None = None, channel_id: str = "sms",
+        self,
+        address: str,
+        text: str | None = None,
+        channel_id: str = "sms",
         content: dict[str, Any] | None = None,
     ) -> str:
         """Store a business message to `address` as the API does; its delivery is PENDING."""

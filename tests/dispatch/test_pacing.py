@@ -56,7 +56,14 @@ def test_delivery_retries_follow_the_delays_and_retry_after() -> None:
 def test_webhook_retries_slow_down_to_hourly() -> None:
     exact = lambda low, high: 1.0  # noqa: E731
     assert [webhook_delay(n, uniform=exact) for n in range(1, 9)] == [
-        1, 5, 30, 120, 600, 1800, 3600, 3600
+        1,
+        5,
+        30,
+        120,
+        600,
+        1800,
+        3600,
+        3600,
     ]
 
 

@@ -18,9 +18,10 @@ CHANNEL = '[channels.mail]\ntype = "echo"\noutbox_label = "mail"\n'
 
 
 async def call(run: Running, method: str, path: str, body: Any = None) -> dict[str, Any]:
-    async with aiohttp.ClientSession() as http, http.request(
-        method, run.url + path, json=body, headers=AUTH
-    ) as response:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.request(method, run.url + path, json=body, headers=AUTH) as response,
+    ):
         data = await response.json()
         assert response.status == 200, data
         assert isinstance(data, dict)
@@ -29,20 +30,42 @@ async def call(run: Running, method: str, path: str, body: Any = None) -> dict[s
 
 async def test_a_message_sent_through_the_api_reaches_a_plugin_channel(tmp_path: Path) -> None:
     echo_adapter.EchoAdapter.sent.clear()
-    async with running(tmp_path / "db.sqlite", CHANNEL, extra=EXTRA, adapters={
-        "echo": echo_adapter.EchoAdapter
-    }) as run:
-        contact = (await call(run, "POST", "/inbox/v2/contacts", {
-            "displayName": "Ann", "identities": [{"channelId": "mail", "address": "ann@x"}],
-        }))["contact"]
-        conversation = (await call(run, "POST", "/inbox/v2/conversations", {
-            "participantId": {"contactId": contact["id"]},
-        }))["conversation"]
+    async with running(
+        tmp_path / "db.sqlite", CHANNEL, extra=EXTRA, adapters={"echo": echo_adapter.EchoAdapter}
+    ) as run:
+        contact = (
+            await call(
+                run,
+                "POST",
+                "/inbox/v2/contacts",
+                {
+                    "displayName": "Ann",
+                    "identities": [{"channelId": "mail", "address": "ann@x"}],
+                },
+            )
+        )["contact"]
+        conversation = (
+            await call(
+                run,
+                "POST",
+                "/inbox/v2/conversations",
+                {
+                    "participantId": {"contactId": contact["id"]},
+                },
+            )
+        )["conversation"]
         text = "A reply long enough to need two parts on this channel, which has a small limit."
-        sent = (await call(run, "POST", "/inbox/v2/messages", {
-            "conversationId": conversation["id"],
-            "message": {"content": {"basic": {"items": [{"text": text}]}}},
-        }))["message"]
+        sent = (
+            await call(
+                run,
+                "POST",
+                "/inbox/v2/messages",
+                {
+                    "conversationId": conversation["id"],
+                    "message": {"content": {"basic": {"items": [{"text": text}]}}},
+                },
+            )
+        )["message"]
         assert sent["delivery"]["status"] == "PENDING"
 
         async def delivered() -> bool:

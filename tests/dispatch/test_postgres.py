@@ -31,11 +31,14 @@ async def test_two_nodes_send_each_message_once(tmp_path: Path, fresh_database: 
     options = Options(uniform=fixed_jitter, sweep_seconds=0.1)
     async with subscriber() as sub:
         extra = sub.config(["message_sent_to_participant"])
-        async with running(
-            tmp_path / "a", database_url=fresh_database, extra=extra, options=options
-        ) as first, running(
-            tmp_path / "b", database_url=fresh_database, extra=extra, options=options
-        ) as second:
+        async with (
+            running(
+                tmp_path / "a", database_url=fresh_database, extra=extra, options=options
+            ) as first,
+            running(
+                tmp_path / "b", database_url=fresh_database, extra=extra, options=options
+            ) as second,
+        ):
             ids = [await first.queue(f"+1555000{i:04d}", f"message {i}") for i in range(20)]
             ids += [await second.queue(f"+1555100{i:04d}", f"message {i}") for i in range(20)]
 

@@ -93,9 +93,7 @@ async def test_a_message_goes_out_once_the_provider_recovers(tmp_path: Path) -> 
 
 async def test_a_permanent_failure_fails_at_once_with_a_note(tmp_path: Path) -> None:
     async with running(tmp_path / "db.sqlite") as run:
-        run.script().errors.append(
-            SendError("the number is not a mobile number", code="21614")
-        )
+        run.script().errors.append(SendError("the number is not a mobile number", code="21614"))
         message_id = await run.queue("+15550002222", "hi")
         await eventually(lambda: status_is(run, message_id, "FAILED"))
         row = await run.delivery(message_id)
@@ -119,9 +117,7 @@ async def test_an_opted_out_recipient_is_marked_so(tmp_path: Path) -> None:
         message_id = await run.queue("+15550002222", "hi")
         await eventually(lambda: status_is(run, message_id, "FAILED"))
         identity = await run.read(
-            lambda s: s.exec(
-                select(IdentityRow).where(IdentityRow.address == "+15550002222")
-            ).one()
+            lambda s: s.exec(select(IdentityRow).where(IdentityRow.address == "+15550002222")).one()
         )
         assert identity.opted_out
 

@@ -20,10 +20,18 @@ async def test_keys_and_menus_older_than_a_day_are_forgotten(tmp_path: Path) -> 
 
         def seed(session: Session) -> None:
             for key, stamp in (("old", old), ("fresh", fresh)):
-                session.add(IdempotencyRow(token_name="crm", key=key, message_id=key,
-                                           created_at=stamp))
-                session.add(MenuRow(conversation_id=key, channel_id="sms", message_id=key,
-                                    choices=[], created_at=stamp))
+                session.add(
+                    IdempotencyRow(token_name="crm", key=key, message_id=key, created_at=stamp)
+                )
+                session.add(
+                    MenuRow(
+                        conversation_id=key,
+                        channel_id="sms",
+                        message_id=key,
+                        choices=[],
+                        created_at=stamp,
+                    )
+                )
 
         db = run.gateway.db
         await db.write(seed)

@@ -419,7 +419,14 @@ CONTENT_TYPES = (
 )
 #: including gzip and deflate over bodies that are not compressed at all
 CONTENT_ENCODINGS = (
-    "br", "zstd", "identity", "gzip", "deflate", "gzip, gzip", "x-nonsense", "compress"
+    "br",
+    "zstd",
+    "identity",
+    "gzip",
+    "deflate",
+    "gzip, gzip",
+    "x-nonsense",
+    "compress",
 )
 HEADER_NAMES = (
     "X-Twilio-Signature",

@@ -63,8 +63,15 @@ class Daemon:
         self.starts += 1
         with self.log.open("ab") as log:
             self.process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "gateway", "run", "--config", str(self.config),
-                stdout=log, stderr=log, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                sys.executable,
+                "-m",
+                "gateway",
+                "run",
+                "--config",
+                str(self.config),
+                stdout=log,
+                stderr=log,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
             )
         deadline = asyncio.get_running_loop().time() + 30
         async with aiohttp.ClientSession() as http:

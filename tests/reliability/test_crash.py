@@ -34,14 +34,22 @@ async def _conversations(base: str) -> list[str]:
     ids = []
     async with aiohttp.ClientSession() as http:
         for number in RECIPIENTS:
-            contact = await _api(http, base + "/inbox/v2/contacts", {
-                "displayName": number,
-                "identities": [{"channelId": "sms", "address": number}],
-            })
+            contact = await _api(
+                http,
+                base + "/inbox/v2/contacts",
+                {
+                    "displayName": number,
+                    "identities": [{"channelId": "sms", "address": number}],
+                },
+            )
             contact_id = contact["contact"]["id"]  # type: ignore[index]
-            conversation = await _api(http, base + "/inbox/v2/conversations", {
-                "participantId": {"contactId": contact_id},
-            })
+            conversation = await _api(
+                http,
+                base + "/inbox/v2/conversations",
+                {
+                    "participantId": {"contactId": contact_id},
+                },
+            )
             ids.append(str(conversation["conversation"]["id"]))  # type: ignore[index]
     return ids
 
@@ -96,8 +104,13 @@ async def test_killed_daemon_loses_no_acknowledged_message(tmp_path: Path) -> No
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     config = CONFIG.format(
-        port=port, db=tmp_path / "inbox.db", token=TOKEN, delays=[0.2, 0.4, 0.8, 1, 1, 1],
-        sid=twilio.account_sid, auth=twilio.auth_token, twilio=twilio_url,
+        port=port,
+        db=tmp_path / "inbox.db",
+        token=TOKEN,
+        delays=[0.2, 0.4, 0.8, 1, 1, 1],
+        sid=twilio.account_sid,
+        auth=twilio.auth_token,
+        twilio=twilio_url,
     )
     daemon = Daemon(tmp_path, config)
     try:
@@ -140,7 +153,8 @@ async def test_killed_daemon_loses_no_acknowledged_message(tmp_path: Path) -> No
 
     with sqlite3.connect(tmp_path / "inbox.db") as db:
         stored = {
-            sid for (sid,) in db.execute(
+            sid
+            for (sid,) in db.execute(
                 "SELECT provider_message_id FROM messages WHERE source_channel_id = 'sms'"
             )
         }

@@ -111,13 +111,16 @@ async def test_a_subscriber_down_for_a_while_gets_everything_once_back(
         uniform=fixed_jitter,
         sweep_seconds=0.1,
     )
-    async with subscriber(statuses=[503] * 6) as sub, running(
-        tmp_path / "db.sqlite",
-        sms_channel(twilio),
-        extra=sub.config(["message_sent_to_business"]),
-        options=options,
-        adapters=adapters(),
-    ) as run:
+    async with (
+        subscriber(statuses=[503] * 6) as sub,
+        running(
+            tmp_path / "db.sqlite",
+            sms_channel(twilio),
+            extra=sub.config(["message_sent_to_business"]),
+            options=options,
+            adapters=adapters(),
+        ) as run,
+    ):
         for i in range(5):
             reply = await twilio.post_inbound(
                 run.url + "/channels/sms/inbound", f"+1555000{i:04d}", f"question {i}"
@@ -130,7 +133,9 @@ async def test_a_subscriber_down_for_a_while_gets_everything_once_back(
             )
         )
         assert sub.ids() == [e.id for e in sorted(events, key=lambda e: e.seq or 0)]
-        texts = [b["actionEvent"]["body"]["message"]["content"]["basic"]["items"][0]["text"]
-                 for b in sub.accepted]
+        texts = [
+            b["actionEvent"]["body"]["message"]["content"]["basic"]["items"][0]["text"]
+            for b in sub.accepted
+        ]
         assert texts == [f"question {i}" for i in range(5)]
         assert sub.all_signed()

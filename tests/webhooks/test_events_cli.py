@@ -27,8 +27,14 @@ async def emit(run: Running, entity_id: str) -> str:
         from sqlmodel import Session
 
         assert isinstance(session, Session)
-        return outbox.emit(session, "conversations_merged", entity_id, {"x": 1},
-                           conversation_id=None, entity_fqdn=outbox.CONVERSATION).id
+        return outbox.emit(
+            session,
+            "conversations_merged",
+            entity_id,
+            {"x": 1},
+            conversation_id=None,
+            entity_fqdn=outbox.CONVERSATION,
+        ).id
 
     return await run.gateway.db.write(write)
 
@@ -57,8 +63,9 @@ async def test_failed_events_are_listed_and_replayed_after_a_restart(
 
         sub.status = 200
         async with running(db, "", extra=sub.config(), options=IMPATIENT) as run:
-            await eventually(lambda: event_id in sub.ids() and sub.received[-1].body["id"]
-                             == event_id)
+            await eventually(
+                lambda: event_id in sub.ids() and sub.received[-1].body["id"] == event_id
+            )
             await eventually(lambda: states_are(run, []))
 
 

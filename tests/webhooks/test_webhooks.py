@@ -37,9 +37,10 @@ def test_a_signature_verifies_only_with_the_same_secret_body_and_recent_time() -
 
 
 async def test_every_event_reaches_the_subscriber_signed_and_in_order(tmp_path: Path) -> None:
-    async with subscriber() as sub, running(
-        tmp_path / "db.sqlite", extra=sub.config(), options=FAST
-    ) as run:
+    async with (
+        subscriber() as sub,
+        running(tmp_path / "db.sqlite", extra=sub.config(), options=FAST) as run,
+    ):
         for i in range(3):
             await run.queue(f"+1555000100{i}", f"hello {i}")
         await eventually(lambda: len(sub.accepted) == 6)  # 3 messages + 3 delivery updates
@@ -56,9 +57,12 @@ async def test_every_event_reaches_the_subscriber_signed_and_in_order(tmp_path: 
 
 
 async def test_a_subscriber_gets_only_the_events_it_asked_for(tmp_path: Path) -> None:
-    async with subscriber() as sub, running(
-        tmp_path / "db.sqlite", extra=sub.config(["message_delivery_updated"]), options=FAST
-    ) as run:
+    async with (
+        subscriber() as sub,
+        running(
+            tmp_path / "db.sqlite", extra=sub.config(["message_delivery_updated"]), options=FAST
+        ) as run,
+    ):
         await run.queue("+15550001000", "hello")
         await eventually(lambda: len(sub.accepted) == 1)
         assert sub.accepted[0]["slug"] == "message_delivery_updated"
@@ -68,9 +72,10 @@ async def test_a_subscriber_gets_only_the_events_it_asked_for(tmp_path: Path) ->
 async def test_a_refused_event_is_retried_with_the_same_id_and_later_ones_wait(
     tmp_path: Path,
 ) -> None:
-    async with subscriber(statuses=[500, 503, 404]) as sub, running(
-        tmp_path / "db.sqlite", extra=sub.config(), options=FAST
-    ) as run:
+    async with (
+        subscriber(statuses=[500, 503, 404]) as sub,
+        running(tmp_path / "db.sqlite", extra=sub.config(), options=FAST) as run,
+    ):
         await run.queue("+15550001000", "first")
         await run.queue("+15550002000", "second")
         await eventually(lambda: len(sub.accepted) == 4 and len(sub.received) == 7)
@@ -82,9 +87,10 @@ async def test_a_refused_event_is_retried_with_the_same_id_and_later_ones_wait(
 
 
 async def test_conversation_events_arrive_in_order_despite_failures(tmp_path: Path) -> None:
-    async with subscriber(statuses=[500, 200, 500, 200, 500]) as sub, running(
-        tmp_path / "db.sqlite", extra=sub.config(), options=FAST
-    ) as run:
+    async with (
+        subscriber(statuses=[500, 200, 500, 200, 500]) as sub,
+        running(tmp_path / "db.sqlite", extra=sub.config(), options=FAST) as run,
+    ):
         for i in range(4):
             await run.queue("+15550001000", f"a{i}")
             await run.queue("+15550002000", f"b{i}")
@@ -99,9 +105,11 @@ async def test_conversation_events_arrive_in_order_despite_failures(tmp_path: Pa
 
 
 async def test_a_dead_subscriber_does_not_hold_up_another(tmp_path: Path) -> None:
-    async with subscriber(status=503) as dead, subscriber() as alive, running(
-        tmp_path / "db.sqlite", extra=dead.config() + alive.config(), options=FAST
-    ) as run:
+    async with (
+        subscriber(status=503) as dead,
+        subscriber() as alive,
+        running(tmp_path / "db.sqlite", extra=dead.config() + alive.config(), options=FAST) as run,
+    ):
         for i in range(3):
             await run.queue(f"+1555000100{i}", f"hello {i}")
         await eventually(lambda: len(alive.accepted) == 6)
@@ -118,10 +126,14 @@ async def test_an_event_is_given_up_after_the_patience_and_can_be_replayed(
         uniform=fixed_jitter,
         sweep_seconds=0.1,
     )
-    async with subscriber(status=500) as sub, running(
-        tmp_path / "db.sqlite", extra=sub.config(["message_sent_to_participant"]),
-        options=impatient,
-    ) as run:
+    async with (
+        subscriber(status=500) as sub,
+        running(
+            tmp_path / "db.sqlite",
+            extra=sub.config(["message_sent_to_participant"]),
+            options=impatient,
+        ) as run,
+    ):
         await run.queue("+15550001000", "given up")
         await eventually(lambda: states_are(run, ["FAILED"]))
         sub.status = 200

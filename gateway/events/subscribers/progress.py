@@ -54,8 +54,9 @@ def cursor_opener(key: str, url: str, stamp: datetime) -> Callable[[Session], No
         row = session.get(WebhookCursorRow, key)
         if row is None:
             last = session.exec(select(func.coalesce(func.max(EventRow.seq), 0))).one()
-            session.add(WebhookCursorRow(subscriber=key, url=url, last_seq=int(last or 0),
-                                         updated_at=stamp))
+            session.add(
+                WebhookCursorRow(subscriber=key, url=url, last_seq=int(last or 0), updated_at=stamp)
+            )
         elif row.url != url:
             row.url = url
 
@@ -193,7 +194,10 @@ def failure_recorder(
         attempt = session.get(WebhookAttemptRow, (key, seq))
         if attempt is None:
             attempt = WebhookAttemptRow(
-                subscriber=key, event_seq=seq, event_id=event.id, state=RETRYING,
+                subscriber=key,
+                event_seq=seq,
+                event_id=event.id,
+                state=RETRYING,
                 updated_at=stamp,
             )
             session.add(attempt)
@@ -226,8 +230,12 @@ def mark_replay(session: Session, event: EventRow, keys: Collection[str], stamp:
         if attempt is None:
             session.add(
                 WebhookAttemptRow(
-                    subscriber=key, event_seq=seq, event_id=event.id, state=REPLAY,
-                    next_attempt_at=stamp, updated_at=stamp,
+                    subscriber=key,
+                    event_seq=seq,
+                    event_id=event.id,
+                    state=REPLAY,
+                    next_attempt_at=stamp,
+                    updated_at=stamp,
                 )
             )
             continue

@@ -67,9 +67,7 @@ def subscribers(entries: list[WebhookSection]) -> list[Subscriber]:
     for entry in entries:
         key = subscriber_key(entry.url)
         if key in found:
-            log.warning(
-                "webhook %s is configured twice; using its first entry", redact(entry.url)
-            )
+            log.warning("webhook %s is configured twice; using its first entry", redact(entry.url))
             continue
         found[key] = Subscriber(key, entry.url, entry.secret, frozenset(entry.events))
     return list(found.values())
@@ -174,12 +172,24 @@ class WebhookSender:
             await db.write(success_recorder(sub.key, self.owner, work.event, work.replay, now()))
             return 0.0
         attempt = await db.write(
-            failure_recorder(sub.key, self.owner, work.event, work.replay, error, now(),
-                             self.schedule, self.uniform)
+            failure_recorder(
+                sub.key,
+                self.owner,
+                work.event,
+                work.replay,
+                error,
+                now(),
+                self.schedule,
+                self.uniform,
+            )
         )
         log.warning(
             "outgoing webhook %s refused event %s (%s, attempt %d): %s",
-            redact(sub.url), work.event.id, work.event.slug, attempt.attempts, error,
+            redact(sub.url),
+            work.event.id,
+            work.event.slug,
+            attempt.attempts,
+            error,
         )
         return 0.0
 
