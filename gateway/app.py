@@ -40,6 +40,11 @@ def build_app(
 ) -> web.Application:
     """The whole daemon as one aiohttp application (nothing runs until it starts)."""
     specs = channel_specs(config, adapter_classes)
+    if config.gateway.public_url.startswith("https://") and not config.gateway.trusted_proxies:
+        log.warning(
+            "public_url is https but gateway.trusted_proxies is empty: behind a TLS terminator "
+            "every client shares the proxy's address, so per-address limits count them as one"
+        )
     quiet_client_faults()
     db = Database(database_url(config))
     gateway = Gateway(

@@ -9,7 +9,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+
+from gateway.client_address import Network, parse_networks
 
 CHANNEL_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 SLUGS = (
@@ -41,6 +43,8 @@ class GatewaySection(Section):
     max_body_bytes: int = Field(default=1_048_576, ge=1024, le=100 * 1_048_576)
     #: seconds to finish requests in flight at shutdown
     shutdown_grace: float = Field(default=5.0, ge=0, le=60)
+    #: proxies (addresses or networks) whose `X-Forwarded-For` entry names the client
+    trusted_proxies: list[str] = []
 
     @field_validator("listen")
     @classmethod
@@ -56,6 +60,22 @@ class GatewaySection(Section):
         if not value.startswith(("http://", "https://")):
             raise ValueError("expected an http:// or https:// URL")
         return value.rstrip("/")
+
+    _trusted: list[Network] = PrivateAttr(default_factory=list)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        parse_networks(value)
+        return value
+
+    def model_post_init(self, context: Any, /) -> None:
+        self._trusted = parse_networks(self.trusted_proxies)
+
+    @property
+    def trusted_networks(self) -> list[Network]:
+        """`trusted_proxies`, parsed."""
+        return self._trusted
 
     @property
     def host(self) -> str:

@@ -11,6 +11,7 @@ from aiohttp.web_protocol import RequestPayloadError
 
 from channels import Route, WebhookRequest, WebhookResponse
 from channels.adapter import HttpHandler, SocketHandler
+from gateway.client_address import of_request
 from gateway.domain.errors import application_body
 from gateway.domain.unstorable import UnstorableText
 from gateway.state import GATEWAY
@@ -86,7 +87,8 @@ def undecodable() -> web.Response:
 
 
 def frozen_request(request: web.Request, body: bytes) -> WebhookRequest:
-    public_url = request.app[GATEWAY].config.gateway.public_url
+    settings = request.app[GATEWAY].config.gateway
+    public_url = settings.public_url
     return WebhookRequest(
         method=request.method,
         path=request.path,
@@ -94,7 +96,7 @@ def frozen_request(request: web.Request, body: bytes) -> WebhookRequest:
         headers={k.lower(): v for k, v in request.headers.items()},
         body=body,
         public_url=public_url + request.path_qs,
-        remote=request.remote,
+        remote=of_request(request, settings.trusted_networks),
     )
 
 

@@ -21,6 +21,7 @@ from aiohttp import web
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from gateway.client_address import of_request
 from gateway.config import Agent
 from gateway.state import GATEWAY
 from gateway.store.secrets import master_secret
@@ -179,7 +180,7 @@ async def require_agent(request: web.Request) -> Agent:
 
 
 def _client_address(request: web.Request) -> str:
-    return request.remote or "unknown"
+    return of_request(request, request.app[GATEWAY].config.gateway.trusted_networks)
 
 
 def _secure(request: web.Request) -> bool:
