@@ -146,6 +146,7 @@
     document.title = "Inbox · " + me.business.name;
     $("login").hidden = true;
     $("app").hidden = false;
+    list.wanted = PAGE;
     await loadConversations();
     connect();
     const wanted = location.hash.slice(1);
@@ -154,22 +155,65 @@
 
   // --- the conversation list -----------------------------------------------------------
 
+  // How many conversations the list shows: one page, and another for each "Load more".
+  const PAGE = 50;
+  // The most the gateway answers in one page.
+  const MAX_PAGE = 200;
+  // Every read of the list gets a ticket; `shown` is the ticket of the answer on screen.
+  const list = { wanted: PAGE, asked: 0, shown: 0 };
+
   let listTimer = null;
   function refreshListSoon() {
     clearTimeout(listTimer);
     listTimer = setTimeout(() => loadConversations().catch(() => {}), 150);
   }
 
-  async function loadConversations(more) {
-    const params = new URLSearchParams();
-    if (state.query) params.set("q", state.query);
-    if (more && state.conversations.length) {
-      params.set("before", state.conversations[state.conversations.length - 1].id);
-    }
-    const data = await api("conversations?" + params.toString());
-    state.conversations = more ? state.conversations.concat(data.conversations) : data.conversations;
-    state.hasMore = data.hasMore;
+  function searchConversations(query) {
+    state.query = query;
+    list.wanted = PAGE;
+    return loadConversations();
+  }
+
+  function loadMore() {
+    list.wanted = state.conversations.length + PAGE;
+    return loadConversations();
+  }
+
+  // Reads the list again from the top, as far down as the agent has loaded it, so a live
+  // update moves and refreshes conversations without dropping the pages loaded by hand.
+  // Answers may arrive out of order: one is shown only when it answers what the page asks
+  // for now and no answer to a later read is on screen already.
+  async function loadConversations() {
+    const ticket = ++list.asked;
+    const query = state.query;
+    const wanted = list.wanted;
+    const found = await readConversations(query, wanted);
+    if (ticket < list.shown || query !== state.query || wanted !== list.wanted) return;
+    list.shown = ticket;
+    state.conversations = found.conversations;
+    state.hasMore = found.hasMore;
     renderList();
+  }
+
+  async function readConversations(query, wanted) {
+    const conversations = [];
+    const seen = new Set();
+    let hasMore = true;
+    while (hasMore && conversations.length < wanted) {
+      const params = new URLSearchParams();
+      if (query) params.set("q", query);
+      params.set("limit", String(Math.min(MAX_PAGE, wanted - conversations.length)));
+      if (conversations.length) params.set("before", conversations[conversations.length - 1].id);
+      const data = await api("conversations?" + params.toString());
+      // A conversation that moved up between two pages comes back twice: keep the first.
+      for (const c of data.conversations) {
+        if (seen.has(c.id)) continue;
+        seen.add(c.id);
+        conversations.push(c);
+      }
+      hasMore = data.hasMore && data.conversations.length > 0;
+    }
+    return { conversations: conversations, hasMore: hasMore };
   }
 
   function initials(name) {
@@ -798,7 +842,7 @@
     $("logout").addEventListener("click", onLogout);
     $("back").addEventListener("click", closeThread);
     $("composer").addEventListener("submit", onSend);
-    $("list-more").addEventListener("click", () => loadConversations(true));
+    $("list-more").addEventListener("click", () => loadMore().catch(() => {}));
     $("messages-more").addEventListener("click", () => loadEarlier().catch(() => {}));
     $("tpl-add-button").addEventListener("click", addTemplateButton);
     for (const tab of document.querySelectorAll(".tab")) tab.addEventListener("click", () => setMode(tab.dataset.mode));
@@ -813,10 +857,7 @@
     let searchTimer = null;
     $("search").addEventListener("input", () => {
       clearTimeout(searchTimer);
-      searchTimer = setTimeout(() => {
-        state.query = $("search").value.trim();
-        loadConversations().catch(() => {});
-      }, 250);
+      searchTimer = setTimeout(() => searchConversations($("search").value.trim()).catch(() => {}), 250);
     });
     start().catch((error) => {
       if (error.status !== 401) showLogin(error.message);
