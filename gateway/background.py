@@ -61,6 +61,7 @@ SUBSCRIBERS = web.AppKey("webhook_subscribers", WebhookSender)
 def setup(app: web.Application) -> None:
     """Run the dispatcher, the webhook subscribers and the sweeps while the app runs."""
     app.cleanup_ctx.extend([dispatcher_context, subscribers_context, sweeps_context])
+    app.on_shutdown.append(stop_claiming)
 
 
 def _options(app: web.Application) -> Options:
@@ -74,7 +75,18 @@ async def dispatcher_context(app: web.Application) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        await dispatcher.stop()
+        await dispatcher.stop(app[GATEWAY].config.gateway.shutdown_grace)
+
+
+async def stop_claiming(app: web.Application) -> None:
+    """As the stop begins: send nothing new; the grace for sends in flight starts now.
+
+    The sends finish while the requests in flight do (aiohttp waits for those before the
+    cleanup contexts run), so the whole stop takes `shutdown_grace`, not twice that.
+    """
+    dispatcher = app.get(DISPATCHER)
+    if dispatcher is not None:
+        dispatcher.stop_claiming(app[GATEWAY].config.gateway.shutdown_grace)
 
 
 async def subscribers_context(app: web.Application) -> AsyncIterator[None]:

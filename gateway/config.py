@@ -41,7 +41,7 @@ class GatewaySection(Section):
     business_name: str = "Inbox"
     business_image_url: str = ""
     max_body_bytes: int = Field(default=1_048_576, ge=1024, le=100 * 1_048_576)
-    #: seconds to finish requests in flight at shutdown
+    #: seconds to finish requests and sends in flight at shutdown
     shutdown_grace: float = Field(default=5.0, ge=0, le=60)
     #: proxies (addresses or networks) whose `X-Forwarded-For` entry names the client
     trusted_proxies: list[str] = []

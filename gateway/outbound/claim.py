@@ -176,16 +176,64 @@ def _answers(
     return now - aware(conversation.last_inbound_at) <= (window or RESPONSE_WINDOW)
 
 
-def releaser(ids: list[str] | None) -> Callable[[Session], int]:
-    """A write that lets go of claims: those of `ids`, or every claim when `ids` is None."""
+def releaser(ids: list[str]) -> Callable[[Session], int]:
+    """A write that lets go of the claims on `ids`, so the next round may take them at once."""
 
     def release(session: Session) -> int:
-        statement = update(DeliveryRow).where(col(DeliveryRow.claimed_until).is_not(None))
-        if ids is not None:
-            if not ids:
-                return 0
-            statement = statement.where(col(DeliveryRow.message_id).in_(ids))
-        result = session.execute(statement.values(claimed_until=None))
+        if not ids:
+            return 0
+        result = session.execute(
+            update(DeliveryRow)
+            .where(
+                col(DeliveryRow.message_id).in_(ids), col(DeliveryRow.claimed_until).is_not(None)
+            )
+            .values(claimed_until=None)
+        )
         return int(getattr(result, "rowcount", 0) or 0)
 
     return release
+
+
+def lease_keeper(ids: list[str]) -> Callable[[Session], int]:
+    """A write that keeps the claims on `ids` and holds their next attempt until the lease ends.
+
+    For a send the provider may have taken without answering: sending it again before the
+    lease ends would likely send it twice. `next_attempt_at == claimed_until` also tells a
+    SQLite start-up (which releases a killed process's claims) to leave such a claim alone.
+    """
+
+    def keep(session: Session) -> int:
+        if not ids:
+            return 0
+        result = session.execute(
+            update(DeliveryRow)
+            .where(
+                col(DeliveryRow.message_id).in_(ids),
+                col(DeliveryRow.status) == PENDING,
+                col(DeliveryRow.claimed_until).is_not(None),
+            )
+            .values(next_attempt_at=col(DeliveryRow.claimed_until))
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    return keep
+
+
+def release_abandoned(session: Session) -> int:
+    """Let go of the claims a killed process left behind; not those a stop kept (see above).
+
+    A claim taken by a running dispatcher always ends after the attempt fell due, so a claim
+    whose next attempt waits for its end was kept on purpose.
+    """
+    result = session.execute(
+        update(DeliveryRow)
+        .where(
+            col(DeliveryRow.claimed_until).is_not(None),
+            or_(
+                col(DeliveryRow.next_attempt_at).is_(None),
+                col(DeliveryRow.next_attempt_at) < col(DeliveryRow.claimed_until),
+            ),
+        )
+        .values(claimed_until=None)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

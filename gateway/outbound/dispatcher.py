@@ -8,12 +8,29 @@ import logging
 import random
 import time
 from collections import Counter
+from collections.abc import Iterator
 from datetime import timedelta
 
-from channels import MessageContent, OutboundPart, SendError, network_error, render
+from sqlmodel import Session
+
+from channels import (
+    Adapter,
+    MessageContent,
+    OutboundPart,
+    SendError,
+    network_error,
+    render,
+)
 from gateway.backoff import Uniform, sleep_until_woken
 from gateway.clock import now
-from gateway.outbound.claim import Job, claimer, find_due, releaser
+from gateway.outbound.claim import (
+    Job,
+    claimer,
+    find_due,
+    lease_keeper,
+    release_abandoned,
+    releaser,
+)
 from gateway.outbound.pacing import Pacer
 from gateway.outbound.record import fail_now, failure_recorder, finisher, part_recorder
 from gateway.state import Gateway
@@ -52,6 +69,10 @@ class Dispatcher:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
+        #: when the sends in flight must be done, once a stop has begun (loop time)
+        self._deadline: float | None = None
+        #: deliveries with a part handed to the provider whose outcome is not recorded yet
+        self._unanswered: set[str] = set()
 
     def wake(self) -> None:
         """Look for due deliveries now (after a commit, or from the retry sweep)."""
@@ -60,32 +81,72 @@ class Dispatcher:
     async def start(self) -> None:
         db = self.gateway.db
         if db.sqlite:
-            # one process owns a SQLite file: claims left by a crash are nobody's any more
-            released = await db.write(releaser(None))
+            # one process owns a SQLite file: claims left by a killed process are nobody's any
+            # more (a claim a graceful stop kept for an unanswered send waits for its lease)
+            released = await db.write(release_abandoned)
             if released:
-                log.info("resuming %d deliveries that were in flight at the last stop", released)
+                log.info("resuming %d deliveries left in flight by a killed process", released)
         self.gateway.feed.wakers.append(self.wake)
         self._task = asyncio.create_task(self._run(), name="dispatcher")
 
-    async def stop(self) -> None:
-        """Stop claiming, cancel sends in flight and let go of their claims."""
+    def stop_claiming(self, grace: float) -> float:
+        """Claim nothing more; the sends in flight have `grace` seconds from the first call to
+        finish. Answers when that grace ends, in loop time."""
+        if self._deadline is None:
+            self._deadline = asyncio.get_running_loop().time() + grace
         self._closing = True
         with contextlib.suppress(ValueError):
             self.gateway.feed.wakers.remove(self.wake)
-        tasks = [t for t in (self._task, *self._jobs.values()) if t is not None]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        self._task = None
-        held = list(self._jobs)
+        self.wake()
+        return self._deadline
+
+    async def stop(self, grace: float) -> None:
+        """Stop claiming and let the sends in flight finish within the grace.
+
+        Deliveries still unfinished when the grace ends are cancelled. One that has not
+        reached the provider lets go of its claim, so the next start sends it at once; one
+        whose send is still unanswered keeps its claim, and is tried again only when the
+        lease ends: the provider may have taken it.
+        """
+        deadline = self.stop_claiming(grace)
+        loop = asyncio.get_running_loop()
+        if self._task is not None:
+            # the current claim round may still hand out jobs: those count as in flight too
+            await asyncio.wait({self._task}, timeout=max(0.0, deadline - loop.time()))
+            await _cancel([self._task])
+            self._task = None
+        jobs = dict(self._jobs)
+        if jobs:
+            left = max(0.0, deadline - loop.time())
+            log.info(
+                "finishing %d sends in flight (%.1f s left of the shutdown grace)", len(jobs), left
+            )
+            await asyncio.wait(jobs.values(), timeout=left)
+        unfinished = [message_id for message_id, task in jobs.items() if not task.done()]
+        unanswered = [message_id for message_id in unfinished if message_id in self._unanswered]
+        idle = [message_id for message_id in unfinished if message_id not in self._unanswered]
+        await _cancel([jobs[message_id] for message_id in unfinished])
         self._jobs.clear()
-        if held:
-            try:
-                await self.gateway.db.write(releaser(held))
-            except Exception:
-                log.warning(
-                    "could not release %d claimed deliveries; their lease will lapse", len(held)
-                )
+        if unanswered:
+            log.warning(
+                "the provider had not answered %d sends when the shutdown grace ended; each is "
+                "tried again once its claim's lease ends",
+                len(unanswered),
+            )
+        if not unfinished:
+            return
+
+        def settle_claims(session: Session) -> None:
+            releaser(idle)(session)
+            lease_keeper(unanswered)(session)
+
+        try:
+            await self.gateway.db.write(settle_claims)
+        except Exception:
+            log.warning(
+                "could not let go of %d claimed deliveries; their lease will lapse",
+                len(unfinished),
+            )
 
     async def _run(self) -> None:
         while not self._closing:
@@ -120,7 +181,7 @@ class Dispatcher:
                 continue
             picked.append(candidate.message_id)
             taking[candidate.channel_id] += 1
-        if picked:
+        if picked and not self._closing:
             jobs = await gw.db.write(
                 claimer(picked, now(), self.lease, gw.directory, skip_locked=not gw.db.sqlite)
             )
@@ -181,38 +242,57 @@ class Dispatcher:
                 wire_message=job.wire_message,
             )
             await self.pacer.acquire(job.channel_id)
-            handed_over_at = now()
-            started = time.perf_counter()
-            try:
-                result = await asyncio.wait_for(adapter.send(outbound), self.send_timeout)
-            except SendError as error:
-                await self._failed(job, error)
-                return
-            except (TimeoutError, OSError) as exc:
-                await self._failed(job, network_error(exc))
-                return
-            except Exception as exc:
-                log.exception("adapter of %s raised while sending", job.channel_id)
-                unexpected = SendError(
-                    str(exc) or type(exc).__name__, code="ADAPTER_ERROR", retryable=True
-                )
-                await self._failed(job, unexpected)
-                return
-            gw.metrics.send_latency.labels(job.channel_id).observe(time.perf_counter() - started)
-            gw.metrics.messages_out.labels(job.channel_id).inc()
-            await gw.db.write(
-                part_recorder(
-                    job.message_id,
-                    index,
-                    total,
-                    result.provider_message_id,
-                    result.status,
-                    self.lease,
-                    handed_over_at,
-                    gw.directory,
-                )
-            )
+            with self._awaiting_answer(job.message_id):
+                if not await self._send_part(job, adapter, outbound, total):
+                    return
         await gw.db.write(finisher(job.message_id, rendered.menu, gw.directory))
+
+    @contextlib.contextmanager
+    def _awaiting_answer(self, message_id: str) -> Iterator[None]:
+        """Marks a delivery whose part the provider may have, until the outcome is recorded."""
+        self._unanswered.add(message_id)
+        try:
+            yield
+        finally:
+            self._unanswered.discard(message_id)
+
+    async def _send_part(
+        self, job: Job, adapter: Adapter, outbound: OutboundPart, total: int
+    ) -> bool:
+        """Send one part and record the outcome; False when the delivery stops here."""
+        gw = self.gateway
+        handed_over_at = now()
+        started = time.perf_counter()
+        try:
+            result = await asyncio.wait_for(adapter.send(outbound), self.send_timeout)
+        except SendError as error:
+            await self._failed(job, error)
+            return False
+        except (TimeoutError, OSError) as exc:
+            await self._failed(job, network_error(exc))
+            return False
+        except Exception as exc:
+            log.exception("adapter of %s raised while sending", job.channel_id)
+            unexpected = SendError(
+                str(exc) or type(exc).__name__, code="ADAPTER_ERROR", retryable=True
+            )
+            await self._failed(job, unexpected)
+            return False
+        gw.metrics.send_latency.labels(job.channel_id).observe(time.perf_counter() - started)
+        gw.metrics.messages_out.labels(job.channel_id).inc()
+        await gw.db.write(
+            part_recorder(
+                job.message_id,
+                outbound.index,
+                total,
+                result.provider_message_id,
+                result.status,
+                self.lease,
+                handed_over_at,
+                gw.directory,
+            )
+        )
+        return True
 
     async def _failed(self, job: Job, error: SendError) -> None:
         gw = self.gateway
@@ -238,3 +318,10 @@ class Dispatcher:
                 outcome.next_attempt_at,
                 error,
             )
+
+
+async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
+    """Cancel the tasks and wait until they have ended."""
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)

@@ -14,6 +14,10 @@ from gateway.clock import aware, now
 from gateway.store.models import DeliveryPartRow, DeliveryRow, EventRow, MenuRow
 from tests.dispatch.harness import Running, eventually, fake_channel, running
 
+#: times as SQLite stores them, long past and far ahead
+PAST = "2000-01-01 00:00:00.000000"
+FUTURE = "2999-01-01 00:00:00.000000"
+
 
 async def _status(run: Running, message_id: str) -> str:
     row = await run.delivery(message_id)
@@ -132,6 +136,11 @@ async def test_a_delivery_to_a_removed_channel_fails_with_a_note(tmp_path: Path)
         script.gate = asyncio.Event()  # keep it from going out before the channel is removed
         message_id = await run.queue("+15550002222", "hi", channel_id="old")
         await eventually(lambda: len(script.calls) == 1)
+    # the provider never answered, so the stop kept the claim: a minute later its lease is over
+    with sqlite3.connect(db) as connection:
+        connection.execute(
+            f"UPDATE deliveries SET claimed_until = '{PAST}', next_attempt_at = '{PAST}'"
+        )
     async with running(db) as run:
         await eventually(lambda: _status_is(run, message_id, "FAILED"))
         row = await run.delivery(message_id)
@@ -147,9 +156,11 @@ async def test_deliveries_left_claimed_by_a_crash_are_sent_after_restart(tmp_pat
         first = await run.queue("+15550002222", "in flight at the crash")
         second = await run.queue("+15550003333", "waiting at the crash")
         await eventually(lambda: len(script.calls) >= 1)
-    # what a killed process leaves behind: claims nobody will finish
+    # what a killed process leaves behind: claims nobody will finish, on attempts that were due
     with sqlite3.connect(db) as connection:
-        connection.execute("UPDATE deliveries SET claimed_until = '2999-01-01 00:00:00.000000'")
+        connection.execute(
+            f"UPDATE deliveries SET claimed_until = '{FUTURE}', next_attempt_at = '{PAST}'"
+        )
     async with running(db) as run:
         await eventually(lambda: _both_sent(run, first, second))
         texts = sorted(p.part.text for p in run.script().sent)  # type: ignore[union-attr]
