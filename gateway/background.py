@@ -3,7 +3,8 @@ subscribers, and every timed sweep (APScheduler's AsyncIOScheduler), each its ow
 
 The sweeps wake the dispatcher and the webhook sender, which find due work in the database
 (retry times live in the rows), so a restart loses nothing. The expiry jobs drop
-`Idempotency-Key`s and numbered-choice menus older than 24 hours.
+`Idempotency-Key`s and numbered-choice menus older than 24 hours, and the closed messaging
+windows noted more than a week ago.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from sqlmodel import Session, col, select
 
 from gateway.backoff import Schedule, Uniform
 from gateway.clock import now
-from gateway.domain.windows import note_closed_windows
+from gateway.domain.windows import forget_closed_windows, note_closed_windows
 from gateway.events.subscribers.redact import redact
 from gateway.events.subscribers.sender import DEFAULT_SCHEDULE, WebhookSender
 from gateway.outbound.dispatcher import Dispatcher
@@ -176,6 +177,7 @@ def build_scheduler(
         keys = await db.write(expire_idempotency_keys)
         menus = await db.write(expire_menus)
         await db.write(expire_early_statuses)
+        await db.write(forget_closed_windows)
         if keys or menus:
             log.info("expired %d idempotency keys and %d menus", keys, menus)
 

@@ -1,5 +1,5 @@
 """The tables: contacts, identities, conversations, messages, deliveries, the events outbox,
-idempotency keys, numbered-choice menus and installation secrets."""
+idempotency keys, numbered-choice menus, noted closed windows and installation secrets."""
 
 from __future__ import annotations
 
@@ -174,6 +174,20 @@ class MenuRow(SQLModel, table=True):
     message_id: str = Field(max_length=40)
     choices: list[dict[str, str]] = _json()
     created_at: datetime = _when(index=True)
+
+
+class ClosedWindowRow(SQLModel, table=True):
+    """A messaging window whose closing the agents were told of, once (migration 0006).
+
+    The window is the one the participant's message `inbound_message_id` opened: its key
+    makes the note a fact written once, however many sweeps run at the same time.
+    """
+
+    __tablename__ = "closed_windows"
+
+    inbound_message_id: str = Field(primary_key=True, max_length=40)
+    channel_id: str = Field(max_length=64)
+    noted_at: datetime = _when()
 
 
 class SecretRow(SQLModel, table=True):
