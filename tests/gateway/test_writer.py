@@ -74,3 +74,13 @@ async def test_writes_after_close_are_refused(tmp_path: Path) -> None:
     await db.close()
     with pytest.raises(RuntimeError):
         await db.write(lambda s: s.add(SecretRow(name="late", value="x")))
+
+
+async def test_sqlite_commits_are_synced_to_disk(tmp_path: Path) -> None:
+    """Every SQLite connection syncs the WAL at each commit (a power cut loses no answer)."""
+    db = await open_db(tmp_path / "w.db")
+    with db.engine.connect() as connection:
+        journal = connection.exec_driver_sql("PRAGMA journal_mode").scalar()
+        synchronous = connection.exec_driver_sql("PRAGMA synchronous").scalar()
+    assert (journal, synchronous) == ("wal", 2)  # 2 is FULL
+    await db.close()
