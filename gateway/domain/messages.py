@@ -11,7 +11,7 @@ from sqlmodel import Session, col, select
 from channels import Direction, Visibility
 from gateway.clock import aware, new_id, now
 from gateway.domain.directory import Directory
-from gateway.domain.records import message_wire
+from gateway.domain.records import MessageFields, message_wire
 from gateway.events import outbox
 from gateway.store.models import (
     ConversationRow,
@@ -85,17 +85,24 @@ def announce(
     interaction_id: str | None = None,
 ) -> None:
     """Append the message's `message_sent_to_*` event to the outbox."""
-    body: dict[str, Any] = {
-        "conversationId": message.conversation_id,
-        "message": message_wire(message, delivery, directory),
-    }
+    event = announcement(message, message_wire(message, delivery, directory), interaction_id)
+    outbox.emit(
+        session, event.slug, event.entity_id, event.body, conversation_id=event.conversation_id
+    )
+
+
+def announcement(
+    message: MessageFields, wire: dict[str, Any], interaction_id: str | None = None
+) -> outbox.NewEvent:
+    """The `message_sent_to_*` event of a message whose public form is `wire`."""
+    body: dict[str, Any] = {"conversationId": message.conversation_id, "message": wire}
     if message.direction == Direction.PARTICIPANT_TO_BUSINESS.value:
         if interaction_id:
             body["interactionInfo"] = {"interactionId": interaction_id}
         slug = "message_sent_to_business"
     else:
         slug = "message_sent_to_participant"
-    outbox.emit(session, slug, message.id, body, conversation_id=message.conversation_id)
+    return outbox.NewEvent(slug, message.id, body, message.conversation_id)
 
 
 def system_note(

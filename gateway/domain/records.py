@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import Any, Protocol
 
 from sqlmodel import Session
 
@@ -20,7 +21,6 @@ from gateway.store.models import (
     ConversationRow,
     DeliveryRow,
     IdentityRow,
-    MessageRow,
 )
 
 
@@ -55,8 +55,37 @@ def delivery_wire(delivery: DeliveryRow) -> dict[str, Any]:
     return data
 
 
+class MessageFields(Protocol):
+    """What the public form of a message is made of: a stored row, or one being appended."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def conversation_id(self) -> str: ...
+    @property
+    def content(self) -> dict[str, Any]: ...
+    @property
+    def sender_kind(self) -> str: ...
+    @property
+    def sender_id(self) -> str: ...
+    @property
+    def direction(self) -> str: ...
+    @property
+    def visibility(self) -> str: ...
+    @property
+    def sequence(self) -> int: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def badges(self) -> list[Any] | None: ...
+    @property
+    def source_channel_id(self) -> str | None: ...
+    @property
+    def target_channel_id(self) -> str | None: ...
+
+
 def message_wire(
-    message: MessageRow, delivery: DeliveryRow | None, directory: Directory
+    message: MessageFields, delivery: DeliveryRow | None, directory: Directory
 ) -> dict[str, Any]:
     data: dict[str, Any] = {
         "id": message.id,

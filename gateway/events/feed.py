@@ -13,6 +13,7 @@ from sqlmodel import Session, col, func, select
 
 from gateway.store.database import Database
 from gateway.store.models import EventRow
+from gateway.store.writer import Committed
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +77,7 @@ class EventFeed:
         self.cursor = await self.db.read(
             lambda s: int(s.exec(select(func.coalesce(func.max(EventRow.seq), 0))).one() or 0)
         )
-        self.db.writer.on_commit.append(self.wake)
+        self.db.writer.on_commit.append(self.committed)
         self._task = asyncio.create_task(self._run(), name="event-feed")
 
     async def stop(self) -> None:
@@ -91,6 +92,15 @@ class EventFeed:
 
     def wake(self) -> None:
         self._wake.set()
+        for waker in self.wakers:
+            waker()
+
+    def committed(self, news: Committed) -> None:
+        """After a group commit: hand out the events it lists, read the table for the rest."""
+        if news.events:
+            self.hand_out(news.events)
+        if not news.complete:
+            self._wake.set()
         for waker in self.wakers:
             waker()
 

@@ -34,6 +34,7 @@ from gateway.domain.participants import (
 from gateway.domain.records import message_wire
 from gateway.domain.unstorable import refuse_unstorable
 from gateway.events.feed import Listener, message_of
+from gateway.inbound.batch import STORE_MESSAGES, InboundItem, batchable
 from gateway.inbound.ingest import ingest_events
 from gateway.metrics import Metrics
 from gateway.state import Gateway
@@ -106,9 +107,14 @@ class GatewayHost:
             return []
         refuse_unstorable(events)
         directory = self.gateway.directory
-        report = await self.gateway.db.write(
-            lambda s: ingest_events(s, self.channel_id, events, directory)
-        )
+        messages = batchable(events)
+        if messages is not None:
+            item = InboundItem(self.channel_id, messages, directory)
+            report = await self.gateway.db.write_batched(STORE_MESSAGES, item)
+        else:
+            report = await self.gateway.db.write(
+                lambda s: ingest_events(s, self.channel_id, events, directory)
+            )
         self.metrics.messages_in.labels(self.channel_id).inc(report.stored_messages)
         for address in report.new_participants:
             self._look_up_later(address)

@@ -13,9 +13,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlmodel import Session
 
-from gateway.store.writer import GroupCommitWriter
+from gateway.store.writer import BatchHandler, GroupCommitWriter
 
 T = TypeVar("T")
+I = TypeVar("I")  # noqa: E741 - the item a batched write carries
 
 
 def engine_url(url: str) -> str:
@@ -87,6 +88,10 @@ class Database:
     async def write(self, fn: Callable[[Session], T]) -> T:
         """Run `fn` in the next group commit; returns once it is committed."""
         return await self.writer.submit(fn)
+
+    async def write_batched(self, handler: BatchHandler[I, T], item: I) -> T:
+        """Write `item` in the next group commit, with the other items of the same handler."""
+        return await self.writer.submit_batched(handler, item)
 
     async def ping(self) -> bool:
         try:

@@ -7,23 +7,50 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 T = TypeVar("T")
+I = TypeVar("I")  # noqa: E741 - the item a batched job carries
 log = logging.getLogger(__name__)
 
 #: the most jobs one transaction takes; more wait for the next commit
 MAX_BATCH = 256
+#: where batched jobs list the outbox rows they appended (session.info key)
+ANNOUNCED = "announced"
+
+
+@dataclass(frozen=True)
+class BatchHandler(Generic[I, T]):
+    """Writes many jobs' items with a few statements: `run(session, items)` → one result each.
+
+    When the whole group fails (say, another node stored one of the items first), each item
+    is run again alone, so only the item at fault fails.
+    """
+
+    name: str
+    run: Callable[[Session, list[I]], list[T]]
+
+
+@dataclass(frozen=True)
+class Committed:
+    """What one group commit stored, for those who follow the outbox."""
+
+    #: the outbox rows that batched jobs appended, in outbox order
+    events: list[Any]
+    #: False when other jobs ran too, whose events are not listed (read them from the table)
+    complete: bool
 
 
 @dataclass
 class _Job:
-    fn: Callable[[Session], Any]
+    fn: Callable[[Session], Any] | None
     future: asyncio.Future[Any]
+    handler: BatchHandler[Any, Any] | None = None
+    item: Any = None
 
 
 class WriterClosed(RuntimeError):
@@ -45,7 +72,7 @@ class GroupCommitWriter:
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self._lock = threading.Lock()
-        self.on_commit: list[Callable[[], None]] = []
+        self.on_commit: list[Callable[[Committed], None]] = []
         self.batches = 0
         self.jobs = 0
 
@@ -70,7 +97,15 @@ class GroupCommitWriter:
         if self._closing or self._task is None:
             raise WriterClosed("the database writer is not running")
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        await self._queue.put(_Job(fn, future))
+        self._queue.put_nowait(_Job(fn, future))
+        return await future
+
+    async def submit_batched(self, handler: BatchHandler[I, T], item: I) -> T:
+        """Write `item` in the next group commit, together with the other items of `handler`."""
+        if self._closing or self._task is None:
+            raise WriterClosed("the database writer is not running")
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Job(None, future, handler, item))
         return await future
 
     async def _run(self) -> None:
@@ -92,7 +127,7 @@ class GroupCommitWriter:
             if not batch:
                 continue
             try:
-                results = await loop.run_in_executor(None, self._commit, batch)
+                results, news = await loop.run_in_executor(None, self._commit, batch)
             except Exception as exc:  # the commit itself failed: nobody's write landed
                 log.exception("group commit failed")
                 for job in batch:
@@ -110,34 +145,74 @@ class GroupCommitWriter:
                     job.future.set_exception(value)
             for callback in self.on_commit:
                 try:
-                    callback()
+                    callback(news)
                 except Exception:
                     log.exception("on_commit callback failed")
 
-    def _commit(self, batch: list[_Job]) -> list[tuple[bool, Any]]:
-        results: list[tuple[bool, Any]] = []
+    def _commit(self, batch: list[_Job]) -> tuple[list[tuple[bool, Any]], Committed]:
+        # Batched jobs go first, one group per handler, so that the events they announce
+        # come before those of the other jobs (which the feed reads from the table).
+        groups: dict[str, list[_Job]] = {}
+        for job in batch:
+            if job.handler is not None:
+                groups.setdefault(job.handler.name, []).append(job)
+        outcome: dict[int, tuple[bool, Any]] = {}
         with self._lock, Session(self.engine, expire_on_commit=False) as session:
-            for job in batch:
-                results.append(self._attempt(session, job))
+            session.info[ANNOUNCED] = []
+            for jobs in groups.values():
+                outcome.update(self._attempt_group(session, jobs))
+            if groups:
+                session.expire_all()  # Core statements changed rows the ORM may hold
+            plain = [job for job in batch if job.handler is None]
+            for job in plain:
+                outcome[id(job)] = self._attempt(session, job)
             session.commit()
-        return results
+            news = Committed(list(session.info[ANNOUNCED]), complete=not plain)
+        return [outcome[id(job)] for job in batch], news
+
+    def _attempt_group(self, session: Session, jobs: list[_Job]) -> dict[int, tuple[bool, Any]]:
+        handler = jobs[0].handler
+        assert handler is not None
+        announced: list[Any] = session.info[ANNOUNCED]
+        mark = len(announced)
+        savepoint = session.begin_nested()
+        try:
+            values = handler.run(session, [job.item for job in jobs])
+            session.flush()
+            savepoint.commit()
+            return {id(job): (True, value) for job, value in zip(jobs, values, strict=True)}
+        except Exception:
+            savepoint.rollback()
+            del announced[mark:]
+            if len(jobs) == 1:
+                return {id(jobs[0]): self._attempt(session, jobs[0])}
+        # One item spoiled the group: each item alone, so that only that one fails.
+        return {id(job): self._attempt(session, job) for job in jobs}
 
     @staticmethod
     def _attempt(session: Session, job: _Job) -> tuple[bool, Any]:
+        announced: list[Any] = session.info[ANNOUNCED]
+        mark = len(announced)
         # A unique-key conflict means another writer (another node) got there first; the
         # job reads again and usually finds that row, so it gets one more try.
         for attempt in range(2):
             savepoint = session.begin_nested()
             try:
-                value = job.fn(session)
+                if job.handler is not None:
+                    value = job.handler.run(session, [job.item])[0]
+                else:
+                    assert job.fn is not None
+                    value = job.fn(session)
                 session.flush()
                 savepoint.commit()
                 return True, value
             except IntegrityError as exc:
                 savepoint.rollback()
+                del announced[mark:]
                 if attempt == 1:
                     return False, exc
             except Exception as exc:
                 savepoint.rollback()
+                del announced[mark:]
                 return False, exc
         raise AssertionError("unreachable")

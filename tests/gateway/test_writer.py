@@ -12,6 +12,7 @@ from sqlmodel import Session, select
 from gateway.store import migrate
 from gateway.store.database import Database
 from gateway.store.models import SecretRow
+from gateway.store.writer import BatchHandler
 
 
 async def open_db(path: Path) -> Database:
@@ -83,4 +84,31 @@ async def test_sqlite_commits_are_synced_to_disk(tmp_path: Path) -> None:
         journal = connection.exec_driver_sql("PRAGMA journal_mode").scalar()
         synchronous = connection.exec_driver_sql("PRAGMA synchronous").scalar()
     assert (journal, synchronous) == ("wal", 2)  # 2 is FULL
+    await db.close()
+
+
+async def test_a_failing_item_of_a_batched_write_fails_alone(tmp_path: Path) -> None:
+    """Items written together by one handler: a conflict fails only the item that caused it."""
+    db = await open_db(tmp_path / "w.db")
+    await db.write(lambda s: s.add(SecretRow(name="taken", value="1")))
+    calls: list[int] = []
+
+    def put_all(session: Session, names: list[str]) -> list[str]:
+        calls.append(len(names))
+        for name in names:
+            session.add(SecretRow(name=name, value="2"))
+        session.flush()
+        return [f"stored {name}" for name in names]
+
+    handler = BatchHandler("secrets", put_all)
+    results = await asyncio.gather(
+        *(db.write_batched(handler, name) for name in ["a", "taken", "b"]),
+        return_exceptions=True,
+    )
+    assert results[0] == "stored a" and results[2] == "stored b"
+    assert isinstance(results[1], IntegrityError)
+    assert calls[0] == 3  # first tried together
+    names = await db.read(lambda s: sorted(r.name for r in s.exec(select(SecretRow))))
+    assert names == ["a", "b", "taken"]
+    assert await db.read(lambda s: s.get(SecretRow, "taken").value) == "1"  # type: ignore[union-attr]
     await db.close()

@@ -1,0 +1,149 @@
+"""Appending many messages at once with a few Core statements: the busy write paths' way.
+
+`append_messages` numbers messages in their conversations and stores them with one
+UPDATE (run for every conversation at once), one SELECT and one INSERT, however many
+messages and conversations there are. A conversation merged away meanwhile (by another
+request, app or node) is never written to: the UPDATE only takes live conversations, and
+messages for a merged one go to the conversation it was merged into.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, case, func, insert, select, update
+from sqlmodel import Session
+
+from channels import Direction, Visibility
+from gateway.clock import new_id
+from gateway.store.tables import CONVERSATIONS, MESSAGES
+
+#: merges of merges are followed this far (the same bound as `resolve_conversation`)
+MAX_MERGE_HOPS = 32
+
+_LATEST = bindparam("b_latest", type_=CONVERSATIONS.c.last_activity_at.type)
+_TOUCH = (
+    update(CONVERSATIONS)
+    .where(CONVERSATIONS.c.id == bindparam("b_id"), CONVERSATIONS.c.merged_into.is_(None))
+    .values(
+        last_sequence=CONVERSATIONS.c.last_sequence + bindparam("b_count"),
+        last_activity_at=case(
+            (CONVERSATIONS.c.last_activity_at < _LATEST, _LATEST),
+            else_=CONVERSATIONS.c.last_activity_at,
+        ),
+        last_inbound_at=func.coalesce(
+            bindparam("b_inbound_at", type_=CONVERSATIONS.c.last_inbound_at.type),
+            CONVERSATIONS.c.last_inbound_at,
+        ),
+        last_inbound_channel_id=func.coalesce(
+            bindparam("b_inbound_channel", type_=CONVERSATIONS.c.last_inbound_channel_id.type),
+            CONVERSATIONS.c.last_inbound_channel_id,
+        ),
+    )
+)
+
+
+@dataclass
+class NewMessage:
+    """A message to append; `sequence` (and `conversation_id`, after a merge) are set then."""
+
+    conversation_id: str
+    content: dict[str, Any]
+    sender_kind: str
+    sender_id: str
+    direction: str
+    created_at: datetime
+    visibility: str = Visibility.BUSINESS_AND_PARTICIPANT.value
+    source_channel_id: str | None = None
+    target_channel_id: str | None = None
+    provider_message_id: str | None = None
+    badges: list[Any] | None = field(default_factory=list)
+    interaction_id: str | None = None
+    id: str = field(default_factory=new_id)
+    sequence: int = 0
+
+
+class ConversationGone(LookupError):
+    """A message was for a conversation that does not exist."""
+
+
+def append_messages(session: Session, messages: Sequence[NewMessage]) -> None:
+    """Number and store the messages, in order within each conversation."""
+    if not messages:
+        return
+    connection = session.connection()
+    pending = list(messages)
+    for _ in range(MAX_MERGE_HOPS):
+        pending = _number(connection, pending)
+        if not pending:
+            break
+    else:
+        raise ConversationGone("a conversation's merges go on too long")
+    connection.execute(insert(MESSAGES), [_row(m) for m in messages])
+
+
+def _number(connection: Connection, messages: list[NewMessage]) -> list[NewMessage]:
+    """Take sequence numbers for `messages`; returns those whose conversation merged away."""
+    by_conversation: dict[str, list[NewMessage]] = {}
+    for message in messages:
+        by_conversation.setdefault(message.conversation_id, []).append(message)
+    params = []
+    for conversation_id, group in by_conversation.items():
+        inbound = [
+            m
+            for m in group
+            if m.direction == Direction.PARTICIPANT_TO_BUSINESS.value and m.source_channel_id
+        ]
+        params.append(
+            {
+                "b_id": conversation_id,
+                "b_count": len(group),
+                "b_latest": max(m.created_at for m in group),
+                "b_inbound_at": inbound[-1].created_at if inbound else None,
+                "b_inbound_channel": inbound[-1].source_channel_id if inbound else None,
+            }
+        )
+    connection.execute(_TOUCH, params)
+    # Our UPDATE holds these rows until the commit, so what we read now is what it wrote.
+    rows = connection.execute(
+        select(
+            CONVERSATIONS.c.id, CONVERSATIONS.c.last_sequence, CONVERSATIONS.c.merged_into
+        ).where(CONVERSATIONS.c.id.in_(list(by_conversation)))
+    ).all()
+    found = {row.id: row for row in rows}
+    moved: list[NewMessage] = []
+    for conversation_id, group in by_conversation.items():
+        row = found.get(conversation_id)
+        if row is None:
+            raise ConversationGone(f"conversation {conversation_id} does not exist")
+        if row.merged_into is not None:
+            for message in group:
+                message.conversation_id = row.merged_into
+            moved.extend(group)
+            continue
+        first = row.last_sequence - len(group) + 1
+        for offset, message in enumerate(group):
+            message.sequence = first + offset
+    return moved
+
+
+def _row(message: NewMessage) -> dict[str, Any]:
+    return {
+        "id": message.id,
+        "conversation_id": message.conversation_id,
+        "sequence": message.sequence,
+        "content": message.content,
+        "sender_kind": message.sender_kind,
+        "sender_id": message.sender_id,
+        "direction": message.direction,
+        "visibility": message.visibility,
+        "created_at": message.created_at,
+        "source_channel_id": message.source_channel_id,
+        "target_channel_id": message.target_channel_id,
+        "provider_message_id": message.provider_message_id,
+        "badges": message.badges,
+        "interaction_id": message.interaction_id,
+    }

@@ -1,0 +1,234 @@
+"""Customers' messages from many requests stored together: the busy inbound path.
+
+Every provider request whose events are all plain customer messages is one item of a
+group commit; the items of one commit are stored with a few statements for all of them
+(duplicates, identities, conversations, numbered-reply menus, the messages, their events)
+instead of a dozen per message. What the database says wins over what was read: a message
+another node stored first, or an identity or conversation it created meanwhile, makes the
+INSERT fail, and the writer then stores each item alone, which finds those rows.
+Anything else (opt-outs, echoes, button presses, statuses) takes `ingest_events`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlmodel import Session, col
+from sqlmodel import select as select_rows
+
+from channels import Choice, Direction, InboundEvent, InboundMessage, IngestOutcome
+from channels.choices import match_choice
+from gateway.clock import aware, now
+from gateway.domain.append import NewMessage, append_messages
+from gateway.domain.directory import Directory
+from gateway.domain.messages import announcement
+from gateway.domain.participants import Resolved, resolve_participants
+from gateway.domain.records import message_wire
+from gateway.events import outbox
+from gateway.inbound.ingest import MENU_LIFETIME, IngestReport
+from gateway.store.models import MessageRow
+from gateway.store.tables import MENUS, MESSAGES
+from gateway.store.writer import BatchHandler
+
+
+@dataclass(frozen=True)
+class InboundItem:
+    """One provider request's messages, for one channel."""
+
+    channel_id: str
+    events: Sequence[InboundMessage]
+    directory: Directory
+
+
+#: (item, position of the event in the item)
+Key = tuple[int, int]
+Entry = tuple[Key, InboundMessage]
+
+
+def batchable(events: Sequence[InboundEvent]) -> list[InboundMessage] | None:
+    """The events as plain customer messages, or None when any is something else."""
+    messages: list[InboundMessage] = []
+    for event in events:
+        if not isinstance(event, InboundMessage):
+            return None
+        if event.direction is not Direction.PARTICIPANT_TO_BUSINESS or event.interaction_id:
+            return None
+        messages.append(event)
+    return messages
+
+
+def store_messages(session: Session, items: list[InboundItem]) -> list[IngestReport]:
+    """Store the messages of every item; one report per item, outcomes in event order."""
+    reports = [IngestReport() for _ in items]
+    by_channel: dict[str, list[Entry]] = {}
+    for index, item in enumerate(items):
+        for position, event in enumerate(item.events):
+            by_channel.setdefault(item.channel_id, []).append(((index, position), event))
+    outcomes: dict[Key, IngestOutcome] = {}
+    for channel_id, entries in by_channel.items():
+        directory = items[entries[0][0][0]].directory
+        _store_channel(session, channel_id, entries, directory, reports, outcomes)
+    for index, item in enumerate(items):
+        reports[index].outcomes.extend(outcomes[(index, p)] for p in range(len(item.events)))
+    return reports
+
+
+STORE_MESSAGES: BatchHandler[InboundItem, IngestReport] = BatchHandler(
+    "inbound-messages", store_messages
+)
+
+
+def _store_channel(
+    session: Session,
+    channel_id: str,
+    entries: list[Entry],
+    directory: Directory,
+    reports: list[IngestReport],
+    outcomes: dict[Key, IngestOutcome],
+) -> None:
+    stored = _already_stored(
+        session, channel_id, [e.provider_message_id for _, e in entries], directory
+    )
+    fresh: list[Entry] = []
+    first_of: dict[str, Key] = {}
+    for key, event in entries:
+        if event.provider_message_id in stored:
+            outcomes[key] = stored[event.provider_message_id]
+        elif event.provider_message_id not in first_of:
+            first_of[event.provider_message_id] = key
+            fresh.append((key, event))
+    if fresh:
+        _store_fresh(session, channel_id, fresh, directory, reports, outcomes)
+    # The same id twice among the new ones: the later ones are duplicates of the first.
+    for key, event in entries:
+        if key not in outcomes:
+            first = outcomes[first_of[event.provider_message_id]]
+            outcomes[key] = IngestOutcome(
+                stored=False,
+                duplicate=True,
+                conversation_id=first.conversation_id,
+                message=first.message,
+            )
+
+
+def _already_stored(
+    session: Session, channel_id: str, provider_ids: list[str], directory: Directory
+) -> dict[str, IngestOutcome]:
+    """Outcomes for the ids stored before: duplicates, answered with the stored message."""
+    connection = session.connection()
+    found = connection.execute(
+        select(MESSAGES.c.id).where(
+            MESSAGES.c.source_channel_id == channel_id,
+            MESSAGES.c.provider_message_id.in_(list(set(provider_ids))),
+        )
+    ).all()
+    if not found:
+        return {}
+    rows = session.exec(
+        select_rows(MessageRow).where(col(MessageRow.id).in_([row.id for row in found]))
+    )
+    return {
+        row.provider_message_id or "": IngestOutcome(
+            stored=False,
+            duplicate=True,
+            conversation_id=row.conversation_id,
+            message=message_wire(row, None, directory),
+        )
+        for row in rows
+    }
+
+
+def _store_fresh(
+    session: Session,
+    channel_id: str,
+    fresh: list[Entry],
+    directory: Directory,
+    reports: list[IngestReport],
+    outcomes: dict[Key, IngestOutcome],
+) -> None:
+    resolved = resolve_participants(session, channel_id, [e.participant for _, e in fresh])
+    menus = _menus(session, channel_id, [resolved[e.participant.address] for _, e in fresh])
+    messages: list[NewMessage] = []
+    answers: list[tuple[str, str] | None] = []
+    for (index, _), event in fresh:
+        who = resolved[event.participant.address]
+        answer = _numbered_answer(menus.get(who.conversation_id), event)
+        answers.append(answer)
+        messages.append(
+            NewMessage(
+                conversation_id=who.conversation_id,
+                content=event.content.with_preview().wire(),
+                sender_kind=who.owner[0],
+                sender_id=who.owner[1],
+                direction=Direction.PARTICIPANT_TO_BUSINESS.value,
+                created_at=aware(event.occurred_at),
+                source_channel_id=channel_id,
+                provider_message_id=event.provider_message_id,
+                interaction_id=answer[0] if answer else None,
+            )
+        )
+        if who.new and not event.participant.anonymous:
+            reports[index].new_participants.append(event.participant.address)
+    append_messages(session, messages)
+    events: list[outbox.NewEvent] = []
+    for (key, event), message, answer in zip(fresh, messages, answers, strict=True):
+        wire = message_wire(message, None, directory)
+        events.append(announcement(message, wire, message.interaction_id))
+        if answer is not None:
+            events.append(_button_interacted(message, answer, resolved, event, channel_id))
+        reports[key[0]].stored_messages += 1
+        outcomes[key] = IngestOutcome(
+            stored=True, conversation_id=message.conversation_id, message=wire
+        )
+    outbox.emit_many(session, events)
+
+
+def _menus(session: Session, channel_id: str, who: list[Resolved]) -> dict[str, Any]:
+    """The live numbered menus of these conversations on the channel, by conversation."""
+    fresh_after = now() - MENU_LIFETIME
+    rows = session.connection().execute(
+        select(
+            MENUS.c.conversation_id, MENUS.c.message_id, MENUS.c.choices, MENUS.c.created_at
+        ).where(
+            MENUS.c.channel_id == channel_id,
+            MENUS.c.conversation_id.in_(list({w.conversation_id for w in who})),
+        )
+    )
+    return {row.conversation_id: row for row in rows if aware(row.created_at) >= fresh_after}
+
+
+def _numbered_answer(menu: Any, event: InboundMessage) -> tuple[str, str] | None:
+    """(interaction id, menu message id) when the message answers the menu."""
+    if menu is None:
+        return None
+    basic = event.content.basic
+    if basic is None or len(basic.items) != 1 or basic.items[0].text is None:
+        return None
+    choices = [Choice(c["label"], c["interactionId"]) for c in menu.choices]
+    chosen = match_choice(basic.items[0].text, choices)
+    return None if chosen is None else (chosen.interaction_id, menu.message_id)
+
+
+def _button_interacted(
+    message: NewMessage,
+    answer: tuple[str, str],
+    resolved: dict[str, Resolved],
+    event: InboundMessage,
+    channel_id: str,
+) -> outbox.NewEvent:
+    by = resolved[event.participant.address].owner
+    return outbox.NewEvent(
+        "button_interacted",
+        answer[1],
+        {
+            "conversationId": message.conversation_id,
+            "messageId": answer[1],
+            "interactionId": answer[0],
+            "interactedBy": {by[0]: by[1]},
+            "channelId": channel_id,
+        },
+        message.conversation_id,
+    )
