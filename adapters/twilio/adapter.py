@@ -17,7 +17,7 @@ from adapters.twilio.client import begin_capture, build_client, close_client
 from adapters.twilio.config import TwilioConfig
 from adapters.twilio.errors import send_error
 from adapters.twilio.inbound import inbound_events
-from adapters.twilio.signature import is_signed
+from adapters.twilio.signature import signed_fields
 from adapters.twilio.status import status_update
 from channels import (
     Capabilities,
@@ -123,9 +123,10 @@ class TwilioAdapter:
         self, request: WebhookRequest, required: Sequence[str]
     ) -> tuple[Mapping[str, str], WebhookResponse | None]:
         """The form fields of a request Twilio signed for our account, or the refusal."""
-        if not is_signed(request, self.config.auth_token):
+        pairs = signed_fields(request, self.config.auth_token)
+        if pairs is None:
             return {}, WebhookResponse.error(403, "invalid or missing X-Twilio-Signature")
-        fields = request.form()
+        fields = dict(pairs)  # the last value of a repeated name, as `request.form()` gives
         if fields.get("AccountSid", "").strip() != self.config.account_sid:
             return {}, WebhookResponse.error(403, "the request is for another Twilio account")
         missing = [name for name in required if not fields.get(name, "").strip()]
@@ -206,5 +207,9 @@ class TwilioAdapter:
         return None
 
 
+#: the empty TwiML answer: nothing more to say (replies go through the REST API)
+TWIML_EMPTY = str(MessagingResponse())
+
+
 def _twiml() -> WebhookResponse:
-    return WebhookResponse(body=str(MessagingResponse()), content_type="text/xml")
+    return WebhookResponse(body=TWIML_EMPTY, content_type="text/xml")
