@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -15,6 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from channels import Adapter, Route
 from gateway import background
+from gateway.clock import new_id
 from gateway.config import Config, database_url
 from gateway.domain.directory import ChannelInfo
 from gateway.domain.records import Business
@@ -138,7 +138,7 @@ async def request_context(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
     """Give each request an id (logged with every line) and count it in the metrics."""
-    rid = request.headers.get("X-Request-Id") or uuid.uuid4().hex[:16]
+    rid = request.headers.get("X-Request-Id") or new_id().replace("-", "")[:16]
     token = request_id.set(rid[:64])
     started = time.perf_counter()
     route = request.match_info.route.resource
@@ -165,8 +165,7 @@ async def request_context(
         raise
     finally:
         metrics = request.app[GATEWAY].metrics
-        metrics.requests.labels(request.method, route_name, str(status)).inc()
-        metrics.latency.labels(route_name).observe(time.perf_counter() - started)
+        metrics.answered(request.method, route_name, status, time.perf_counter() - started)
         request_id.reset(token)
 
 

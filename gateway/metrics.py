@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 
@@ -57,3 +59,18 @@ class Metrics:
             ["url"],
             registry=self.registry,
         )
+
+        #: the labelled series of answered requests, found once per label set
+        self._answered: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    def answered(self, method: str, route: str, status: int, seconds: float) -> None:
+        """Count an answered request and its latency."""
+        series = self._answered.get((method, route, status))
+        if series is None:
+            series = (
+                self.requests.labels(method, route, str(status)),
+                self.latency.labels(route),
+            )
+            self._answered[(method, route, status)] = series
+        series[0].inc()
+        series[1].observe(seconds)
