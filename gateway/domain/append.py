@@ -14,35 +14,43 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, case, func, insert, select, update
+from sqlalchemy import Connection, select
 from sqlmodel import Session
 
 from channels import Direction, Visibility
 from gateway.clock import new_id
+from gateway.store.bulk import BulkInsert, placeholder, processors
 from gateway.store.tables import CONVERSATIONS, MESSAGES
 
 #: merges of merges are followed this far (the same bound as `resolve_conversation`)
 MAX_MERGE_HOPS = 32
 
-_LATEST = bindparam("b_latest", type_=CONVERSATIONS.c.last_activity_at.type)
+_INSERT = BulkInsert(
+    MESSAGES,
+    [
+        "id",
+        "conversation_id",
+        "sequence",
+        "content",
+        "sender_kind",
+        "sender_id",
+        "direction",
+        "visibility",
+        "created_at",
+        "source_channel_id",
+        "target_channel_id",
+        "provider_message_id",
+        "badges",
+        "interaction_id",
+    ],
+)
+#: takes numbers for `count` messages; only a live (not merged) conversation matches
 _TOUCH = (
-    update(CONVERSATIONS)
-    .where(CONVERSATIONS.c.id == bindparam("b_id"), CONVERSATIONS.c.merged_into.is_(None))
-    .values(
-        last_sequence=CONVERSATIONS.c.last_sequence + bindparam("b_count"),
-        last_activity_at=case(
-            (CONVERSATIONS.c.last_activity_at < _LATEST, _LATEST),
-            else_=CONVERSATIONS.c.last_activity_at,
-        ),
-        last_inbound_at=func.coalesce(
-            bindparam("b_inbound_at", type_=CONVERSATIONS.c.last_inbound_at.type),
-            CONVERSATIONS.c.last_inbound_at,
-        ),
-        last_inbound_channel_id=func.coalesce(
-            bindparam("b_inbound_channel", type_=CONVERSATIONS.c.last_inbound_channel_id.type),
-            CONVERSATIONS.c.last_inbound_channel_id,
-        ),
-    )
+    "UPDATE conversations SET last_sequence = last_sequence + {p}, "
+    "last_activity_at = CASE WHEN last_activity_at < {p} THEN {p} ELSE last_activity_at END, "
+    "last_inbound_at = COALESCE({p}, last_inbound_at), "
+    "last_inbound_channel_id = COALESCE({p}, last_inbound_channel_id) "
+    "WHERE id = {p} AND merged_into IS NULL"
 )
 
 
@@ -82,7 +90,7 @@ def append_messages(session: Session, messages: Sequence[NewMessage]) -> None:
             break
     else:
         raise ConversationGone("a conversation's merges go on too long")
-    connection.execute(insert(MESSAGES), [_row(m) for m in messages])
+    _INSERT.execute(connection, [_row(m) for m in messages])
 
 
 def _number(connection: Connection, messages: list[NewMessage]) -> list[NewMessage]:
@@ -90,6 +98,11 @@ def _number(connection: Connection, messages: list[NewMessage]) -> list[NewMessa
     by_conversation: dict[str, list[NewMessage]] = {}
     for message in messages:
         by_conversation.setdefault(message.conversation_id, []).append(message)
+    [when] = processors(connection, CONVERSATIONS, ["last_activity_at"])
+
+    def stamp(value: datetime | None) -> Any:
+        return value if when is None or value is None else when(value)
+
     params = []
     for conversation_id, group in by_conversation.items():
         inbound = [
@@ -97,16 +110,18 @@ def _number(connection: Connection, messages: list[NewMessage]) -> list[NewMessa
             for m in group
             if m.direction == Direction.PARTICIPANT_TO_BUSINESS.value and m.source_channel_id
         ]
+        latest = stamp(max(m.created_at for m in group))
         params.append(
-            {
-                "b_id": conversation_id,
-                "b_count": len(group),
-                "b_latest": max(m.created_at for m in group),
-                "b_inbound_at": inbound[-1].created_at if inbound else None,
-                "b_inbound_channel": inbound[-1].source_channel_id if inbound else None,
-            }
+            (
+                len(group),
+                latest,
+                latest,
+                stamp(inbound[-1].created_at) if inbound else None,
+                inbound[-1].source_channel_id if inbound else None,
+                conversation_id,
+            )
         )
-    connection.execute(_TOUCH, params)
+    connection.exec_driver_sql(_TOUCH.format(p=placeholder(connection)), params)
     # Our UPDATE holds these rows until the commit, so what we read now is what it wrote.
     rows = connection.execute(
         select(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Protocol
 
 from sqlmodel import Session, col, select
 
@@ -69,7 +71,19 @@ def advance(session: Session, delivery: DeliveryRow, status: DeliveryStatus) -> 
     return True
 
 
-def aggregate(parts: list[DeliveryPartRow], delivery: DeliveryRow) -> DeliveryStatus | None:
+class _HasStatus(Protocol):
+    @property
+    def status(self) -> str: ...
+
+
+class _HasParts(Protocol):
+    @property
+    def parts_total(self) -> int: ...
+    @property
+    def parts_sent(self) -> int: ...
+
+
+def aggregate(parts: Sequence[_HasStatus], delivery: _HasParts) -> DeliveryStatus | None:
     """The status every part has reached, once all parts went out (a long SMS is several)."""
     if not parts or delivery.parts_sent < delivery.parts_total:
         return None

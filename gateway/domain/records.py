@@ -43,7 +43,24 @@ def _channel_type(directory: Directory, channel_id: str | None) -> str | None:
     return info.channel_type if info else None
 
 
-def delivery_wire(delivery: DeliveryRow) -> dict[str, Any]:
+class DeliveryFields(Protocol):
+    """What the public form of a delivery is made of."""
+
+    @property
+    def channel_id(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def provider_message_ids(self) -> list[str] | None: ...
+    @property
+    def updated_at(self) -> datetime: ...
+    @property
+    def error_code(self) -> str | None: ...
+    @property
+    def error_message(self) -> str | None: ...
+
+
+def delivery_wire(delivery: DeliveryFields) -> dict[str, Any]:
     data: dict[str, Any] = {
         "channelId": delivery.channel_id,
         "status": delivery.status,

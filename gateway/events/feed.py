@@ -6,11 +6,12 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from sqlmodel import Session, col, func, select
 
+from gateway.events.outbox import OutboxEvent
 from gateway.store.database import Database
 from gateway.store.models import EventRow
 from gateway.store.writer import Committed
@@ -27,12 +28,12 @@ GAP_PATIENCE = 5.0
 class Listener:
     """One consumer's queue of events; a slow consumer loses nothing but its own backlog."""
 
-    def __init__(self, accept: Callable[[EventRow], bool] | None = None) -> None:
-        self.queue: asyncio.Queue[EventRow | None] = asyncio.Queue(maxsize=10_000)
+    def __init__(self, accept: Callable[[OutboxEvent], bool] | None = None) -> None:
+        self.queue: asyncio.Queue[OutboxEvent | None] = asyncio.Queue(maxsize=10_000)
         self.accept = accept or (lambda _: True)
         self.closed = False
 
-    def offer(self, event: EventRow) -> None:
+    def offer(self, event: OutboxEvent) -> None:
         if self.closed or not self.accept(event):
             return
         try:
@@ -47,10 +48,10 @@ class Listener:
         with contextlib.suppress(asyncio.QueueFull):
             self.queue.put_nowait(None)
 
-    def __aiter__(self) -> AsyncIterator[EventRow]:
+    def __aiter__(self) -> AsyncIterator[OutboxEvent]:
         return self._iterate()
 
-    async def _iterate(self) -> AsyncIterator[EventRow]:
+    async def _iterate(self) -> AsyncIterator[OutboxEvent]:
         while not self.closed:
             event = await self.queue.get()
             if event is None:
@@ -65,7 +66,11 @@ class EventFeed:
         self.db = db
         self.cursor = 0
         self.listeners: set[Listener] = set()
+        #: called after each commit that may have appended events (and by `wake`)
         self.wakers: list[Callable[[], None]] = []
+        #: called after each commit that may have made deliveries due: any write but the
+        #: batched ones, which only store what came in (and by `wake`)
+        self.delivery_wakers: list[Callable[[], None]] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -92,19 +97,22 @@ class EventFeed:
 
     def wake(self) -> None:
         self._wake.set()
-        for waker in self.wakers:
+        for waker in (*self.wakers, *self.delivery_wakers):
             waker()
 
     def committed(self, news: Committed) -> None:
         """After a group commit: hand out the events it lists, read the table for the rest."""
         if news.events:
             self.hand_out(news.events)
-        if not news.complete:
+        if news.complete:
+            wakers = self.wakers if news.events else []
+        else:
             self._wake.set()
-        for waker in self.wakers:
+            wakers = [*self.wakers, *self.delivery_wakers]
+        for waker in wakers:
             waker()
 
-    def listen(self, accept: Callable[[EventRow], bool] | None = None) -> Listener:
+    def listen(self, accept: Callable[[OutboxEvent], bool] | None = None) -> Listener:
         listener = Listener(accept)
         self.listeners.add(listener)
         return listener
@@ -130,7 +138,7 @@ class EventFeed:
                 continue
             self.hand_out(events)
 
-    def hand_out(self, events: list[EventRow]) -> None:
+    def hand_out(self, events: Sequence[OutboxEvent]) -> None:
         """Offer each new event once; the cursor only passes a hole after GAP_PATIENCE."""
         for event in events:
             seq = event.seq or 0
@@ -162,7 +170,7 @@ class EventFeed:
         return read
 
 
-def message_of(event: EventRow) -> dict[str, Any] | None:
+def message_of(event: OutboxEvent) -> dict[str, Any] | None:
     """The message an event carries, if it is a `message_sent_*` event."""
     message = event.body.get("message") if event.slug.startswith("message_sent_") else None
     return message if isinstance(message, dict) else None

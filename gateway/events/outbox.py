@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import Any, Protocol
 
-from sqlalchemy import insert
 from sqlmodel import Session
 
 from gateway.clock import new_id, now, rfc3339
+from gateway.store.bulk import BulkInsert
 from gateway.store.models import EventRow
 from gateway.store.tables import EVENTS
 from gateway.store.writer import ANNOUNCED
@@ -48,6 +49,41 @@ def emit(
     return row
 
 
+class OutboxEvent(Protocol):
+    """An event as stored: a row read from the outbox, or one just appended (`Appended`)."""
+
+    @property
+    def seq(self) -> int | None: ...
+    @property
+    def id(self) -> str: ...
+    @property
+    def slug(self) -> str: ...
+    @property
+    def entity_fqdn(self) -> str: ...
+    @property
+    def entity_id(self) -> str: ...
+    @property
+    def conversation_id(self) -> str | None: ...
+    @property
+    def event_time(self) -> datetime: ...
+    @property
+    def body(self) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Appended:
+    """An event `emit_many` appended, numbered, as the feed hands it out."""
+
+    seq: int
+    id: str
+    slug: str
+    entity_fqdn: str
+    entity_id: str
+    conversation_id: str | None
+    event_time: datetime
+    body: dict[str, Any]
+
+
 @dataclass(frozen=True)
 class NewEvent:
     """An event to append with `emit_many`."""
@@ -59,7 +95,14 @@ class NewEvent:
     entity_fqdn: str = MESSAGE
 
 
-def emit_many(session: Session, events: Sequence[NewEvent]) -> list[EventRow]:
+_INSERT = BulkInsert(
+    EVENTS,
+    ["id", "slug", "entity_fqdn", "entity_id", "conversation_id", "event_time", "body"],
+    returning=["id", "seq"],
+)
+
+
+def emit_many(session: Session, events: Sequence[NewEvent]) -> list[Appended]:
     """Append events with one statement; they come back numbered, for the live feed.
 
     Inside a group commit the rows are also listed for the feed, which then need not read
@@ -80,18 +123,16 @@ def emit_many(session: Session, events: Sequence[NewEvent]) -> list[EventRow]:
         }
         for event in events
     ]
-    numbered = session.connection().execute(
-        insert(EVENTS).returning(EVENTS.c.id, EVENTS.c.seq), rows
-    )
+    numbered = _INSERT.execute(session.connection(), rows)
     seq_of = {row.id: row.seq for row in numbered}
-    stored = [EventRow(seq=seq_of[row["id"]], **row) for row in rows]
+    stored = [Appended(seq=seq_of[row["id"]], **row) for row in rows]
     announced: list[Any] | None = session.info.get(ANNOUNCED)
     if announced is not None:
         announced.extend(stored)
     return stored
 
 
-def envelope(row: EventRow) -> dict[str, Any]:
+def envelope(row: OutboxEvent) -> dict[str, Any]:
     """The JSON an outgoing webhook carries for one event."""
     return {
         "id": row.id,

@@ -1,4 +1,4 @@
-"""Customers' messages from many requests stored together: the busy inbound path.
+"""Customers' messages and providers' statuses from many requests stored together.
 
 Every provider request whose events are all plain customer messages is one item of a
 group commit; the items of one commit are stored with a few statements for all of them
@@ -6,7 +6,9 @@ group commit; the items of one commit are stored with a few statements for all o
 instead of a dozen per message. What the database says wins over what was read: a message
 another node stored first, or an identity or conversation it created meanwhile, makes the
 INSERT fail, and the writer then stores each item alone, which finds those rows.
-Anything else (opt-outs, echoes, button presses, statuses) takes `ingest_events`.
+Statuses of sent messages (a storm of them follows every campaign) are applied the same way.
+Anything else (opt-outs, echoes, button presses, failures, watermarks) takes
+`ingest_events`.
 """
 
 from __future__ import annotations
@@ -19,13 +21,23 @@ from sqlalchemy import select
 from sqlmodel import Session, col
 from sqlmodel import select as select_rows
 
-from channels import Choice, Direction, InboundEvent, InboundMessage, IngestOutcome
+from channels import (
+    Choice,
+    DeliveryStatus,
+    Direction,
+    InboundEvent,
+    InboundMessage,
+    IngestOutcome,
+    StatusUpdate,
+)
 from channels.choices import match_choice
 from gateway.clock import aware, now
 from gateway.domain.append import NewMessage, append_messages
+from gateway.domain.delivery_status import apply_part_status
 from gateway.domain.directory import Directory
+from gateway.domain.many_participants import Resolved, resolve_participants
+from gateway.domain.many_statuses import PartStatus, apply_part_statuses
 from gateway.domain.messages import announcement
-from gateway.domain.participants import Resolved, resolve_participants
 from gateway.domain.records import message_wire
 from gateway.events import outbox
 from gateway.inbound.ingest import MENU_LIFETIME, IngestReport
@@ -232,3 +244,61 @@ def _button_interacted(
         },
         message.conversation_id,
     )
+
+
+@dataclass(frozen=True)
+class StatusItem:
+    """One provider request's statuses of sent parts, for one channel."""
+
+    channel_id: str
+    updates: Sequence[StatusUpdate]
+    directory: Directory
+
+
+def batchable_statuses(events: Sequence[InboundEvent]) -> list[StatusUpdate] | None:
+    """The events as plain statuses of sent parts, or None when any is something else.
+
+    Failures (they write a note for the agents), opt-outs and watermarks take the long way.
+    """
+    updates: list[StatusUpdate] = []
+    for event in events:
+        if not isinstance(event, StatusUpdate) or event.provider_message_id is None:
+            return None
+        if event.status is DeliveryStatus.FAILED or event.opted_out or event.watermark:
+            return None
+        updates.append(event)
+    return updates
+
+
+def store_statuses(session: Session, items: list[StatusItem]) -> list[IngestReport]:
+    """Apply the statuses of every item; one report per item."""
+    by_channel: dict[str, list[PartStatus]] = {}
+    for item in items:
+        by_channel.setdefault(item.channel_id, []).extend(
+            PartStatus(u.provider_message_id or "", u.status) for u in item.updates
+        )
+    for channel_id, updates in by_channel.items():
+        left = apply_part_statuses(session, channel_id, updates)
+        if left:
+            # A message whose parts now add up to FAILED: failing it writes the agents' note.
+            session.expire_all()
+            directory = next(i.directory for i in items if i.channel_id == channel_id)
+            for update in updates:
+                if update.provider_message_id in left:
+                    apply_part_status(
+                        session,
+                        channel_id,
+                        update.provider_message_id,
+                        update.status,
+                        None,
+                        None,
+                        directory,
+                    )
+    return [
+        IngestReport(outcomes=[IngestOutcome(stored=True) for _ in item.updates]) for item in items
+    ]
+
+
+STORE_STATUSES: BatchHandler[StatusItem, IngestReport] = BatchHandler(
+    "inbound-statuses", store_statuses
+)

@@ -86,7 +86,7 @@ class Dispatcher:
             released = await db.write(release_abandoned)
             if released:
                 log.info("resuming %d deliveries left in flight by a killed process", released)
-        self.gateway.feed.wakers.append(self.wake)
+        self.gateway.feed.delivery_wakers.append(self.wake)
         self._task = asyncio.create_task(self._run(), name="dispatcher")
 
     def stop_claiming(self, grace: float) -> float:
@@ -96,7 +96,7 @@ class Dispatcher:
             self._deadline = asyncio.get_running_loop().time() + grace
         self._closing = True
         with contextlib.suppress(ValueError):
-            self.gateway.feed.wakers.remove(self.wake)
+            self.gateway.feed.delivery_wakers.remove(self.wake)
         self.wake()
         return self._deadline
 

@@ -34,11 +34,19 @@ from gateway.domain.participants import (
 from gateway.domain.records import message_wire
 from gateway.domain.unstorable import refuse_unstorable
 from gateway.events.feed import Listener, message_of
-from gateway.inbound.batch import STORE_MESSAGES, InboundItem, batchable
+from gateway.events.outbox import OutboxEvent
+from gateway.inbound.batch import (
+    STORE_MESSAGES,
+    STORE_STATUSES,
+    InboundItem,
+    StatusItem,
+    batchable,
+    batchable_statuses,
+)
 from gateway.inbound.ingest import ingest_events
 from gateway.metrics import Metrics
 from gateway.state import Gateway
-from gateway.store.models import DeliveryRow, EventRow, MessageRow
+from gateway.store.models import DeliveryRow, MessageRow
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +63,7 @@ class ConversationFeed:
         self._ids: set[str] = set()
         self._listener: Listener = gateway.feed.listen(self._accept)
 
-    def _accept(self, event: EventRow) -> bool:
+    def _accept(self, event: OutboxEvent) -> bool:
         if event.slug == "conversations_merged":
             return True
         message = message_of(event)
@@ -108,9 +116,13 @@ class GatewayHost:
         refuse_unstorable(events)
         directory = self.gateway.directory
         messages = batchable(events)
+        statuses = batchable_statuses(events) if messages is None else None
         if messages is not None:
             item = InboundItem(self.channel_id, messages, directory)
             report = await self.gateway.db.write_batched(STORE_MESSAGES, item)
+        elif statuses is not None:
+            update = StatusItem(self.channel_id, statuses, directory)
+            report = await self.gateway.db.write_batched(STORE_STATUSES, update)
         else:
             report = await self.gateway.db.write(
                 lambda s: ingest_events(s, self.channel_id, events, directory)
