@@ -28,6 +28,7 @@ from channels import (
     InboundEvent,
     InboundMessage,
     IngestOutcome,
+    Participant,
     StatusUpdate,
 )
 from channels.choices import match_choice
@@ -302,3 +303,24 @@ def store_statuses(session: Session, items: list[StatusItem]) -> list[IngestRepo
 STORE_STATUSES: BatchHandler[StatusItem, IngestReport] = BatchHandler(
     "inbound-statuses", store_statuses
 )
+
+
+@dataclass(frozen=True)
+class ProfileItem:
+    """A provider's profile of a participant (name, picture), learned after their message."""
+
+    channel_id: str
+    profile: Participant
+
+
+def learn_profiles(session: Session, items: list[ProfileItem]) -> list[None]:
+    """`conversation_for` with each profile: a provider's name replaces a placeholder name."""
+    by_channel: dict[str, list[Participant]] = {}
+    for item in items:
+        by_channel.setdefault(item.channel_id, []).append(item.profile)
+    for channel_id, profiles in by_channel.items():
+        resolve_participants(session, channel_id, profiles)
+    return [None for _ in items]
+
+
+LEARN_PROFILES: BatchHandler[ProfileItem, None] = BatchHandler("inbound-profiles", learn_profiles)

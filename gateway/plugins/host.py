@@ -36,9 +36,11 @@ from gateway.domain.unstorable import refuse_unstorable
 from gateway.events.feed import Listener, message_of
 from gateway.events.outbox import OutboxEvent
 from gateway.inbound.batch import (
+    LEARN_PROFILES,
     STORE_MESSAGES,
     STORE_STATUSES,
     InboundItem,
+    ProfileItem,
     StatusItem,
     batchable,
     batchable_statuses,
@@ -149,10 +151,7 @@ class GatewayHost:
         if profile is None or not profile.display_name:
             return
 
-        def learn(session: Session) -> None:
-            conversation_for(session, self.channel_id, profile)
-
-        await self.gateway.db.write(learn)
+        await self.gateway.db.write_batched(LEARN_PROFILES, ProfileItem(self.channel_id, profile))
 
     async def open_session(
         self,
