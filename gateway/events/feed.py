@@ -101,14 +101,21 @@ class EventFeed:
             waker()
 
     def committed(self, news: Committed) -> None:
-        """After a group commit: hand out the events it lists, read the table for the rest."""
-        if news.events:
+        """After a group commit: hand out the events it lists, read the table for the rest.
+
+        The events are handed out at once only when they come right after the last one
+        handed out; otherwise (other writes in the commit, another node's events in between,
+        a read still due) the table is read, so listeners get events in outbox order.
+        """
+        first = news.events[0].seq if news.events else None
+        if news.complete and first == self.cursor + 1 and not self._wake.is_set():
             self.hand_out(news.events)
-        if news.complete:
-            wakers = self.wakers if news.events else []
-        else:
+        elif news.events or not news.complete:
             self._wake.set()
+        if not news.complete:
             wakers = [*self.wakers, *self.delivery_wakers]
+        else:
+            wakers = self.wakers if news.events else []
         for waker in wakers:
             waker()
 
