@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from channels import (
     NUMBER_PROMPT,
     Adapter,
+    Button,
     CardPart,
     Choice,
     InboundMessage,
@@ -21,11 +22,12 @@ from channels import (
     MediaPart,
     MessageContent,
     OutboundPart,
+    PostbackProperties,
+    Template,
     TextPart,
     WebhookRequest,
     render,
 )
-from channels.content import Button, PostbackProperties, Template
 from channels.testing import (
     RecordingHost,
     SendCase,
