@@ -116,7 +116,8 @@ class FakeGraph:
         app = web.Application()
         app.router.add_post("/{version}/me/messages", self._messages)
         app.router.add_get("/{version}/{object_id}", self._profile)
-        self._runner = web.AppRunner(app, handle_signals=False)
+        # no access log: the Graph API's request lines carry the token, and its logs are not ours
+        self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
         await site.start()
