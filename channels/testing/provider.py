@@ -50,9 +50,13 @@ class CannedResponse:
     json: Any = None
     text: str = ""
     headers: Mapping[str, str] = field(default_factory=dict)
+    #: the body's media type when it is not the one above (an HTML error page, say)
+    media_type: str | None = None
 
     @property
     def content_type(self) -> str:
+        if self.media_type is not None:
+            return self.media_type
         return "application/json" if self.json is not None else "text/plain"
 
     def body(self) -> bytes:
