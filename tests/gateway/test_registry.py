@@ -136,3 +136,17 @@ def test_the_adapters_command_shows_each_configured_channels_notes(
     assert channels[:2] == ["  sms (twilio)", "    media are sent as links"]
     assert channels[2] == "  chat (webchat)"
     assert "cards, forms and notices included" in channels[3]
+
+
+def test_a_plugins_own_secret_may_come_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The gateway resolves `<key>_env` for any key, so a plug-in's secrets need no code."""
+    pytest.importorskip("echo_adapter")
+    monkeypatch.setenv("ECHO_OUTBOX_KEY", "from-the-environment-42")
+    text = (
+        "[channels.mail]\ntype = 'echo'\noutbox_label = 'mail'\n"
+        "outbox_key_env = 'ECHO_OUTBOX_KEY'\n"
+    )
+    [spec] = channel_specs(parse_config(text))
+    assert spec.config.outbox_key == "from-the-environment-42"  # type: ignore[attr-defined]
