@@ -19,8 +19,10 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
 
-# bootstrap.sh compares a fingerprint, so a touched but unchanged file costs no reinstall.
-$(STAMP): pyproject.toml scripts/bootstrap.sh $(wildcard */__init__.py tests/plugin_adapter/pyproject.toml tests/plugin_adapter/setup.cfg tests/plugin_adapter/setup.py)
+# bootstrap.sh compares a fingerprint (the packages' file list among it), so an edited file
+# costs no reinstall and only an added or removed one relinks the editable install.
+PACKAGE_FILES := $(shell find gateway channels adapters -type f ! -path '*/__pycache__/*')
+$(STAMP): pyproject.toml scripts/bootstrap.sh $(PACKAGE_FILES) $(wildcard tests/plugin_adapter/pyproject.toml tests/plugin_adapter/setup.cfg tests/plugin_adapter/setup.py)
 	@scripts/bootstrap.sh
 
 install: $(STAMP) ## create .venv and install the project with its test tools
@@ -31,10 +33,11 @@ run: $(STAMP) ## start the daemon with config.example.toml (CONFIG=... for anoth
 sandbox: $(STAMP) ## start the daemon against loopback fakes of every provider
 	exec $(BIN)/inbox-gateway sandbox
 
-lint: $(STAMP) ## ruff, mypy --strict and the import-layering contracts
+lint: $(STAMP) ## ruff, mypy --strict (the example plug-in too) and the import-layering contracts
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy --strict
+	cd tests/plugin_adapter && ../../$(BIN)/mypy --strict
 	$(BIN)/lint-imports --no-cache
 
 test: lint ## lint, then the tests on SQLite and on PostgreSQL (ARGS=... for pytest)

@@ -2,20 +2,38 @@
 
 from channels.adapter import (
     Adapter,
+    AdapterFactory,
     ChannelConfig,
     ChannelHost,
+    HttpHandler,
     IngestOutcome,
     MediaSource,
     Route,
     Session,
     Socket,
+    SocketHandler,
     Subscription,
     WebhookRequest,
     WebhookResponse,
 )
-from channels.capabilities import Capabilities
+from channels.capabilities import Capabilities, MediaKind
 from channels.choices import NUMBER_PROMPT, match_choice, numbered_line
-from channels.content import MessageContent
+from channels.content import (
+    MAX_ITEM_TEXT,
+    Basic,
+    BasicItem,
+    Button,
+    File,
+    Form,
+    FormField,
+    FormMedia,
+    Image,
+    MessageContent,
+    Minimal,
+    PostbackProperties,
+    System,
+    Template,
+)
 from channels.errors import SendError, classify_http_status, network_error, parse_retry_after
 from channels.events import (
     ButtonPressed,
@@ -41,13 +59,20 @@ from channels.parts import (
     SendResult,
     TextPart,
 )
+from channels.phone import format_phone
 from channels.render import render
 from channels.split import split_text
+from channels.text import UnstorableText, holds_unstorable, unstorable
 from channels.types import ChannelType, DeliveryStatus, Direction, Visibility
 
 __all__ = [
+    "MAX_ITEM_TEXT",
     "NUMBER_PROMPT",
     "Adapter",
+    "AdapterFactory",
+    "Basic",
+    "BasicItem",
+    "Button",
     "ButtonPressed",
     "Capabilities",
     "CardPart",
@@ -57,19 +82,28 @@ __all__ = [
     "Choice",
     "DeliveryStatus",
     "Direction",
+    "File",
+    "Form",
+    "FormField",
+    "FormMedia",
+    "HttpHandler",
+    "Image",
     "InboundEvent",
     "InboundMessage",
     "IngestOutcome",
     "LinkButton",
     "Media",
+    "MediaKind",
     "MediaPart",
     "MediaSource",
     "MessageContent",
+    "Minimal",
     "NativePart",
     "OptChange",
     "OutboundPart",
     "Part",
     "Participant",
+    "PostbackProperties",
     "QuickRepliesPart",
     "ReadUpTo",
     "Rendered",
@@ -78,18 +112,25 @@ __all__ = [
     "SendResult",
     "Session",
     "Socket",
+    "SocketHandler",
     "StatusUpdate",
     "Subscription",
+    "System",
+    "Template",
     "TextPart",
+    "UnstorableText",
     "VerifiedIdentity",
     "Visibility",
     "WebhookRequest",
     "WebhookResponse",
     "classify_http_status",
+    "format_phone",
+    "holds_unstorable",
     "match_choice",
     "network_error",
     "numbered_line",
     "parse_retry_after",
     "render",
     "split_text",
+    "unstorable",
 ]

@@ -44,5 +44,6 @@ class Capabilities:
     messaging_window: timedelta | None = None
     #: the longer window for human agents (Messenger's HUMAN_AGENT tag), when enabled
     agent_window: timedelta | None = None
-    #: free-form notes shown by `inbox-gateway adapters`
+    #: free-form notes on what the channel shows, listed per configured channel by
+    #: `inbox-gateway adapters --config FILE`
     notes: tuple[str, ...] = field(default_factory=tuple)

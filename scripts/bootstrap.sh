@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
 # Create .venv and install the project with its test tools; a no-op when nothing changed.
 #
-# The install is redone when pyproject.toml, the example plug-in's metadata, the set of
-# top-level packages or the Python version changes (the stamp holds their fingerprint).
+# The install is redone when pyproject.toml, the example plug-in's metadata, the set of files
+# in the packages or the Python version changes (the stamp holds their fingerprint).
+#
+# inbox-gateway is installed in setuptools' strict editable mode: a tree of links to the
+# sources under build/, on a plain .pth path. The default mode hides the packages behind an
+# import hook that type checkers cannot follow, so a plug-in's `mypy --strict` would not see
+# the contract's types (py.typed included). A strict tree does not pick up added or removed
+# files by itself, hence the file list in the fingerprint.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -34,7 +40,7 @@ fingerprint() {
   {
     cat pyproject.toml
     cat "$PLUGIN"/pyproject.toml "$PLUGIN"/setup.cfg "$PLUGIN"/setup.py 2>/dev/null || true
-    ls -d -- */__init__.py 2>/dev/null || true
+    find gateway channels adapters -type f ! -path '*/__pycache__/*' | LC_ALL=C sort
     "$VENV/bin/python" -VV
   } | sha256sum | cut -d' ' -f1
 }
@@ -53,7 +59,7 @@ if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$wanted" ]]; then
 fi
 
 say "installing inbox-gateway and its test tools into $VENV"
-"$VENV/bin/python" -m pip install -qq -e '.[test]'
+"$VENV/bin/python" -m pip install -qq -e '.[test]' --config-settings editable_mode=strict
 if [[ -d "$PLUGIN" ]]; then
   say "installing the example plug-in from $PLUGIN"
   "$VENV/bin/python" -m pip install -qq -e "$PLUGIN"

@@ -12,6 +12,8 @@ against it unchanged::
                                              # timestamp: Meta's, in ms
     fake.fail_next(code=613, times=2)        # the next two calls fail like Graph does
     fake.delay = 2.0                         # every answer comes this late
+    fake.received                            # every request, as `channels.testing` reads them
+    fake.canned.append(CannedResponse(502))  # the next request gets this answer instead
     fake.profiles["PSID"] = {"first_name": "Ada", "last_name": "L", "profile_pic": "https://…"}
     fake.echo_url = webhook_url              # echo each send there before answering it
     await fake.stop()
@@ -46,6 +48,8 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+
+from channels.testing import CannedResponse, ProviderRequest
 
 DEFAULT_PAGE_ID = "1234567890"
 #: the app id Meta gives echoes of messages written in the Page's own inbox
@@ -100,6 +104,10 @@ class FakeGraph:
         self.sent: list[dict[str, Any]] = []
         #: every Send API call that reached the fake, accepted or not, decoded
         self.attempts: list[dict[str, Any]] = []
+        #: every request of any kind, as it arrived (`channels.testing.ProviderFake`)
+        self.received: list[ProviderRequest] = []
+        #: answers for the next requests, given instead of the Graph API's own
+        self.canned: list[CannedResponse] = []
         #: seconds to wait before each answer
         self.delay = 0.0
         #: a webhook URL: each accepted send is echoed there (signed) before it is answered,
@@ -116,7 +124,8 @@ class FakeGraph:
         app = web.Application()
         app.router.add_post("/{version}/me/messages", self._messages)
         app.router.add_get("/{version}/{object_id}", self._profile)
-        self._runner = web.AppRunner(app, handle_signals=False)
+        # no access log: the Graph API's request lines carry the token, and its logs are not ours
+        self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
         await site.start()
@@ -142,9 +151,33 @@ class FakeGraph:
         """Answer the next `times` calls with Graph error `code`/`subcode`."""
         self._failures.append(_Failure(code, subcode, status, message, times))
 
+    async def _record(self, request: web.Request) -> web.Response | None:
+        """Keep the request; answers the canned response due, if any."""
+        self.received.append(
+            ProviderRequest(
+                method=request.method,
+                path=request.path,
+                query=dict(request.query),
+                headers={k.lower(): v for k, v in request.headers.items()},
+                body=await request.read(),
+            )
+        )
+        if not self.canned:
+            return None
+        canned = self.canned.pop(0)
+        return web.Response(
+            status=canned.status,
+            body=canned.body(),
+            content_type=canned.content_type,
+            headers=canned.headers,
+        )
+
     async def _messages(self, request: web.Request) -> web.Response:
+        canned = await self._record(request)
         if self.delay:
             await asyncio.sleep(self.delay)
+        if canned is not None:
+            return canned
         fields = await _fields(request)
         message = fields.get("message")
         # metadata is for the sender's echoes only: kept beside what the person is shown
@@ -189,8 +222,11 @@ class FakeGraph:
         await post_event(url, self.app_secret, event, page_id=self.page_id)
 
     async def _profile(self, request: web.Request) -> web.Response:
+        canned = await self._record(request)
         if self.delay:
             await asyncio.sleep(self.delay)
+        if canned is not None:
+            return canned
         refused = self._refusal(request, dict(request.query))
         if refused is not None:
             return refused

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import threading
 from collections.abc import Callable
@@ -17,6 +18,26 @@ from channels import SendError, network_error
 T = TypeVar("T")
 
 _SECRET_PARAMS = re.compile(r"(access_token|appsecret_proof)=[^&\s'\"]+")
+#: logs each request line at DEBUG, and the library puts the token in the query of every GET
+_URLLIB3_LOGGER = "urllib3.connectionpool"
+
+
+class _RedactTokens(logging.Filter):
+    """Takes access tokens and proofs out of urllib3's request lines before anyone sees them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        redacted = _SECRET_PARAMS.sub(r"\1=***", text)
+        if redacted != text:
+            record.msg, record.args = redacted, ()
+        return True
+
+
+def _redact_library_logs() -> None:
+    """Install the filter once, however many Messenger channels start."""
+    logger = logging.getLogger(_URLLIB3_LOGGER)
+    if not any(isinstance(f, _RedactTokens) for f in logger.filters):
+        logger.addFilter(_RedactTokens())
 
 
 class GraphClient:
@@ -48,6 +69,7 @@ class GraphClient:
 
     def start(self) -> None:
         """Open the worker pool."""
+        _redact_library_logs()
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix=self._name)
 

@@ -25,15 +25,19 @@ from urllib.parse import unquote, urlsplit
 
 from adapters.messenger.outbound import is_our_echo
 from channels import (
+    MAX_ITEM_TEXT,
+    Basic,
+    BasicItem,
     DeliveryStatus,
     Direction,
+    File,
+    Image,
     InboundEvent,
     InboundMessage,
     MessageContent,
     Participant,
     StatusUpdate,
 )
-from channels.content import MAX_ITEM_TEXT, Basic, BasicItem, File, Image
 
 log = logging.getLogger(__name__)
 

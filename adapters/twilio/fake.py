@@ -12,6 +12,8 @@ In a test::
     # configure the channel with api_base_url = base_url, then send through the gateway
     assert fake.sent[0]["Body"] == "Hello"
     fake.fail_next(code=21211, status=400)   # the next create is refused as Twilio would
+    fake.received                            # every request, as `channels.testing` reads them
+    fake.canned.append(CannedResponse(503))  # the next request gets this answer instead
     await fake.post_inbound(public_url + "/channels/sms/inbound", "+15550002222", "Hi")
     await fake.stop()
 
@@ -40,6 +42,7 @@ from multidict import MultiDict
 
 from adapters.twilio.inbound import keyword_of
 from adapters.twilio.signature import sign
+from channels.testing import CannedResponse, ProviderRequest
 
 API_VERSION = "2010-04-01"
 MORE_INFO = "https://www.twilio.com/docs/errors/{code}"
@@ -122,6 +125,10 @@ class FakeTwilio:
         self.sent: list[dict[str, Any]] = []
         #: every create request, failed ones included
         self.requests: list[dict[str, Any]] = []
+        #: every request of any kind, as it arrived (`channels.testing.ProviderFake`)
+        self.received: list[ProviderRequest] = []
+        #: answers for the next requests, given instead of Twilio's own
+        self.canned: list[CannedResponse] = []
         #: seconds to wait before answering a create
         self.delay = 0.0
         #: statuses reported to each accepted message's StatusCallback, in order
@@ -150,7 +157,8 @@ class FakeTwilio:
             f"/{API_VERSION}/Accounts/{{account_sid}}/Messages/{{message_sid}}/Media/{{media_sid}}",
             self._media,
         )
-        self._runner = web.AppRunner(app)
+        # no access log: Twilio's logs are not ours to write
+        self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
         await site.start()
@@ -177,7 +185,31 @@ class FakeTwilio:
         self.media[path] = (content, content_type)
         return self.base_url + path
 
+    async def _record(self, request: web.Request) -> web.Response | None:
+        """Keep the request; answers the canned response due, if any."""
+        self.received.append(
+            ProviderRequest(
+                method=request.method,
+                path=request.path,
+                query=dict(request.query),
+                headers={k.lower(): v for k, v in request.headers.items()},
+                body=await request.read(),
+            )
+        )
+        if not self.canned:
+            return None
+        canned = self.canned.pop(0)
+        return web.Response(
+            status=canned.status,
+            body=canned.body(),
+            content_type=canned.content_type,
+            headers=canned.headers,
+        )
+
     async def _media(self, request: web.Request) -> web.Response:
+        canned = await self._record(request)
+        if canned is not None:
+            return canned
         if not self._authorized(request):
             return _error(401, 20003)
         found = self.media.get(request.path)
@@ -198,6 +230,7 @@ class FakeTwilio:
         self._failures.append(_Failure(status, code, message, retry_after, times))
 
     async def _create(self, request: web.Request) -> web.Response:
+        canned = await self._record(request)
         form = await request.post()
         fields: dict[str, Any] = {k: str(v) for k, v in form.items() if k != "MediaUrl"}
         fields["MediaUrl"] = [str(v) for v in form.getall("MediaUrl", [])]
@@ -205,6 +238,8 @@ class FakeTwilio:
         if self.delay:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), self.delay)
+        if canned is not None:
+            return canned
         if not self._authorized(request):
             return _error(401, 20003)
         failure = self._next_failure()

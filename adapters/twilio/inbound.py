@@ -12,8 +12,19 @@ import mimetypes
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
-from channels import InboundEvent, InboundMessage, MessageContent, OptChange, Participant
-from channels.content import MAX_ITEM_TEXT, Basic, BasicItem, File, Image
+from channels import (
+    MAX_ITEM_TEXT,
+    Basic,
+    BasicItem,
+    File,
+    Image,
+    InboundEvent,
+    InboundMessage,
+    MessageContent,
+    OptChange,
+    Participant,
+    format_phone,
+)
 
 OPT_OUT_WORDS = frozenset(
     {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"}
@@ -26,17 +37,9 @@ EMPTY_TEXT = "(empty message)"
 MAX_ITEMS = 20
 
 
-def display_number(number: str) -> str:
-    """A phone number as people write it: "+1 555-000-1111" for North America, else as is."""
-    digits = number[1:] if number.startswith("+") else ""
-    if len(digits) == 11 and digits.isascii() and digits.isdigit() and digits.startswith("1"):
-        return f"+1 {digits[1:4]}-{digits[4:7]}-{digits[7:]}"
-    return number
-
-
 def participant_of(number: str) -> Participant:
     """The person behind a phone number, named by the number until the inbox knows better."""
-    return Participant(address=number, display_name=display_number(number))
+    return Participant(address=number, display_name=format_phone(number))
 
 
 def content_of(fields: Mapping[str, str]) -> MessageContent:

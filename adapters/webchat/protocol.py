@@ -8,8 +8,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from channels import MessageContent
-from channels.text import holds_unstorable
+from channels import MessageContent, holds_unstorable
 
 MAX_FRAME_CHARS = 256 * 1024
 MAX_ID_CHARS = 128

@@ -12,7 +12,8 @@ from gateway.app import build_app
 from gateway.cli.events import add_events_command
 from gateway.config import ConfigError, database_url, load_config
 from gateway.logs import setup_logging
-from gateway.plugins.registry import GROUP, installed_adapters, load_checked_config
+from gateway.plugins.detached import DetachedHost
+from gateway.plugins.registry import GROUP, channel_specs, load_checked_config, scan_adapters
 from gateway.sandbox import add_sandbox_command
 from gateway.store import migrate
 from gateway.store.database import create_db_engine
@@ -74,16 +75,26 @@ def cmd_hash_password(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_adapters(_: argparse.Namespace) -> int:
-    found = installed_adapters()
-    if not found:
+def cmd_adapters(args: argparse.Namespace) -> int:
+    scan = scan_adapters()
+    if not scan.adapters and not scan.problems:
         print(f"no adapters installed (entry-point group {GROUP})")
         return 1
-    for name, adapter in sorted(found.items()):
-        channel_type = getattr(adapter, "channel_type", "?")
-        module = getattr(adapter, "__module__", "?")
-        print(f"{name:12} {channel_type!s:10} {module}")
-    return 0
+    for name in sorted({*scan.adapters, *scan.problems}):
+        adapter = scan.adapters.get(name)
+        if adapter is None:
+            print(f"{name:12} {'-':10} cannot be used: {scan.problems[name]}")
+        else:
+            print(f"{name:12} {adapter.channel_type!s:10} {adapter.__module__}")
+    if args.config is None:
+        print("(what each channel can show depends on its settings: add --config FILE)")
+    else:
+        print(f"\nchannels in {args.config}:")
+        for spec in channel_specs(load_config(args.config), scan.adapters):
+            print(f"  {spec.channel_id} ({spec.adapter_class.type})")
+            for note in spec.build(DetachedHost(spec.channel_id)).capabilities.notes:
+                print(f"    {note}")
+    return 1 if scan.problems else 0
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -120,7 +131,13 @@ def parser() -> argparse.ArgumentParser:
         "--password-stdin", action="store_true", help="read the password from standard input"
     )
     hashing.set_defaults(func=cmd_hash_password)
-    adapters = sub.add_parser("adapters", help="list the adapter types installed")
+    adapters = sub.add_parser(
+        "adapters",
+        help="list the adapter types installed, and with --config what each channel can show",
+    )
+    adapters.add_argument(
+        "--config", "-c", default=None, help="also describe the channels of this TOML file"
+    )
     adapters.set_defaults(func=cmd_adapters)
     migrate = with_config(sub.add_parser("migrate", help="bring the database schema up to date"))
     migrate.set_defaults(func=cmd_migrate)

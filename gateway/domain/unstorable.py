@@ -1,60 +1,11 @@
-"""Text a database cannot hold (NUL characters, lone surrogates): refused at the door."""
+"""Text a database cannot hold (NUL characters, lone surrogates): refused at the door.
+
+The check and its exception are part of the channel contract, so that adapters' test hosts
+refuse exactly what the gateway refuses.
+"""
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Iterable
-from typing import Any
+from channels.text import UnstorableText, refuse_unstorable
 
-from pydantic import BaseModel
-
-from channels.text import holds_unstorable, unstorable
-
-
-class UnstorableText(ValueError):
-    """An inbound event carries text no database can keep."""
-
-
-_FIELDS: dict[type, tuple[str, ...] | None] = {}
-
-
-def _field_names(kind: type) -> tuple[str, ...] | None:
-    """The fields of a dataclass type, or None for any other type."""
-    if kind not in _FIELDS:
-        is_dataclass = dataclasses.is_dataclass(kind)
-        _FIELDS[kind] = tuple(f.name for f in dataclasses.fields(kind)) if is_dataclass else None
-    return _FIELDS[kind]
-
-
-def _holds(value: Any) -> bool:
-    if isinstance(value, str):
-        return unstorable(value)
-    names = _field_names(type(value))
-    if names is not None:
-        # One check for all the plain strings: encoding refuses every surrogate, so joining
-        # them cannot hide one.
-        texts: list[str] = []
-        for name in names:
-            item = getattr(value, name)
-            if isinstance(item, str):
-                texts.append(item)
-            elif item is not None and _holds(item):
-                return True
-        return unstorable("".join(texts))
-    if isinstance(value, BaseModel):
-        # The JSON form is made in one call; only a NUL (escaped as \u0000, which a typed
-        # backslash-u0000 also looks like) or a failure needs the walk through every string.
-        try:
-            text = value.model_dump_json()
-        except ValueError:
-            return holds_unstorable(value.model_dump())
-        return "\\u0000" in text and holds_unstorable(value.model_dump())
-    if isinstance(value, dict | list | tuple):
-        return holds_unstorable(value)
-    return False
-
-
-def refuse_unstorable(events: Iterable[object]) -> None:
-    """Raise UnstorableText when any event holds a NUL character or a lone surrogate."""
-    if any(_holds(event) for event in events):
-        raise UnstorableText("text with NUL characters or lone surrogates is not accepted")
+__all__ = ["UnstorableText", "refuse_unstorable"]

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from importlib.metadata import entry_points
+from dataclasses import dataclass, field
+from importlib.metadata import EntryPoint, entry_points
 from typing import Any, cast
 
 from pydantic import ValidationError
@@ -13,18 +13,66 @@ from channels import Adapter, ChannelConfig, ChannelHost
 from gateway.config import Config, ConfigError, describe, load_config
 
 GROUP = "inbox_gateway.adapters"
+#: what the gateway uses of an adapter class (`default_rate_per_second` may be left out)
+REQUIRED_MEMBERS = (
+    "type",
+    "channel_type",
+    "Config",
+    "capabilities",
+    "routes",
+    "start",
+    "stop",
+    "send",
+    "lookup_profile",
+)
 log = logging.getLogger(__name__)
 
 
-def installed_adapters() -> dict[str, type[Any]]:
-    """Every adapter class registered under the entry-point group, by its type name."""
-    found: dict[str, type[Any]] = {}
+@dataclass(frozen=True)
+class AdapterScan:
+    """The adapter classes installed under the entry-point group, and those that cannot be used."""
+
+    adapters: dict[str, type[Any]] = field(default_factory=dict)
+    #: entry-point name -> why it cannot be used (an import error, a mismatched `type`, ...)
+    problems: dict[str, str] = field(default_factory=dict)
+
+
+def scan_adapters() -> AdapterScan:
+    """Load every adapter entry point; a broken plug-in is reported, never fatal."""
+    scan = AdapterScan()
     for point in entry_points(group=GROUP):
-        try:
-            found[point.name] = point.load()
-        except Exception as exc:  # a broken plug-in must not take the daemon down
-            log.error("adapter %s could not be loaded: %s", point.name, exc)
-    return found
+        problem = _load(point, scan.adapters)
+        if problem is not None:
+            scan.problems[point.name] = problem
+            log.error("adapter %s cannot be used: %s", point.name, problem)
+    return scan
+
+
+def installed_adapters() -> dict[str, type[Any]]:
+    """Every usable adapter class registered under the entry-point group, by its type name."""
+    return scan_adapters().adapters
+
+
+def _load(point: EntryPoint, into: dict[str, type[Any]]) -> str | None:
+    """Load one entry point into `into`; answers why it cannot be used, or None."""
+    try:
+        adapter_class = point.load()
+    except Exception as exc:  # a broken plug-in must not take the daemon down
+        return f"{point.value} could not be imported: {type(exc).__name__}: {exc}"
+    missing = [name for name in REQUIRED_MEMBERS if not hasattr(adapter_class, name)]
+    if missing:
+        return f"{point.value} lacks {', '.join(missing)} (required by channels.Adapter)"
+    declared = adapter_class.type
+    if declared != point.name:
+        return (
+            f"{point.value} declares type {declared!r} but its entry point is named "
+            f"{point.name!r}; the two must be the same"
+        )
+    config_model = adapter_class.Config
+    if not (isinstance(config_model, type) and issubclass(config_model, ChannelConfig)):
+        return f"{point.value}.Config is not a subclass of channels.ChannelConfig"
+    into[point.name] = adapter_class
+    return None
 
 
 @dataclass(frozen=True)
@@ -49,13 +97,21 @@ def channel_specs(
     config: Config, available: dict[str, type[Any]] | None = None
 ) -> list[ChannelSpec]:
     """Validate every `[channels.<id>]` table with its adapter's own model."""
-    adapters = installed_adapters() if available is None else available
+    scan = scan_adapters() if available is None else AdapterScan(adapters=available)
+    adapters = scan.adapters
     specs: list[ChannelSpec] = []
     problems: list[str] = []
     for channel_id, table in config.channels.items():
         type_name = table.get("type")
         adapter_class = adapters.get(str(type_name))
         if adapter_class is None:
+            broken = scan.problems.get(str(type_name))
+            if broken is not None:
+                problems.append(
+                    f"config error: channels.{channel_id}.type: the adapter type {type_name!r} "
+                    f"is installed but cannot be used: {broken}"
+                )
+                continue
             known = ", ".join(sorted(adapters)) or "none"
             problems.append(
                 f"config error: channels.{channel_id}.type: unknown adapter type "

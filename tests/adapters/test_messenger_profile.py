@@ -9,7 +9,7 @@ import pytest
 from adapters.messenger import MessengerAdapter, MessengerConfig
 from adapters.messenger.fake import FakeGraph
 from channels import Participant
-from channels.testing import RecordingHost
+from channels.testing import RecordingHost, capture_logs, check_secrets_not_logged
 
 PSID = "6847213315330411"
 TOKEN = "page-token"
@@ -103,3 +103,11 @@ async def test_an_unreachable_graph_gives_none_and_logs_no_token(
         await messenger.stop()
     assert "no profile" in caplog.text
     assert "EAAG-secret-token" not in caplog.text
+
+
+async def test_a_look_up_logs_no_token_even_at_debug(adapter: MessengerAdapter) -> None:
+    """The library puts the token in the look-up's URL, which urllib3 logs at DEBUG."""
+    with capture_logs() as records:
+        assert await adapter.lookup_profile(PSID) is not None
+    assert any("GET /v24.0/" in record.getMessage() for record in records)
+    check_secrets_not_logged([TOKEN], records)

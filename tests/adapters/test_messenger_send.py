@@ -1,14 +1,15 @@
-"""Sending through the real python-facebook-api client against the loopback FakeGraph."""
+"""Sending through the real python-facebook-api client against the loopback FakeGraph: a case
+table, then what a table cannot hold (other settings, timeouts, an unreachable Graph API)."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
-from aiohttp import web
 
-from adapters.messenger import MessengerAdapter, MessengerConfig
+from adapters.messenger import MessengerAdapter
 from adapters.messenger.fake import FakeGraph
 from channels import (
     CardPart,
@@ -18,220 +19,251 @@ from channels import (
     MediaPart,
     MessageContent,
     NativePart,
-    OutboundPart,
-    Part,
     QuickRepliesPart,
     SendError,
     TextPart,
 )
-from channels.testing import RecordingHost
+from channels.testing import (
+    CannedResponse,
+    ExpectedRequest,
+    SendCase,
+    check_send_case,
+    parametrize_cases,
+)
+from tests.adapters.messenger_support import (
+    PSID,
+    SEND,
+    TOKEN,
+    adapter,
+    fake,
+    graph_error,
+    host,
+    out,
+)
 
-PSID = "6847213315330411"
-TOKEN = "EAAG-page-token-never-logged"
-SECRET = "app-secret-never-logged"
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeGraph]:
-    graph = FakeGraph(access_token=TOKEN, app_secret=SECRET)
-    await graph.start()
-    yield graph
-    await graph.stop()
-
-
-def build(fake: FakeGraph, **overrides: object) -> MessengerAdapter:
-    settings: dict[str, object] = {
-        "type": "messenger",
-        "page_id": "104060582475931",
-        "page_access_token": TOKEN,
-        "app_secret": SECRET,
-        "verify_token": "let-me-in",
-        "graph_base_url": fake.base_url,
-    }
-    settings.update(overrides)
-    return MessengerAdapter("facebook", MessengerConfig.model_validate(settings), RecordingHost())
+METADATA = "inbox-gateway:msg-1:0"
 
 
-@pytest.fixture
-async def adapter(fake: FakeGraph) -> AsyncIterator[MessengerAdapter]:
-    messenger = build(fake)
-    await messenger.start()
-    yield messenger
-    await messenger.stop()
-
-
-def out(part: Part, *, agent_window: bool = False, is_response: bool = True) -> OutboundPart:
-    return OutboundPart(
-        part=part,
-        recipient=PSID,
-        message_id="msg-1",
-        conversation_id="conv-1",
-        agent_window=agent_window,
-        is_response=is_response,
+def send_api(message: dict[str, Any], messaging_type: str = "RESPONSE") -> ExpectedRequest:
+    """The Send API call for `message` (echo metadata included) to the PSID."""
+    return ExpectedRequest(
+        "POST",
+        SEND,
+        {
+            "recipient": {"id": PSID},
+            "messaging_type": messaging_type,
+            "message": {**message, "metadata": METADATA},
+        },
+        absent=["tag"],
     )
 
 
-async def test_text_is_sent_as_a_response_and_its_mid_returned(
-    adapter: MessengerAdapter, fake: FakeGraph
-) -> None:
-    result = await adapter.send(out(TextPart("Hello ✓")))
-    [sent] = fake.sent
-    assert sent["recipient"] == {"id": PSID}
-    assert sent["messaging_type"] == "RESPONSE" and sent["tag"] is None
-    assert sent["message"] == {"text": "Hello ✓"}
-    assert result.provider_message_id == sent["message_id"]
-    assert result.provider_message_id.startswith("m_")
+CARD = CardPart(
+    title="Blue mug",
+    subtitle="Stoneware, 350 ml",
+    image_url="https://shop.example.com/mug.jpg",
+    buttons=(
+        LinkButton("See it", "https://shop.example.com/mug"),
+        Choice("Buy", "buy-mug"),
+        Choice("Ask us", "ask-mug"),
+    ),
+)
+GENERIC_TEMPLATE = {
+    "attachment": {
+        "type": "template",
+        "payload": {
+            "template_type": "generic",
+            "elements": [
+                {
+                    "title": "Blue mug",
+                    "subtitle": "Stoneware, 350 ml",
+                    "image_url": "https://shop.example.com/mug.jpg",
+                    "buttons": [
+                        {
+                            "type": "web_url",
+                            "url": "https://shop.example.com/mug",
+                            "title": "See it",
+                        },
+                        {"type": "postback", "title": "Buy", "payload": "buy-mug"},
+                        {"type": "postback", "title": "Ask us", "payload": "ask-mug"},
+                    ],
+                }
+            ],
+        },
+    }
+}
+
+SENDS = [
+    SendCase(
+        "a text is sent as a response and its mid returned",
+        out(TextPart("Hello ✓")),
+        requests=[send_api({"text": "Hello ✓"})],
+        check=lambda result: result.provider_message_id.startswith("m_"),
+    ),
+    SendCase(
+        "a message that answers nothing goes as an update",
+        out(TextPart("Your order shipped"), is_response=False),
+        requests=[send_api({"text": "Your order shipped"}, "UPDATE")],
+    ),
+    *[
+        SendCase(
+            f"{kind} media go as a reusable attachment of their kind",
+            out(MediaPart(Media(f"https://shop.example.com/a.{kind}", kind))),  # type: ignore[arg-type]
+            requests=[
+                send_api(
+                    {
+                        "attachment": {
+                            "type": kind,
+                            "payload": {
+                                "url": f"https://shop.example.com/a.{kind}",
+                                "is_reusable": True,
+                            },
+                        }
+                    }
+                )
+            ],
+        )
+        for kind in ["image", "video", "audio", "file"]
+    ],
+    SendCase(
+        "a card with three buttons is a generic template",
+        out(CARD),
+        requests=[send_api(GENERIC_TEMPLATE)],
+    ),
+    SendCase(
+        "quick replies carry titles and payloads",
+        out(QuickRepliesPart("When suits you?", (Choice("Today", "d0"), Choice("Tomorrow", "d1")))),
+        requests=[
+            send_api(
+                {
+                    "text": "When suits you?",
+                    "quick_replies": [
+                        {"content_type": "text", "title": "Today", "payload": "d0"},
+                        {"content_type": "text", "title": "Tomorrow", "payload": "d1"},
+                    ],
+                }
+            )
+        ],
+    ),
+    SendCase(
+        "canonical content is refused without a call",
+        out(NativePart(MessageContent.of_text("hi"))),
+        requests=[],
+        retryable=False,
+    ),
+    SendCase(
+        "a text with media is refused without a call",
+        out(TextPart("look", media=(Media("https://x.example/a.png", "image"),))),
+        requests=[],
+        retryable=False,
+    ),
+    *[
+        SendCase(
+            f"Graph error {code} is retried",
+            out(TextPart("hi")),
+            responses=[answer],
+            retryable=True,
+        )
+        for code, answer in [
+            (613, graph_error(613)),
+            (4, graph_error(4)),
+            (2, graph_error(2, status=503)),
+            (1200, graph_error(1200, status=500)),
+        ]
+    ],
+    *[
+        SendCase(
+            f"Graph error {code}/{subcode} about the person fails for good as {ours}",
+            out(TextPart("hi")),
+            responses=[graph_error(code, subcode)],
+            retryable=False,
+            error_code=ours,
+            check=lambda error: not error.config_problem,
+        )
+        for code, subcode, ours in [
+            (551, 1545041, "PERSON_UNAVAILABLE"),
+            (10, 2018278, "OUTSIDE_MESSAGING_WINDOW"),
+            (100, 2018001, "NO_SUCH_USER"),
+            (100, None, "GRAPH_100"),
+        ]
+    ],
+    SendCase(
+        "outside the window the error says so",
+        out(TextPart("hi")),
+        responses=[graph_error(10, 2018278)],
+        retryable=False,
+        check=lambda error: "24-hour" in error.message,
+    ),
+    SendCase(
+        "a proxy's HTML error page is classified by its HTTP status",
+        out(TextPart("hi")),
+        responses=[
+            CannedResponse(
+                502,
+                text="<html>Bad Gateway</html>",
+                media_type="text/html",
+                headers={"Retry-After": "30"},
+            )
+        ],
+        retryable=True,
+        check=lambda error: error.retry_after == 30,
+    ),
+]
 
 
-async def test_a_message_that_answers_nothing_goes_as_an_update(
-    adapter: MessengerAdapter, fake: FakeGraph
-) -> None:
-    await adapter.send(out(TextPart("Your order shipped"), is_response=False))
-    assert fake.sent[0]["messaging_type"] == "UPDATE"
+@pytest.fixture
+async def graph() -> AsyncIterator[FakeGraph]:
+    provider = fake()
+    await provider.start()
+    yield provider
+    await provider.stop()
 
 
-async def test_agent_window_sends_use_the_human_agent_tag(fake: FakeGraph) -> None:
-    messenger = build(fake, human_agent_tag=True)
+async def started(provider: FakeGraph, **overrides: object) -> MessengerAdapter:
+    messenger = adapter(host(), provider.base_url, **overrides)
     await messenger.start()
+    return messenger
+
+
+@parametrize_cases(SENDS)
+async def test_send(case: SendCase, graph: FakeGraph) -> None:
+    messenger = await started(graph)
     try:
-        await messenger.send(out(TextPart("Sorry for the wait"), agent_window=True))
+        await check_send_case(messenger, case, graph)
     finally:
         await messenger.stop()
-    assert fake.sent[0]["messaging_type"] == "MESSAGE_TAG"
-    assert fake.sent[0]["tag"] == "HUMAN_AGENT"
 
 
-@pytest.mark.parametrize("kind", ["image", "video", "audio", "file"])
-async def test_media_goes_as_a_reusable_attachment_of_its_kind(
-    adapter: MessengerAdapter, fake: FakeGraph, kind: str
-) -> None:
-    media = Media(url=f"https://shop.example.com/a.{kind}", kind=kind)  # type: ignore[arg-type]
-    await adapter.send(out(MediaPart(media)))
-    assert fake.sent[0]["message"] == {
-        "attachment": {
-            "type": kind,
-            "payload": {"url": f"https://shop.example.com/a.{kind}", "is_reusable": True},
-        }
-    }
+async def test_the_mid_returned_is_the_one_graph_gave(graph: FakeGraph) -> None:
+    messenger = await started(graph)
+    try:
+        result = await messenger.send(out(TextPart("Hi")))
+    finally:
+        await messenger.stop()
+    assert [sent["message_id"] for sent in graph.sent] == [result.provider_message_id]
 
 
-async def test_a_card_with_three_buttons_is_a_generic_template(
-    adapter: MessengerAdapter, fake: FakeGraph
-) -> None:
-    card = CardPart(
-        title="Blue mug",
-        subtitle="Stoneware, 350 ml",
-        image_url="https://shop.example.com/mug.jpg",
-        buttons=(
-            LinkButton("See it", "https://shop.example.com/mug"),
-            Choice("Buy", "buy-mug"),
-            Choice("Ask us", "ask-mug"),
-        ),
-    )
-    await adapter.send(out(card))
-    assert fake.sent[0]["message"] == {
-        "attachment": {
-            "type": "template",
-            "payload": {
-                "template_type": "generic",
-                "elements": [
-                    {
-                        "title": "Blue mug",
-                        "subtitle": "Stoneware, 350 ml",
-                        "image_url": "https://shop.example.com/mug.jpg",
-                        "buttons": [
-                            {
-                                "type": "web_url",
-                                "url": "https://shop.example.com/mug",
-                                "title": "See it",
-                            },
-                            {"type": "postback", "title": "Buy", "payload": "buy-mug"},
-                            {"type": "postback", "title": "Ask us", "payload": "ask-mug"},
-                        ],
-                    }
-                ],
-            },
-        }
-    }
-
-
-async def test_quick_replies_carry_titles_and_payloads(
-    adapter: MessengerAdapter, fake: FakeGraph
-) -> None:
-    part = QuickRepliesPart("When suits you?", (Choice("Today", "d0"), Choice("Tomorrow", "d1")))
-    await adapter.send(out(part))
-    assert fake.sent[0]["message"] == {
-        "text": "When suits you?",
-        "quick_replies": [
-            {"content_type": "text", "title": "Today", "payload": "d0"},
-            {"content_type": "text", "title": "Tomorrow", "payload": "d1"},
-        ],
-    }
-
-
-@pytest.mark.parametrize(
-    "part",
-    [
-        NativePart(MessageContent.of_text("hi")),
-        TextPart("look", media=(Media("https://x.example/a.png", "image"),)),
-    ],
-    ids=["native", "text-with-media"],
-)
-async def test_parts_messenger_cannot_show_fail_permanently_without_a_call(
-    adapter: MessengerAdapter, fake: FakeGraph, part: Part
-) -> None:
-    with pytest.raises(SendError) as caught:
-        await adapter.send(out(part))
-    assert not caught.value.retryable
-    assert fake.attempts == []
-
-
-@pytest.mark.parametrize("code,status", [(613, None), (4, None), (2, None), (1200, 500)])
-async def test_rate_limits_temporary_errors_and_5xx_are_retryable(
-    adapter: MessengerAdapter, fake: FakeGraph, code: int, status: int | None
-) -> None:
-    fake.fail_next(code, status=status)
-    with pytest.raises(SendError) as caught:
-        await adapter.send(out(TextPart("hi")))
-    assert caught.value.retryable
-    assert fake.sent == []
-    # and the retry the gateway makes later goes through
-    assert (await adapter.send(out(TextPart("hi")))).provider_message_id
-
-
-@pytest.mark.parametrize(
-    "code,subcode,ours",
-    [
-        (551, 1545041, "PERSON_UNAVAILABLE"),
-        (10, 2018278, "OUTSIDE_MESSAGING_WINDOW"),
-        (100, 2018001, "NO_SUCH_USER"),
-        (100, None, "GRAPH_100"),
-    ],
-)
-async def test_refusals_about_the_person_fail_permanently_with_a_clear_reason(
-    adapter: MessengerAdapter, fake: FakeGraph, code: int, subcode: int | None, ours: str
-) -> None:
-    fake.fail_next(code, subcode=subcode)
-    with pytest.raises(SendError) as caught:
-        await adapter.send(out(TextPart("hi")))
-    assert not caught.value.retryable and not caught.value.config_problem
-    assert caught.value.code == ours
-
-
-async def test_outside_the_window_message_says_so(
-    adapter: MessengerAdapter, fake: FakeGraph
-) -> None:
-    fake.fail_next(10, subcode=2018278)
-    with pytest.raises(SendError) as caught:
-        await adapter.send(out(TextPart("hi")))
-    assert "24-hour" in caught.value.message
+async def test_agent_window_sends_use_the_human_agent_tag(graph: FakeGraph) -> None:
+    messenger = await started(graph, human_agent_tag=True)
+    try:
+        case = SendCase(
+            "agent window",
+            out(TextPart("Sorry for the wait"), agent_window=True),
+            requests=[
+                ExpectedRequest(
+                    "POST", SEND, {"messaging_type": "MESSAGE_TAG", "tag": "HUMAN_AGENT"}
+                )
+            ],
+        )
+        await check_send_case(messenger, case, graph)
+    finally:
+        await messenger.stop()
 
 
 async def test_a_refused_token_is_a_logged_config_problem_without_the_token(
-    fake: FakeGraph, caplog: pytest.LogCaptureFixture
+    graph: FakeGraph, caplog: pytest.LogCaptureFixture
 ) -> None:
-    messenger = build(fake, page_access_token="EAAG-revoked-token-secret")
-    await messenger.start()
+    messenger = await started(graph, page_access_token="EAAG-revoked-token-secret")
     caplog.set_level(logging.DEBUG)
     try:
         with pytest.raises(SendError) as caught:
@@ -246,82 +278,45 @@ async def test_a_refused_token_is_a_logged_config_problem_without_the_token(
     assert "EAAG-revoked-token-secret" not in str(caught.value)
 
 
-async def test_a_graph_that_does_not_answer_in_time_is_retryable(
-    adapter: MessengerAdapter, fake: FakeGraph
-) -> None:
-    adapter.send_timeout = 0.2
-    fake.delay = 1.0
-    with pytest.raises(SendError) as caught:
-        await adapter.send(out(TextPart("hi")))
-    assert caught.value.retryable
-    assert caught.value.code == "TIMEOUT"
-
-
-async def test_an_unreachable_graph_is_a_retryable_network_error(fake: FakeGraph) -> None:
-    messenger = build(fake, graph_base_url="http://127.0.0.1:9")
-    await messenger.start()
+async def test_a_graph_that_does_not_answer_in_time_is_retryable(graph: FakeGraph) -> None:
+    messenger = await started(graph)
+    messenger.send_timeout = 0.2
+    graph.delay = 1.0
     try:
-        with pytest.raises(SendError) as caught:
-            await messenger.send(out(TextPart("hi")))
+        case = SendCase("slow", out(TextPart("hi")), retryable=True, error_code="TIMEOUT")
+        await check_send_case(messenger, case)
     finally:
         await messenger.stop()
-    assert caught.value.retryable
-    assert TOKEN not in str(caught.value)
 
 
-async def test_sends_before_start_are_refused_as_retryable(fake: FakeGraph) -> None:
-    with pytest.raises(SendError) as caught:
-        await build(fake).send(out(TextPart("hi")))
-    assert caught.value.retryable
-
-
-async def test_the_appsecret_proof_goes_with_every_call(fake: FakeGraph) -> None:
-    """With a wrong app secret Graph refuses the proof: the send must fail, not pass."""
-    messenger = build(fake, app_secret="not-the-app-secret")
+async def test_an_unreachable_graph_is_a_retryable_network_error() -> None:
+    messenger = adapter(host(), "http://127.0.0.1:9")
     await messenger.start()
     try:
-        with pytest.raises(SendError) as caught:
-            await messenger.send(out(TextPart("hi")))
-    finally:
-        await messenger.stop()
-    assert caught.value.code == "GRAPH_100"
-    assert fake.sent == []
-
-
-async def test_a_proxy_error_page_is_classified_by_its_http_status() -> None:
-    """Graph's edge sometimes answers HTML; the library cannot read it, the status tells."""
-
-    async def bad_gateway(request: web.Request) -> web.Response:
-        return web.Response(
-            status=502,
-            text="<html>Bad Gateway</html>",
-            content_type="text/html",
-            headers={"Retry-After": "30"},
+        case = SendCase(
+            "unreachable",
+            out(TextPart("hi")),
+            retryable=True,
+            check=lambda error: TOKEN not in str(error),
         )
-
-    app = web.Application()
-    app.router.add_post("/v24.0/me/messages", bad_gateway)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    port = runner.addresses[0][1]
-    settings = {
-        "type": "messenger",
-        "page_id": "1",
-        "page_access_token": TOKEN,
-        "app_secret": SECRET,
-        "verify_token": "v",
-        "graph_base_url": f"http://127.0.0.1:{port}",
-    }
-    messenger = MessengerAdapter(
-        "facebook", MessengerConfig.model_validate(settings), RecordingHost()
-    )
-    await messenger.start()
-    try:
-        with pytest.raises(SendError) as caught:
-            await messenger.send(out(TextPart("hi")))
+        await check_send_case(messenger, case)
     finally:
         await messenger.stop()
-        await runner.cleanup()
-    assert caught.value.retryable
-    assert caught.value.retry_after == 30
+
+
+async def test_sends_before_start_are_refused_as_retryable() -> None:
+    await check_send_case(
+        adapter(host(), "http://127.0.0.1:9"),
+        SendCase("not started", out(TextPart("hi")), retryable=True),
+    )
+
+
+async def test_the_appsecret_proof_goes_with_every_call(graph: FakeGraph) -> None:
+    """With a wrong app secret Graph refuses the proof: the send must fail, not pass."""
+    messenger = await started(graph, app_secret="not-the-app-secret")
+    try:
+        case = SendCase("bad proof", out(TextPart("hi")), retryable=False, error_code="GRAPH_100")
+        await check_send_case(messenger, case)
+    finally:
+        await messenger.stop()
+    assert graph.sent == []

@@ -1,258 +1,239 @@
-"""Web chat sessions: origins, CORS, tokens and verified identities (`POST sessions`)."""
+"""Web chat sessions: origins, CORS, tokens and verified identities (`POST sessions`): a case
+table of single requests, then what takes several."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
-from typing import Any, cast
+from collections.abc import Sequence
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
 from adapters.webchat import WebchatAdapter, WebchatConfig
 from adapters.webchat.tokens import TokenSigner
-from channels import Participant, WebhookRequest, WebhookResponse
-from channels.adapter import HttpHandler
-from channels.testing import RecordingHost, json_request
-
-SITE = "https://shop.example.com"
-IDENTITY_SECRET = "site-identity-secret"
-
-
-def make_adapter(**overrides: Any) -> tuple[WebchatAdapter, RecordingHost]:
-    host = RecordingHost(channel_id="chat")
-    settings: dict[str, Any] = {
-        "type": "webchat",
-        "allowed_origins": [SITE, "http://localhost:3000"],
-        "identity_secret": IDENTITY_SECRET,
-    }
-    settings.update(overrides)
-    return WebchatAdapter("chat", WebchatConfig.model_validate(settings), host), host
-
-
-def sign(user_id: str, secret: str = IDENTITY_SECRET) -> str:
-    return hmac.new(secret.encode(), user_id.encode(), hashlib.sha256).hexdigest()
-
-
-def session_request(
-    body: Any = None, *, origin: str | None = SITE, raw: bytes | None = None
-) -> WebhookRequest:
-    headers = {"origin": origin} if origin is not None else {}
-    data = raw if raw is not None else json.dumps(body if body is not None else {}).encode()
-    return json_request("/channels/chat/sessions", data, headers=headers)
+from channels import InboundEvent, Participant, WebhookRequest, WebhookResponse
+from channels.testing import (
+    RecordingHost,
+    WebhookCase,
+    answer,
+    check_webhook_case,
+    json_request,
+    parametrize_cases,
+    response_json,
+    route_handler,
+)
+from tests.adapters.webchat_support import (
+    SESSIONS,
+    SITE,
+    adapter,
+    host,
+    identified,
+    session_request,
+    sign,
+)
 
 
-async def post(adapter: WebchatAdapter, request: WebhookRequest) -> WebhookResponse:
-    route = next(r for r in adapter.routes() if r.method == "POST" and r.path == "sessions")
-    return await cast(HttpHandler, route.handler)(request)
+def refused(code: str, *, cors: bool = True) -> Any:
+    """A check: the answer names `code` (and, without `cors`, allows no origin)."""
+
+    def check(response: WebhookResponse, events: Sequence[InboundEvent]) -> None:
+        assert response_json(response)["details"]["applicationError"]["code"] == code
+        if not cors:
+            assert "Access-Control-Allow-Origin" not in response.headers
+
+    return check
 
 
-async def preflight(adapter: WebchatAdapter, origin: str | None) -> WebhookResponse:
-    route = next(r for r in adapter.routes() if r.method == "OPTIONS" and r.path == "sessions")
-    headers = {"origin": origin, "access-control-request-method": "POST"} if origin else {}
-    request = json_request("/channels/chat/sessions", b"", headers=headers, method="OPTIONS")
-    return await cast(HttpHandler, route.handler)(request)
-
-
-def body_of(response: WebhookResponse) -> dict[str, Any]:
-    raw = response.body.decode() if isinstance(response.body, bytes) else response.body
-    data = json.loads(raw)
-    assert isinstance(data, dict)
-    return data
-
-
-def error_code(response: WebhookResponse) -> str:
-    code = body_of(response)["details"]["applicationError"]["code"]
-    assert isinstance(code, str)
-    return code
-
-
-async def test_new_visitor_gets_an_anonymous_conversation_and_token() -> None:
-    adapter, _host = make_adapter()
-    response = await post(adapter, session_request({}))
-    assert response.status == 200
-    data = body_of(response)
+def anonymous_visitor(response: WebhookResponse, events: Sequence[InboundEvent]) -> None:
+    data = response_json(response)
     visitor = data["anonymousVisitorId"]
     assert visitor.startswith("v_") and len(visitor) == 24
     assert data["conversationId"] == f"conv-{visitor}"
     assert data["token"]
-    assert response.headers["Access-Control-Allow-Origin"] == SITE
-    assert response.headers["Vary"] == "Origin"
+
+
+def preflight(origin: str | None) -> WebhookRequest:
+    headers = {"origin": origin, "access-control-request-method": "POST"} if origin else {}
+    return json_request(SESSIONS, b"", headers=headers, method="OPTIONS")
+
+
+FORGED = TokenSigner(lambda: b"not the installation secret", "chat").issue(
+    Participant(address="v_someone_else", anonymous=True)
+)
+
+CASES = [
+    WebhookCase(
+        "a new visitor gets an anonymous conversation and a token",
+        session_request({}),
+        headers={"Access-Control-Allow-Origin": SITE, "Vary": "Origin"},
+        check=anonymous_visitor,
+    ),
+    WebhookCase(
+        "a token forged for another visitor is refused",
+        session_request({"token": FORGED}),
+        status=403,
+        check=refused("INVALID_TOKEN"),
+    ),
+    *[
+        WebhookCase(
+            f"the origin {origin} is refused",
+            session_request({}, origin=origin),
+            status=403,
+            check=refused("ORIGIN_NOT_ALLOWED", cors=False),
+        )
+        for origin in [
+            "https://evil.example.com",
+            "http://shop.example.com",  # scheme differs
+            "https://shop.example.com:8443",  # port differs
+            "https://shop.example.com.evil.com",
+            "null",
+        ]
+    ],
+    WebhookCase(
+        "a request without an origin is refused", session_request({}, origin=None), status=403
+    ),
+    WebhookCase(
+        "a preflight from an allowed origin allows the POST",
+        preflight("http://localhost:3000"),
+        status=204,
+        headers={"Access-Control-Allow-Origin": "http://localhost:3000", "Vary": "Origin"},
+        check=lambda response, _: (
+            "POST" in response.headers["Access-Control-Allow-Methods"]
+            and "Content-Type" in response.headers["Access-Control-Allow-Headers"]
+        ),
+    ),
+    WebhookCase(
+        "a preflight from another origin is refused",
+        preflight("https://evil.example.com"),
+        status=403,
+    ),
+    WebhookCase("a preflight without an origin is refused", preflight(None), status=403),
+    *[
+        WebhookCase(
+            f"the malformed body {raw!r} gets 400",
+            session_request(raw=raw),
+            status=400,
+            check=lambda response, _: "message" in response_json(response),
+        )
+        for raw in [
+            b"{not json",
+            b"[1, 2]",
+            b'{"token": 5}',
+            b'{"identity": "alice"}',
+            b'{"identity": {"userId": "alice"}}',
+            b'{"identity": {"userId": 7, "signature": "ab"}}',
+            b'{"surprise": true}',
+        ]
+    ],
+    WebhookCase(
+        "a verified identity opens the contact's conversation",
+        identified("user-42", name="Ada", email="ada@example.com", phone="+15550002222"),
+        check=lambda response, _: (
+            response_json(response)["contactId"] == "user-42"
+            and "anonymousVisitorId" not in response_json(response)
+        ),
+    ),
+    WebhookCase(
+        "a bad identity signature is refused",
+        identified("user-42", signature=sign("user-43")),
+        status=403,
+        check=refused("INVALID_IDENTITY"),
+    ),
+]
+
+
+@parametrize_cases(CASES)
+async def test_session(case: WebhookCase) -> None:
+    recording = host()
+    chat = adapter(recording)
+    before = dict(recording.sessions)
+    await check_webhook_case(chat, recording, case)
+    if case.status >= 400:
+        assert recording.sessions == before, "a refused request opened a session"
+
+
+async def test_the_default_port_written_out_matches_the_browser_origin() -> None:
+    recording = host()
+    chat = adapter(recording, allowed_origins=["https://shop.example.com:443"])
+    case = WebhookCase("default port", session_request({}, origin="https://shop.example.com"))
+    await check_webhook_case(chat, recording, case)
+
+
+async def post(chat: WebchatAdapter, request: WebhookRequest) -> dict[str, Any]:
+    response = await answer(route_handler(chat, "POST", SESSIONS), request)
+    data: dict[str, Any] = {"status": response.status, **json.loads(str(response.body))}
+    return data
 
 
 async def test_two_new_visitors_get_different_conversations() -> None:
-    adapter, _ = make_adapter()
-    first = body_of(await post(adapter, session_request({})))
-    second = body_of(await post(adapter, session_request({})))
+    chat = adapter(host())
+    first = await post(chat, session_request({}))
+    second = await post(chat, session_request({}))
     assert first["conversationId"] != second["conversationId"]
 
 
 async def test_a_returning_token_opens_the_same_conversation() -> None:
-    adapter, _ = make_adapter()
-    first = body_of(await post(adapter, session_request({})))
-    again = body_of(await post(adapter, session_request({"token": first["token"]})))
+    chat = adapter(host())
+    first = await post(chat, session_request({}))
+    again = await post(chat, session_request({"token": first["token"]}))
     assert again["conversationId"] == first["conversationId"]
     assert again["anonymousVisitorId"] == first["anonymousVisitorId"]
     assert again["token"] == first["token"]
 
 
 async def test_a_tampered_token_is_refused() -> None:
-    adapter, _host = make_adapter()
-    token = body_of(await post(adapter, session_request({})))["token"]
+    chat = adapter(host())
+    token = (await post(chat, session_request({})))["token"]
     payload, mac = token.split(".")
     tampered = payload + "." + ("A" if mac[0] != "A" else "B") + mac[1:]
-    response = await post(adapter, session_request({"token": tampered}))
-    assert response.status == 403
-    assert error_code(response) == "INVALID_TOKEN"
-
-
-async def test_a_token_forged_for_another_visitor_is_refused() -> None:
-    adapter, _ = make_adapter()
-    forged = TokenSigner(lambda: b"not the installation secret", "chat").issue(
-        Participant(address="v_someone_else", anonymous=True)
-    )
-    response = await post(adapter, session_request({"token": forged}))
-    assert response.status == 403
-    assert error_code(response) == "INVALID_TOKEN"
+    answer_ = await post(chat, session_request({"token": tampered}))
+    assert answer_["status"] == 403
+    assert answer_["details"]["applicationError"]["code"] == "INVALID_TOKEN"
 
 
 async def test_a_token_of_another_channel_is_refused() -> None:
-    adapter, host = make_adapter()
+    recording = host()
     other = WebchatAdapter(
         "other-chat",
         WebchatConfig.model_validate({"type": "webchat", "allowed_origins": [SITE]}),
-        host,
+        recording,
     )
-    token = body_of(await post(other, session_request({})))["token"]
-    response = await post(adapter, session_request({"token": token}))
-    assert response.status == 403
+    token = (await post(other, session_request({})))["token"]
+    assert (await post(adapter(recording), session_request({"token": token})))["status"] == 403
 
 
-@pytest.mark.parametrize(
-    "origin",
-    [
-        "https://evil.example.com",
-        "http://shop.example.com",  # scheme differs
-        "https://shop.example.com:8443",  # port differs
-        "https://shop.example.com.evil.com",
-        "null",
-    ],
-)
-async def test_an_origin_not_allowed_is_refused(origin: str) -> None:
-    adapter, host = make_adapter()
-    response = await post(adapter, session_request({}, origin=origin))
-    assert response.status == 403
-    assert error_code(response) == "ORIGIN_NOT_ALLOWED"
-    assert "Access-Control-Allow-Origin" not in response.headers
-    assert host.sessions == {}
-
-
-async def test_a_request_without_origin_is_refused() -> None:
-    adapter, host = make_adapter()
-    response = await post(adapter, session_request({}, origin=None))
-    assert response.status == 403
-    assert host.sessions == {}
-
-
-async def test_the_default_port_written_out_matches_the_browser_origin() -> None:
-    adapter, _ = make_adapter(allowed_origins=["https://shop.example.com:443"])
-    response = await post(adapter, session_request({}, origin="https://shop.example.com"))
-    assert response.status == 200
-
-
-async def test_preflight_from_an_allowed_origin_allows_the_post() -> None:
-    adapter, _ = make_adapter()
-    response = await preflight(adapter, "http://localhost:3000")
-    assert response.status == 204
-    assert response.headers["Access-Control-Allow-Origin"] == "http://localhost:3000"
-    assert "POST" in response.headers["Access-Control-Allow-Methods"]
-    assert "Content-Type" in response.headers["Access-Control-Allow-Headers"]
-    assert response.headers["Vary"] == "Origin"
-
-
-async def test_preflight_from_another_origin_is_refused() -> None:
-    adapter, _ = make_adapter()
-    assert (await preflight(adapter, "https://evil.example.com")).status == 403
-    assert (await preflight(adapter, None)).status == 403
-
-
-@pytest.mark.parametrize(
-    "raw",
-    [
-        b"{not json",
-        b"[1, 2]",
-        b'{"token": 5}',
-        b'{"identity": "alice"}',
-        b'{"identity": {"userId": "alice"}}',
-        b'{"identity": {"userId": 7, "signature": "ab"}}',
-        b'{"surprise": true}',
-    ],
-)
-async def test_a_malformed_body_gets_400_and_opens_nothing(raw: bytes) -> None:
-    adapter, host = make_adapter()
-    response = await post(adapter, session_request(raw=raw))
-    assert response.status == 400
-    assert "message" in body_of(response)
-    assert host.sessions == {}
-
-
-async def test_a_verified_identity_opens_the_contact_and_merges_the_visitor() -> None:
-    adapter, host = make_adapter()
-    anonymous = body_of(await post(adapter, session_request({})))
-    identity = {
-        "userId": "user-42",
-        "name": "Ada",
-        "email": "ada@example.com",
-        "phone": "+15550002222",
-        "signature": sign("user-42"),
-    }
-    response = await post(
-        adapter, session_request({"token": anonymous["token"], "identity": identity})
-    )
-    assert response.status == 200
-    data = body_of(response)
-    assert data["contactId"] == "user-42"
-    assert "anonymousVisitorId" not in data
+async def test_a_verified_identity_merges_the_anonymous_visitor() -> None:
+    recording = host()
+    chat = adapter(recording)
+    anonymous = await post(chat, session_request({}))
+    identity = {"userId": "user-42", "name": "Ada", "signature": sign("user-42")}
+    data = await post(chat, session_request({"token": anonymous["token"], "identity": identity}))
+    assert data["status"] == 200 and data["contactId"] == "user-42"
     assert data["token"] != anonymous["token"]
-    assert host.merged == [(anonymous["anonymousVisitorId"], "user-42")]
+    assert recording.merged == [(anonymous["anonymousVisitorId"], "user-42")]
 
     # The new token belongs to the identified person, and keeps opening their conversation.
-    again = body_of(await post(adapter, session_request({"token": data["token"]})))
+    again = await post(chat, session_request({"token": data["token"]}))
     assert again["conversationId"] == data["conversationId"]
 
 
 async def test_identifying_over_another_users_token_merges_nothing() -> None:
-    adapter, host = make_adapter()
-    first = body_of(
-        await post(adapter, session_request({"identity": {"userId": "a", "signature": sign("a")}}))
-    )
-    second = await post(
-        adapter,
-        session_request(
-            {"token": first["token"], "identity": {"userId": "b", "signature": sign("b")}}
-        ),
-    )
-    assert second.status == 200
-    assert body_of(second)["contactId"] == "b"
-    assert host.merged == []
-
-
-async def test_a_bad_identity_signature_is_refused() -> None:
-    adapter, host = make_adapter()
-    identity = {"userId": "user-42", "signature": sign("user-43")}
-    response = await post(adapter, session_request({"identity": identity}))
-    assert response.status == 403
-    assert error_code(response) == "INVALID_IDENTITY"
-    assert host.sessions == {}
+    recording = host()
+    chat = adapter(recording)
+    first = await post(chat, identified("a"))
+    identity = {"userId": "b", "signature": sign("b")}
+    second = await post(chat, session_request({"token": first["token"], "identity": identity}))
+    assert second["status"] == 200 and second["contactId"] == "b"
+    assert recording.merged == []
 
 
 async def test_identities_are_refused_when_no_secret_is_configured() -> None:
-    adapter, _host = make_adapter(identity_secret=None)
-    identity = {"userId": "user-42", "signature": sign("user-42")}
-    response = await post(adapter, session_request({"identity": identity}))
-    assert response.status == 403
-    assert error_code(response) == "INVALID_IDENTITY"
+    case = WebhookCase(
+        "no secret", identified("user-42"), status=403, body_contains="INVALID_IDENTITY"
+    )
+    recording = host()
+    await check_webhook_case(adapter(recording, identity_secret=None), recording, case)
 
 
 @pytest.mark.parametrize(
@@ -294,8 +275,7 @@ async def test_the_installation_secret_is_read_only_when_a_visitor_arrives() -> 
                 raise RuntimeError("not loaded yet")
             return super().secret(name)
 
-    host = LateSecretHost(channel_id="chat")
-    config = WebchatConfig.model_validate({"type": "webchat", "allowed_origins": [SITE]})
-    adapter = WebchatAdapter("chat", config, host)
-    host.loaded = True
-    assert (await post(adapter, session_request({}))).status == 200
+    recording = LateSecretHost(channel_id="chat")
+    chat = adapter(recording, allowed_origins=[SITE], identity_secret=None)
+    recording.loaded = True
+    assert (await post(chat, session_request({})))["status"] == 200

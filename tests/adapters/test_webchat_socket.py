@@ -14,14 +14,8 @@ from channels import (
     ButtonPressed,
     DeliveryStatus,
     InboundMessage,
-    MessageContent,
-    NativePart,
-    OutboundPart,
     ReadUpTo,
-    SendError,
-    SendResult,
     StatusUpdate,
-    TextPart,
     WebhookRequest,
 )
 from channels.adapter import HttpHandler, SocketHandler
@@ -397,20 +391,3 @@ async def test_stop_closes_open_sockets(
     await adapter.stop()
     await asyncio.wait_for(visitor.task, timeout=5)
     assert visitor.socket.closed is not None and visitor.socket.closed[0] == 1001
-
-
-async def test_send_confirms_native_parts_under_the_message_id() -> None:
-    adapter, _ = make_adapter()
-    part = OutboundPart(
-        part=NativePart(MessageContent.of_text("Hi there")),
-        recipient="v_abc",
-        message_id="msg-9",
-        conversation_id="conv-v_abc",
-    )
-    assert await adapter.send(part) == SendResult("msg-9", DeliveryStatus.SENT)
-    with pytest.raises(SendError) as caught:
-        await adapter.send(
-            OutboundPart(part=TextPart("x"), recipient="v", message_id="m", conversation_id="c")
-        )
-    assert not caught.value.retryable
-    assert adapter.capabilities.native_content
