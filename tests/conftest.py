@@ -14,6 +14,9 @@ from typing import NoReturn
 import pytest
 from hypothesis import settings
 
+# the shared fixtures: database_url, gateways, twilio, graph (see tests/support/)
+pytest_plugins = ["tests.support.fixtures"]
+
 CHROMIUM = Path("/usr/bin/chromium")
 
 # On CI property tests draw the same examples every run, so a change lands or fails on its own

@@ -21,8 +21,8 @@ from gateway.config import parse_config
 from gateway.domain.messages import append_message
 from gateway.domain.participants import resolve_conversation
 from gateway.state import GATEWAY, Gateway
-from tests.databases import fresh_postgres, sqlite_url
 from tests.offline_channels import offline_channels
+from tests.support.databases import fresh_postgres, sqlite_url
 
 TOKEN = "api-test-token-0123456789"
 OTHER_TOKEN = "api-other-token-987654321"

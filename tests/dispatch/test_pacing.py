@@ -8,7 +8,8 @@ from pathlib import Path
 
 from gateway.backoff import next_delivery_attempt, webhook_delay
 from gateway.outbound.pacing import Pacer, TokenBucket
-from tests.dispatch.harness import eventually, fake_channel, running
+from tests.dispatch.harness import fake_channel, running
+from tests.support.polling import eventually
 
 
 class Clock:
@@ -82,7 +83,7 @@ async def test_a_bulk_send_to_one_conversation_does_not_hold_up_a_reply(tmp_path
 
 
 async def test_a_paced_channel_does_not_hold_up_an_unpaced_one(tmp_path: Path) -> None:
-    channels = fake_channel("sms", rate=1) + fake_channel("chat")
+    channels = [fake_channel("sms", rate=1), fake_channel("chat")]
     async with running(tmp_path / "db.sqlite", channels, workers=4) as run:
         for i in range(10):
             await run.queue(f"+1555000{i:04d}", "slow")
