@@ -12,7 +12,8 @@ import pytest
 from aiohttp import WSMsgType, web
 from playwright.async_api import async_playwright
 
-from tests.browser.conftest import CHROMIUM_ARGS, free_port, open_chat
+from tests.browser.conftest import CHROMIUM_ARGS, open_chat
+from tests.support.ports import free_port
 
 pytestmark = pytest.mark.browser
 

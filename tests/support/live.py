@@ -61,6 +61,19 @@ class LiveGateway:
         await self.runner.cleanup()
 
 
+def gateway_app(
+    config: GatewayConfig,
+    *,
+    adapter_classes: dict[str, type[Any]] | None = None,
+    options: Options | None = None,
+) -> web.Application:
+    """The whole daemon as one application, not started (for aiohttp's test client)."""
+    app = build_app(config.parse(), adapter_classes=adapter_classes)
+    if options is not None:
+        app[OPTIONS] = options
+    return app
+
+
 async def start_gateway(
     config: GatewayConfig,
     *,
@@ -79,9 +92,7 @@ async def start_gateway(
         config = config.on_port(free_port())
     assert config.listen is not None
     host, _, port = config.listen.rpartition(":")
-    app = build_app(config.parse(), adapter_classes=adapter_classes)
-    if options is not None:
-        app[OPTIONS] = options
+    app = gateway_app(config, adapter_classes=adapter_classes, options=options)
     runner = web.AppRunner(app) if access_log else web.AppRunner(app, access_log=None)
     await runner.setup()
     try:
