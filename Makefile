@@ -41,7 +41,7 @@ test: lint ## lint, then the tests on SQLite and on PostgreSQL (ARGS=... for pyt
 	scripts/test.sh $(ARGS)
 
 bench: $(STAMP) ## measure paging, ingest and render speed (QUICK=1 for a short run)
-	for s in api_paging ingest render; do $(BIN)/python bench/$$s.py $(if $(QUICK),--quick); done
+	for s in api_paging ingest render; do $(BIN)/python -m bench.$$s $(if $(QUICK),--quick); done
 
 browsers: ## install Debian's Chromium for the browser tests
 	scripts/chromium.sh --install
