@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import itertools
+import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -53,6 +54,10 @@ class Script:
     sent: list[OutboundPart] = field(default_factory=list)
     #: set to hold every send until released
     gate: asyncio.Event | None = None
+    #: the time each accepted part went out is read from this clock
+    clock: Callable[[], float] = time.monotonic
+    #: when each part in `sent` was accepted, by `clock`
+    times: list[float] = field(default_factory=list)
 
 
 class FakeAdapter:
@@ -90,6 +95,7 @@ class FakeAdapter:
         if error is not None:
             raise error
         self.script.sent.append(part)
+        self.script.times.append(self.script.clock())
         return SendResult(provider_message_id=f"{self.channel_id}-{next(_ids)}")
 
     async def lookup_profile(self, address: str) -> Participant | None:

@@ -8,12 +8,14 @@
 - `databases`: empty SQLite and PostgreSQL databases.
 - `polling`: `eventually`, waiting (boundedly) for background work.
 - `ports`: `free_port`.
+- `clock`: `ManualClock`, time that moves only when the test says.
 - `fixtures`: the pytest fixtures built on these (registered by tests/conftest.py).
 
 Benchmarks import it too: run them from the repository's root as modules
 (`python -m bench.ingest`).
 """
 
+from tests.support.clock import ManualClock
 from tests.support.config import (
     OFFLINE,
     TOKEN,
@@ -42,6 +44,7 @@ __all__ = [
     "GatewayConfig",
     "GatewayThread",
     "LiveGateway",
+    "ManualClock",
     "Webhook",
     "channel",
     "empty_database",
