@@ -152,9 +152,9 @@ async def test_killed_daemon_loses_no_acknowledged_message(tmp_path: Path) -> No
         f"over {KILLS} kills: {sorted(duplicates)}"
     )
     assert set(expected) <= set(sent)
-    # only a send in flight at a kill may go out twice: one per recipient per kill at most
-    assert len(duplicates) <= KILLS * len(RECIPIENTS)
-    assert all(n == 2 for n in duplicates.values())
+    # only a send in flight at a kill goes out again: one per recipient per kill at most (a
+    # slow restart may find the same send in flight at the next kill too)
+    assert sum(n - 1 for n in duplicates.values()) <= KILLS * len(RECIPIENTS)
 
     with sqlite3.connect(tmp_path / "inbox.db") as db:
         stored = {
