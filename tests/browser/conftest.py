@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ from tests.support.polling import eventually
 from tests.support.ports import free_port
 
 PASSWORD = "agent-password"
+Handler = Callable[[web.Request], Awaitable[web.Response]]
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -105,7 +106,7 @@ async def world(chromium_path: str, tmp_path: Path) -> AsyncIterator[World]:
     async with live_gateway(config) as live:
         site = web.Application()
         page = SITE_PAGE.format(gateway=live.url)
-        site.router.add_get("/", lambda _: _html(page))
+        site.router.add_get("/", _html(page))
         site_runner = web.AppRunner(site)
         await site_runner.setup()
         await web.TCPSite(site_runner, "127.0.0.1", site_port).start()
@@ -121,5 +122,10 @@ async def world(chromium_path: str, tmp_path: Path) -> AsyncIterator[World]:
                 await site_runner.cleanup()
 
 
-async def _html(text: str) -> web.Response:
-    return web.Response(text=text, content_type="text/html")
+def _html(text: str) -> Handler:
+    """A handler answering `text` as an HTML page."""
+
+    async def serve(_: web.Request) -> web.Response:
+        return web.Response(text=text, content_type="text/html")
+
+    return serve
