@@ -14,7 +14,7 @@ CONFIG ?= config.example.toml
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help install run sandbox lint test bench browsers postgres clean
+.PHONY: help install run sandbox lint test bench browsers node postgres clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -44,10 +44,13 @@ test: lint ## lint, then the tests on SQLite and on PostgreSQL (ARGS=... for pyt
 	scripts/test.sh $(ARGS)
 
 bench: $(STAMP) ## measure paging, ingest and render speed (QUICK=1 for a short run)
-	for s in api_paging ingest render; do $(BIN)/python bench/$$s.py $(if $(QUICK),--quick); done
+	for s in api_paging ingest render; do $(BIN)/python -m bench.$$s $(if $(QUICK),--quick); done
 
 browsers: ## install Debian's Chromium for the browser tests
 	scripts/chromium.sh --install
+
+node: ## install Debian's Node.js for the widget's syntax check
+	scripts/node.sh --install
 
 postgres: ## start the throwaway test PostgreSQL and print its URL
 	@scripts/postgres.sh start

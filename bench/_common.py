@@ -1,4 +1,7 @@
-"""What every bench script shares: options, databases, a live gateway, statistics, tables."""
+"""What every bench script shares: options, databases, a live gateway, statistics, tables.
+
+The gateway, its configuration and the databases come from tests.support, as in the tests.
+"""
 
 from __future__ import annotations
 
@@ -6,35 +9,20 @@ import argparse
 import faulthandler
 import logging
 import os
-import socket
 import statistics
 import tempfile
 import time
 import uuid
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from aiohttp import web
-
-from gateway.app import build_app
-from gateway.config import parse_config
-from gateway.state import GATEWAY, Gateway
+from tests.support.config import Channel, GatewayConfig
+from tests.support.databases import POSTGRES_ENV, fresh_postgres, sqlite_url
+from tests.support.live import LiveGateway, start_gateway
 
 TOKEN = "bench-token-0123456789abcdef"
-POSTGRES_ENV = "INBOX_TEST_POSTGRES_URL"
-#: a Twilio channel whose API host is a closed local port: nothing ever leaves the machine
-SMS_CHANNEL = """
-[channels.sms]
-type = "twilio"
-account_sid = "{account_sid}"
-auth_token = "{auth_token}"
-from_number = "+15550001111"
-api_base_url = "http://127.0.0.1:9"
-"""
-ACCOUNT_SID = "AC" + "0" * 32
-AUTH_TOKEN = "bench-auth-token"
 #: seconds after which a stuck run is stopped (several times what a run should take)
 WATCHDOG, WATCHDOG_QUICK = 240.0, 60.0
 
@@ -66,7 +54,7 @@ class Databases:
     def __init__(self) -> None:
         self._folder = tempfile.TemporaryDirectory(prefix="inbox-bench-")
         self._postgres = os.environ.get(POSTGRES_ENV, "")
-        self._created: list[str] = []
+        self._dropped = ExitStack()
 
     @property
     def backends(self) -> list[str]:
@@ -74,29 +62,12 @@ class Databases:
 
     def new(self, backend: str) -> str:
         """The URL of a new empty database on `backend`."""
-        name = f"b_{uuid.uuid4().hex[:12]}"
         if backend == "sqlite":
-            return f"sqlite:///{Path(self._folder.name) / name}.db"
-        import psycopg
-        from psycopg import sql
-
-        with psycopg.connect(self._postgres, autocommit=True) as admin:
-            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        self._created.append(name)
-        return f"{self._postgres.rsplit('/', 1)[0]}/{name}"
+            return sqlite_url(Path(self._folder.name), f"b_{uuid.uuid4().hex[:12]}.db")
+        return self._dropped.enter_context(fresh_postgres(self._postgres, prefix="b_"))
 
     def close(self) -> None:
-        if self._created:
-            import psycopg
-            from psycopg import sql
-
-            with psycopg.connect(self._postgres, autocommit=True) as admin:
-                for name in self._created:
-                    admin.execute(
-                        sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                            sql.Identifier(name)
-                        )
-                    )
+        self._dropped.close()
         self._folder.cleanup()
 
 
@@ -112,60 +83,20 @@ def databases() -> Iterator[Databases]:
 # -- a live gateway -------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+def bench_config(database_url: str, *channels: Channel) -> GatewayConfig:
+    """A gateway as the benchmarks run it: the bench API token and these channels."""
+    return GatewayConfig(
+        database_url=database_url,
+        business_name="Bench Shop",
+        tokens={"bench": TOKEN},
+        channels=channels,
+    )
 
 
-@dataclass
-class LiveGateway:
-    """The real daemon on 127.0.0.1, as `inbox-gateway run` builds it."""
-
-    url: str
-    app: web.Application
-    runner: web.AppRunner
-
-    @property
-    def gateway(self) -> Gateway:
-        return self.app[GATEWAY]
-
-    @property
-    def auth(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {TOKEN}"}
-
-    async def stop(self) -> None:
-        await self.runner.cleanup()
-
-
-def sms_channel() -> str:
-    return SMS_CHANNEL.format(account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN)
-
-
-async def start_gateway(database_url: str, channels: str = "") -> LiveGateway:
-    """Build the app from a TOML config and serve it on a free port (schema migrated)."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    text = f"""
-[gateway]
-listen = "127.0.0.1:{port}"
-public_url = "{url}"
-business_name = "Bench Shop"
-
-[database]
-url = "{database_url}"
-
-[api]
-tokens = [{{ name = "bench", token = "{TOKEN}" }}]
-
-{channels}
-"""
-    app = build_app(parse_config(text))
-    # No access log: one line per request would be a good part of what is measured.
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    return LiveGateway(url, app, runner)
+async def start_bench_gateway(database_url: str, *channels: Channel) -> LiveGateway:
+    """The real daemon on a free port (schema migrated), without the access log, which
+    would be a good part of what is measured."""
+    return await start_gateway(bench_config(database_url, *channels), access_log=False)
 
 
 # -- numbers and tables ---------------------------------------------------------------------

@@ -4,7 +4,7 @@ Two gateways run side by side, one on a small database and one on a large one (a
 conversation of 1 000 vs 100 000 messages; 10 vs 10 000 conversations), and the same
 requests go to both, interleaved. The ratio large/small of the median latency should be ≈ 1.
 
-    python bench/api_paging.py [--quick]
+    python -m bench.api_paging [--quick]
 """
 
 from __future__ import annotations
@@ -16,25 +16,25 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from _common import (
-    LiveGateway,
+from aiohttp import ClientSession
+from sqlalchemy import Engine, Table, insert, update
+from sqlmodel import SQLModel
+
+from bench._common import (
     Stopwatch,
     databases,
     fmt,
     options,
     ratio,
-    sms_channel,
-    start_gateway,
+    start_bench_gateway,
     table,
     timing,
 )
-from aiohttp import ClientSession
-from sqlalchemy import Engine, Table, insert, update
-from sqlmodel import SQLModel
-
 from channels import DeliveryStatus, Direction, Visibility
 from gateway.clock import new_id
 from gateway.web.api import paging
+from tests.support.config import twilio_channel
+from tests.support.live import LiveGateway
 
 PAGE = 30
 START = datetime(2024, 1, 1, tzinfo=UTC)
@@ -339,8 +339,8 @@ def cases(sizes: Sizes) -> list[Case]:
 async def bench_backend(
     backend: str, url_small: str, url_large: str, sizes: Sizes
 ) -> list[list[str]]:
-    small_live = await start_gateway(url_small, sms_channel())
-    large_live = await start_gateway(url_large, sms_channel())
+    small_live = await start_bench_gateway(url_small, twilio_channel())
+    large_live = await start_bench_gateway(url_large, twilio_channel())
     try:
         loop = asyncio.get_running_loop()
         started = time.perf_counter()

@@ -5,7 +5,7 @@ Signed Twilio webhooks (`POST /channels/sms/inbound`) are posted to the real gat
 baseline runs are the same with the writer limited to one job per transaction
 (`gateway.store.writer.MAX_BATCH = 1`), i.e. one commit per request.
 
-    python bench/ingest.py [--quick]
+    python -m bench.ingest [--quick]
 """
 
 from __future__ import annotations
@@ -17,26 +17,24 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
-from _common import (
-    ACCOUNT_SID,
-    AUTH_TOKEN,
-    LiveGateway,
-    Stopwatch,
-    databases,
-    fmt,
-    options,
-    ratio,
-    sms_channel,
-    start_gateway,
-    table,
-    timing,
-)
 from aiohttp import ClientSession, TCPConnector
 from sqlmodel import Session, func, select
 from twilio.request_validator import RequestValidator
 
 import gateway.store.writer as writer_module
+from bench._common import (
+    Stopwatch,
+    databases,
+    fmt,
+    options,
+    ratio,
+    start_bench_gateway,
+    table,
+    timing,
+)
 from gateway.store.models import MessageRow
+from tests.support.config import ACCOUNT_SID, TWILIO_AUTH_TOKEN, twilio_channel
+from tests.support.live import LiveGateway
 
 LEVELS = (1, 16, 64)
 #: distinct customers texting in; each has written once before the timed part
@@ -77,7 +75,7 @@ class Result:
 
 def webhooks(url: str, first: int, count: int) -> list[Webhook]:
     """Signed inbound-SMS webhooks as Twilio posts them, made before any clock starts."""
-    validator = RequestValidator(AUTH_TOKEN)
+    validator = RequestValidator(TWILIO_AUTH_TOKEN)
     made = []
     for n in range(first, first + count):
         sid = f"SM{n:032x}"
@@ -144,7 +142,7 @@ def stored(live: LiveGateway) -> int:
 
 async def run(database_url: str, concurrency: int, grouped: bool, sizes: Sizes) -> Result:
     with one_commit_per_request(not grouped):
-        live = await start_gateway(database_url, sms_channel())
+        live = await start_bench_gateway(database_url, twilio_channel())
         try:
             url = f"{live.url}/channels/sms/inbound"
             warm = webhooks(url, 0, SENDERS)

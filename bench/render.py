@@ -4,7 +4,7 @@ The capabilities are the real adapters' own: Twilio SMS/MMS, Messenger, and the 
 web chat (native content). The baseline in the same run is `MessageContent.model_validate`
 of the same messages' JSON, which every message pays once anyway.
 
-    python bench/render.py [--quick]
+    python -m bench.render [--quick]
 """
 
 from __future__ import annotations
@@ -15,13 +15,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from _common import Stopwatch, fmt, options, ratio, table
-
 from adapters.messenger.adapter import MessengerAdapter
 from adapters.messenger.config import MessengerConfig
 from adapters.twilio.adapter import TwilioAdapter
 from adapters.twilio.config import TwilioConfig
 from adapters.webchat.adapter import CAPABILITIES as WEBCHAT
+from bench._common import Stopwatch, fmt, options, ratio, table
 from channels import Capabilities, MessageContent, render
 from channels.testing import RecordingHost
 

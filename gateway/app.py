@@ -77,15 +77,15 @@ def build_app(
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
-    app.router.add_get("/", lambda _: _redirect("/inbox/"))
+    app.router.add_get("/", _to_inbox)
     api.setup(app)
     background.setup(app)
     inbox.setup(app)
     return app
 
 
-async def _redirect(location: str) -> web.StreamResponse:
-    raise web.HTTPFound(location)
+async def _to_inbox(_: web.Request) -> web.StreamResponse:
+    raise web.HTTPFound("/inbox/")
 
 
 def _build_adapter(app: web.Application, gateway: Gateway, spec: ChannelSpec) -> Adapter:

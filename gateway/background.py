@@ -9,8 +9,10 @@ windows noted more than a week ago.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -27,6 +29,7 @@ from gateway.domain.windows import forget_closed_windows, note_closed_windows
 from gateway.events.subscribers.redact import redact
 from gateway.events.subscribers.sender import DEFAULT_SCHEDULE, WebhookSender
 from gateway.outbound.dispatcher import Dispatcher
+from gateway.outbound.pacing import Clock, Sleep
 from gateway.outbound.record import pending_count
 from gateway.state import GATEWAY, Gateway
 from gateway.store.models import EarlyStatusRow, EventRow, IdempotencyRow, MenuRow
@@ -52,6 +55,9 @@ class Options:
     webhook_schedule: Schedule = DEFAULT_SCHEDULE
     uniform: Uniform = field(default=random.uniform)
     sweep_seconds: float = SWEEP_SECONDS
+    #: the time the channels' pacing reads, and how it waits for a token
+    pacing_clock: Clock = field(default=time.monotonic)
+    pacing_sleep: Sleep = field(default=asyncio.sleep)
 
 
 OPTIONS = web.AppKey("background_options", Options)
@@ -70,7 +76,13 @@ def _options(app: web.Application) -> Options:
 
 
 async def dispatcher_context(app: web.Application) -> AsyncIterator[None]:
-    dispatcher = Dispatcher(app[GATEWAY], uniform=_options(app).uniform)
+    options = _options(app)
+    dispatcher = Dispatcher(
+        app[GATEWAY],
+        uniform=options.uniform,
+        pacing_clock=options.pacing_clock,
+        pacing_sleep=options.pacing_sleep,
+    )
     await dispatcher.start()
     app[DISPATCHER] = dispatcher
     try:

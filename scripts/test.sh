@@ -56,6 +56,7 @@ run_pytest() {
 }
 
 scripts/chromium.sh
+scripts/node.sh
 
 pg_started=""
 if [[ -z "${INBOX_TEST_POSTGRES_URL:-}" ]]; then

@@ -31,7 +31,7 @@ from gateway.outbound.claim import (
     release_abandoned,
     releaser,
 )
-from gateway.outbound.pacing import Pacer
+from gateway.outbound.pacing import Clock, Pacer, Sleep
 from gateway.outbound.record import fail_now, failure_recorder, finisher, part_recorder
 from gateway.state import Gateway
 
@@ -56,6 +56,8 @@ class Dispatcher:
         send_timeout: float = SEND_TIMEOUT,
         poll_seconds: float = POLL_SECONDS,
         uniform: Uniform = random.uniform,
+        pacing_clock: Clock = time.monotonic,
+        pacing_sleep: Sleep = asyncio.sleep,
     ) -> None:
         self.gateway = gateway
         self.lease = lease
@@ -63,7 +65,7 @@ class Dispatcher:
         self.poll_seconds = poll_seconds
         self.uniform = uniform
         self.slots = gateway.config.delivery.workers
-        self.pacer = Pacer(gateway.rates)
+        self.pacer = Pacer(gateway.rates, clock=pacing_clock, sleep=pacing_sleep)
         self._jobs: dict[str, asyncio.Task[None]] = {}
         self._busy: Counter[str] = Counter()
         self._wake = asyncio.Event()

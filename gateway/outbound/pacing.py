@@ -4,20 +4,34 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+
+#: monotonic seconds
+Clock = Callable[[], float]
+#: waits the given number of seconds
+Sleep = Callable[[float], Awaitable[None]]
 
 
 class TokenBucket:
-    """Allows `rate` sends a second on average, with bursts of at most `burst`."""
+    """Allows `rate` sends a second on average, with bursts of at most `burst`.
+
+    `clock` and `sleep` are the time it reads and the way it waits: a test gives its own pair
+    to see the pace without waiting for it.
+    """
 
     def __init__(
-        self, rate: float, burst: float = 1.0, clock: Callable[[], float] = time.monotonic
+        self,
+        rate: float,
+        burst: float = 1.0,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
         if rate <= 0:
             raise ValueError("rate must be positive")
         self.rate = rate
         self.burst = max(1.0, burst)
         self._clock = clock
+        self._sleep = sleep
         self._tokens = self.burst
         self._stamp = clock()
         self._lock = asyncio.Lock()
@@ -36,16 +50,23 @@ class TokenBucket:
         """Wait for a token and take it; waiters are served in arrival order."""
         async with self._lock:
             while (wait := self.wait_time()) > 0:
-                await asyncio.sleep(wait)
+                await self._sleep(wait)
             self._tokens -= 1
 
 
 class Pacer:
     """One bucket per paced channel, shared by every worker of this process."""
 
-    def __init__(self, rates: dict[str, float | None]) -> None:
+    def __init__(
+        self,
+        rates: dict[str, float | None],
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
         self._buckets = {
-            channel_id: TokenBucket(rate) for channel_id, rate in rates.items() if rate
+            channel_id: TokenBucket(rate, clock=clock, sleep=sleep)
+            for channel_id, rate in rates.items()
+            if rate
         }
 
     def paced(self, channel_id: str) -> bool:

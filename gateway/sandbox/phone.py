@@ -209,7 +209,7 @@ def setup_phone(app: web.Application, twilio: Any, graph: Any) -> None:
     """Add the sandbox's pages and the phone's endpoints."""
     app[PHONE] = Phone(twilio, graph)
     router = app.router
-    router.add_get("/sandbox", lambda _: _found("/sandbox/"))
+    router.add_get("/sandbox", _to_demo)
     router.add_get("/sandbox/", demo)
     router.add_get("/sandbox/phone", phone_page)
     router.add_get("/sandbox/static/{name}", asset)
@@ -219,5 +219,5 @@ def setup_phone(app: web.Application, twilio: Any, graph: Any) -> None:
     router.add_post("/sandbox/api/messenger", messenger_send)
 
 
-async def _found(location: str) -> web.StreamResponse:
-    raise web.HTTPFound(location)
+async def _to_demo(_: web.Request) -> web.StreamResponse:
+    raise web.HTTPFound("/sandbox/")

@@ -1,12 +1,11 @@
 """A gateway with three channels (web chat, SMS, Messenger), for the API: on a temp SQLite
-file, and (in the PostgreSQL run) on a fresh PostgreSQL database."""
+file, and (in the PostgreSQL run) on a fresh PostgreSQL database (`database_url`)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,60 +14,28 @@ from aiohttp.test_utils import TestClient
 from sqlmodel import Session, func, select
 
 from channels import Direction, MessageContent
-from gateway.app import build_app
 from gateway.clock import now
-from gateway.config import parse_config
 from gateway.domain.messages import append_message
 from gateway.domain.participants import resolve_conversation
 from gateway.state import GATEWAY, Gateway
-from tests.databases import fresh_postgres, sqlite_url
-from tests.offline_channels import offline_channels
+from tests.support.config import GatewayConfig, offline_channels
+from tests.support.live import gateway_app
 
 TOKEN = "api-test-token-0123456789"
 OTHER_TOKEN = "api-other-token-987654321"
-# Providers are never reached: nothing listens on port 9 of the loopback, and the first
-# retry is far beyond any test, so deliveries stay PENDING while a test looks at them.
-CONFIG = """
-[gateway]
-business_name = "Test Shop"
-max_body_bytes = 65536
-
-[database]
-url = "{url}"
-
-[api]
-tokens = [{{ name = "crm", token = "{token}" }}, {{ name = "shop", token = "{other}" }}]
-
-[delivery]
-retry_delays = [600]
-
-"""
 
 
-def config_text(database_url: str) -> str:
-    return CONFIG.format(url=database_url, token=TOKEN, other=OTHER_TOKEN) + offline_channels(
-        human_agent_tag=True
+def api_config(database_url: str) -> GatewayConfig:
+    """Two API clients, and the three channels with providers that are never reached: the
+    first retry is far beyond any test, so deliveries stay PENDING while a test looks."""
+    return GatewayConfig(
+        database_url=database_url,
+        business_name="Test Shop",
+        max_body_bytes=65536,
+        tokens={"crm": TOKEN, "shop": OTHER_TOKEN},
+        retry_delays=[600],
+        channels=offline_channels(human_agent_tag=True),
     )
-
-
-#: every API test runs on both databases; the PostgreSQL case only in the `postgres` run
-BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-
-
-def empty_database(request: pytest.FixtureRequest, folder: Path) -> Iterator[str]:
-    """An empty database of the backend in `request.param`: its URL, while it exists."""
-    if request.param == "sqlite":
-        yield sqlite_url(folder)
-        return
-    server = request.getfixturevalue("postgres_url")
-    with fresh_postgres(server) as url:
-        yield url
-
-
-@pytest.fixture(params=BACKENDS)
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """An empty database: a SQLite file, and (in the PostgreSQL run) a PostgreSQL database."""
-    yield from empty_database(request, tmp_path)
 
 
 @dataclass
@@ -152,8 +119,8 @@ async def api(
     ],
     database_url: str,
 ) -> Api:
-    """The running gateway's API client (one fresh database per test)."""
-    app = build_app(parse_config(config_text(database_url)))
+    """The running gateway's API client (one fresh database per test, on each backend)."""
+    app = gateway_app(api_config(database_url))
     client = await aiohttp_client(app)
     return Api(client, app)
 

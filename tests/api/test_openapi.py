@@ -2,58 +2,44 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import threading
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import schemathesis
-from aiohttp import web
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from gateway.app import build_app
-from gateway.config import parse_config
-from gateway.state import GATEWAY
+from gateway.state import Gateway
 from gateway.web.api.openapi import channels_of, document
-from tests.api.conftest import BACKENDS, TOKEN, config_text, empty_database
+from tests.api.conftest import TOKEN, api_config
+from tests.support.fixtures import BACKENDS, backend_database
+from tests.support.live import GatewayThread
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 Case = schemathesis.Case[Any]
 
 
 class LiveServer:
-    """The gateway on 127.0.0.1 in its own thread and event loop (schemathesis calls block)."""
+    """The gateway served from its own thread and event loop (schemathesis calls block)."""
 
     def __init__(self, database_url: str) -> None:
-        self.app = build_app(parse_config(config_text(database_url)))
-        self.loop = asyncio.new_event_loop()
-        self.runner = web.AppRunner(self.app)
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread = GatewayThread(api_config(database_url))
         self.url = ""
         self.known: dict[str, str] = {}
 
     def start(self) -> None:
-        self.thread.start()
-        asyncio.run_coroutine_threadsafe(self._start(), self.loop).result(timeout=30)
-
-    async def _start(self) -> None:
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        server = site._server
-        assert isinstance(server, asyncio.Server)
-        port = server.sockets[0].getsockname()[1]
-        self.url = f"http://127.0.0.1:{port}"
+        self.url = self.thread.start().url
 
     def stop(self) -> None:
-        asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(timeout=30)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(timeout=10)
+        self.thread.stop()
+
+    @property
+    def gateway(self) -> Gateway:
+        return self.thread.live.gateway
 
     def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         request = urllib.request.Request(
@@ -71,7 +57,7 @@ def openapi_database(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
     """One database for the module's live server, on each backend."""
-    yield from empty_database(request, tmp_path_factory.mktemp("openapi"))
+    yield from backend_database(request, tmp_path_factory.mktemp("openapi"))
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +73,7 @@ def api_schema(live: LiveServer) -> Any:
     """The served document, pointed at the live server, with a real conversation to list."""
     with urllib.request.urlopen(live.url + "/inbox/v2/openapi.json", timeout=10) as response:
         served = json.load(response)
-    channels = channels_of(live.app[GATEWAY].directory)
+    channels = channels_of(live.gateway.directory)
     assert served == json.loads(json.dumps(document(channels)))
     contact = live.post(
         "/inbox/v2/contacts",

@@ -2,26 +2,26 @@
 
 from __future__ import annotations
 
-import asyncio
-import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
-from argon2 import PasswordHasher
 from playwright.async_api import Browser, Page, async_playwright
 from sqlmodel import select
 
-from gateway.app import build_app
-from gateway.config import parse_config
 from gateway.state import GATEWAY, Gateway
 from gateway.store.models import EventRow
+from tests.support.config import Agent, GatewayConfig, webchat_channel
+from tests.support.databases import sqlite_url
+from tests.support.live import live_gateway
+from tests.support.polling import eventually
+from tests.support.ports import free_port
 
 PASSWORD = "agent-password"
-HASH = PasswordHasher(time_cost=1, memory_cost=8192).hash(PASSWORD)
+Handler = Callable[[web.Request], Awaitable[web.Response]]
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -35,12 +35,6 @@ SITE_PAGE = """<!doctype html>
 <body><h1>A shop</h1>
 <script src="{gateway}/channels/chat/widget.js" async></script>
 </body></html>"""
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass
@@ -84,12 +78,12 @@ class World:
     async def wait_for_event(
         self, slug: str, match: Callable[[dict[str, Any]], bool]
     ) -> dict[str, Any]:
-        for _ in range(200):
-            for body in await self.events(slug):
-                if match(body):
-                    return body
-            await asyncio.sleep(0.05)
-        raise AssertionError(f"no {slug} event matched")
+        """The first `slug` event matching `match`, once there is one."""
+
+        async def matching() -> dict[str, Any] | None:
+            return next((body for body in await self.events(slug) if match(body)), None)
+
+        return await eventually(matching)
 
 
 async def open_chat(page: Page, site_url: str) -> None:
@@ -100,52 +94,38 @@ async def open_chat(page: Page, site_url: str) -> None:
 
 @pytest.fixture
 async def world(chromium_path: str, tmp_path: Path) -> AsyncIterator[World]:
-    gateway_port, site_port = free_port(), free_port()
-    gateway_url = f"http://127.0.0.1:{gateway_port}"
+    site_port = free_port()
     site_url = f"http://127.0.0.1:{site_port}"
-    config = f"""
-[gateway]
-listen = "127.0.0.1:{gateway_port}"
-public_url = "{gateway_url}"
-business_name = "Test Shop"
+    config = GatewayConfig(
+        database_url=sqlite_url(tmp_path),
+        business_name="Test Shop",
+        retry_delays=[0.2, 0.5],
+        agents=[Agent.with_password("alice", PASSWORD)],
+        channels=[webchat_channel(allowed_origins=[site_url])],
+    )
+    async with live_gateway(config) as live:
+        site = web.Application()
+        page = SITE_PAGE.format(gateway=live.url)
+        site.router.add_get("/", _html(page))
+        site_runner = web.AppRunner(site)
+        await site_runner.setup()
+        await web.TCPSite(site_runner, "127.0.0.1", site_port).start()
 
-[database]
-url = "sqlite:///{tmp_path / "inbox.db"}"
-
-[delivery]
-retry_delays = [0.2, 0.5]
-
-[[agents]]
-username = "alice"
-password_hash = "{HASH}"
-
-[channels.chat]
-type = "webchat"
-allowed_origins = ["{site_url}"]
-"""
-    app = build_app(parse_config(config))
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", gateway_port).start()
-
-    site = web.Application()
-    page = SITE_PAGE.format(gateway=gateway_url)
-    site.router.add_get("/", lambda _: _html(page))
-    site_runner = web.AppRunner(site)
-    await site_runner.setup()
-    await web.TCPSite(site_runner, "127.0.0.1", site_port).start()
-
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=chromium_path, args=CHROMIUM_ARGS
-        )
-        try:
-            yield World(gateway_url, site_url, app, browser)
-        finally:
-            await browser.close()
-            await site_runner.cleanup()
-            await runner.cleanup()
+        async with async_playwright() as playwright:
+            browser = await playwright.chromium.launch(
+                executable_path=chromium_path, args=CHROMIUM_ARGS
+            )
+            try:
+                yield World(live.url, site_url, live.app, browser)
+            finally:
+                await browser.close()
+                await site_runner.cleanup()
 
 
-async def _html(text: str) -> web.Response:
-    return web.Response(text=text, content_type="text/html")
+def _html(text: str) -> Handler:
+    """A handler answering `text` as an HTML page."""
+
+    async def serve(_: web.Request) -> web.Response:
+        return web.Response(text=text, content_type="text/html")
+
+    return serve

@@ -12,7 +12,8 @@ import pytest
 from aiohttp import WSMsgType, web
 from playwright.async_api import async_playwright
 
-from tests.browser.conftest import CHROMIUM_ARGS, free_port, open_chat
+from tests.browser.conftest import CHROMIUM_ARGS, open_chat
+from tests.support.ports import free_port
 
 pytestmark = pytest.mark.browser
 
@@ -67,15 +68,8 @@ class FakeChannel:
 async def site() -> AsyncIterator[tuple[str, FakeChannel]]:
     channel = FakeChannel(1200)
     app = web.Application()
-    app.router.add_get(
-        "/", lambda _: _respond(web.Response(text=PAGE_HTML, content_type="text/html"))
-    )
-    app.router.add_get(
-        "/channels/chat/widget.js",
-        lambda _: _respond(
-            web.Response(text=WIDGET.read_text(), content_type="application/javascript")
-        ),
-    )
+    app.router.add_get("/", _page)
+    app.router.add_get("/channels/chat/widget.js", _widget)
     app.router.add_post("/channels/chat/sessions", channel.session)
     app.router.add_get("/channels/chat/ws", channel.socket)
     runner = web.AppRunner(app)
@@ -88,8 +82,12 @@ async def site() -> AsyncIterator[tuple[str, FakeChannel]]:
         await runner.cleanup()
 
 
-async def _respond(response: web.Response) -> web.Response:
-    return response
+async def _page(_: web.Request) -> web.Response:
+    return web.Response(text=PAGE_HTML, content_type="text/html")
+
+
+async def _widget(_: web.Request) -> web.Response:
+    return web.Response(text=WIDGET.read_text(), content_type="application/javascript")
 
 
 async def test_a_returning_visitor_sees_all_1200_messages_and_the_live_one(

@@ -5,15 +5,14 @@ from __future__ import annotations
 import asyncio
 import builtins
 import itertools
-import socket
-from collections.abc import AsyncIterator, Callable, Sequence
+import time
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 from aiohttp import web
-from aiohttp.test_utils import TestServer
 from sqlmodel import Session, select
 
 from channels import (
@@ -27,13 +26,14 @@ from channels import (
     Route,
     SendResult,
 )
-from gateway.app import build_app
-from gateway.background import OPTIONS, Options
-from gateway.config import parse_config
+from gateway.background import Options
 from gateway.domain.participants import conversation_for
 from gateway.outbound.rules import SendRequest, send_message
-from gateway.state import GATEWAY, Gateway
+from gateway.state import Gateway
 from gateway.store.models import DeliveryRow, MessageRow
+from tests.support.config import Channel, GatewayConfig, Webhook, channel
+from tests.support.databases import sqlite_url
+from tests.support.live import LiveGateway, live_gateway
 
 T = TypeVar("T")
 _ids = itertools.count(1)
@@ -54,6 +54,10 @@ class Script:
     sent: list[OutboundPart] = field(default_factory=list)
     #: set to hold every send until released
     gate: asyncio.Event | None = None
+    #: the time each accepted part went out is read from this clock
+    clock: Callable[[], float] = time.monotonic
+    #: when each part in `sent` was accepted, by `clock`
+    times: list[float] = field(default_factory=list)
 
 
 class FakeAdapter:
@@ -91,50 +95,63 @@ class FakeAdapter:
         if error is not None:
             raise error
         self.script.sent.append(part)
+        self.script.times.append(self.script.clock())
         return SendResult(provider_message_id=f"{self.channel_id}-{next(_ids)}")
 
     async def lookup_profile(self, address: str) -> Participant | None:
         return None
 
 
-BASE = """
-[gateway]
-public_url = "http://127.0.0.1:{port}"
-
-[database]
-url = "sqlite:///{db}"
-
-[delivery]
-retry_delays = {delays}
-workers = {workers}
-"""
+def fake_channel(
+    channel_id: str, rate: float | None = None, text_limit: int | None = None
+) -> Channel:
+    """A channel of the in-test adapter (`FakeAdapter`)."""
+    return channel(channel_id, "fake", rate_per_second=rate, text_limit=text_limit)
 
 
-def fake_channel(channel_id: str, rate: float | None = None, text_limit: int | None = None) -> str:
-    lines = [f"[channels.{channel_id}]", 'type = "fake"']
-    if rate is not None:
-        lines.append(f"rate_per_second = {rate}")
-    if text_limit is not None:
-        lines.append(f"text_limit = {text_limit}")
-    return "\n".join(lines) + "\n"
+Channels = str | Channel | Sequence[Channel]
+
+
+def gateway_config(
+    db: Path,
+    channels: Channels = (),
+    delays: Sequence[float] = (0.2,),
+    workers: int = 4,
+    extra: str = "",
+    *,
+    database_url: str | None = None,
+    webhooks: Sequence[Webhook] = (),
+    tokens: Mapping[str, str] | None = None,
+) -> GatewayConfig:
+    """The configuration of a dispatch test's gateway: channels (tables or TOML text) on the
+    SQLite file `db` (or `database_url`), no business name, these retry delays and workers."""
+    if isinstance(channels, str):
+        extra, channels = f"{extra}\n{channels}", ()
+    elif isinstance(channels, Channel):
+        channels = [channels]
+    return GatewayConfig(
+        database_url=database_url or sqlite_url(db.parent, db.name),
+        business_name=None,
+        retry_delays=list(delays),
+        workers=workers,
+        channels=list(channels),
+        webhooks=webhooks,
+        tokens=tokens or {},
+        extra=extra,
+    )
 
 
 def config_text(
     db: Path,
-    channels: str,
+    channels: Channels = (),
     delays: Sequence[float] = (0.2,),
     workers: int = 4,
     extra: str = "",
-    port: int = 8080,
+    *,
+    webhooks: Sequence[Webhook] = (),
 ) -> str:
-    """The TOML of a test gateway."""
-    return BASE.format(db=db, delays=list(delays), workers=workers, port=port) + extra + channels
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    """The TOML of a dispatch test's gateway, for the command line."""
+    return gateway_config(db, channels, delays, workers, extra, webhooks=webhooks).toml()
 
 
 def fixed_jitter(low: float, high: float) -> float:
@@ -144,16 +161,21 @@ def fixed_jitter(low: float, high: float) -> float:
 
 @dataclass
 class Running:
-    app: web.Application
-    server: TestServer
+    """A started gateway with the in-test adapter, and helpers to queue and watch sends."""
+
+    live: LiveGateway
+
+    @property
+    def app(self) -> web.Application:
+        return self.live.app
 
     @property
     def url(self) -> str:
-        return str(self.server.make_url("")).rstrip("/")
+        return self.live.url
 
     @property
     def gateway(self) -> Gateway:
-        return self.app[GATEWAY]
+        return self.live.gateway
 
     def script(self, channel_id: str = "sms") -> Script:
         adapter = self.gateway.adapters[channel_id]
@@ -209,7 +231,7 @@ class Running:
 @asynccontextmanager
 async def running(
     db: Path,
-    channels: str | None = None,
+    channels: Channels | None = None,
     *,
     delays: Sequence[float] = (0.2, 0.4, 0.8),
     workers: int = 4,
@@ -217,32 +239,24 @@ async def running(
     options: Options | None = None,
     adapters: dict[str, type[Any]] | None = None,
     database_url: str | None = None,
+    webhooks: Sequence[Webhook] = (),
+    tokens: Mapping[str, str] | None = None,
 ) -> AsyncIterator[Running]:
-    """A started gateway on the SQLite file `db` with fake channels (default: `sms`)."""
-    channels = fake_channel("sms") if channels is None else channels
-    port = free_port()
-    text = config_text(db, channels, delays, workers, extra, port)
-    if database_url is not None:
-        text = text.replace(f'"sqlite:///{db}"', f'"{database_url}"')
-    app = build_app(parse_config(text), adapter_classes=adapters or {"fake": FakeAdapter})
-    app[OPTIONS] = options or Options(uniform=fixed_jitter, sweep_seconds=0.2)
-    server = TestServer(app, host="127.0.0.1", port=port)
-    await server.start_server()
-    try:
-        yield Running(app, server)
-    finally:
-        await server.close()
-
-
-async def eventually(check: Callable[[], Any], timeout: float = 10.0) -> None:
-    """Wait until `check()` (sync or async) is truthy; fail after `timeout` seconds."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        result = check()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
+    """A started gateway on the SQLite file `db` (or `database_url`) with these channels
+    (default: a fake `sms`), sending through `adapters` (default: the in-test `fake` type)."""
+    config = gateway_config(
+        db,
+        fake_channel("sms") if channels is None else channels,
+        delays,
+        workers,
+        extra,
+        database_url=database_url,
+        webhooks=webhooks,
+        tokens=tokens,
+    )
+    async with live_gateway(
+        config,
+        adapter_classes=adapters or {"fake": FakeAdapter},
+        options=options or Options(uniform=fixed_jitter, sweep_seconds=0.2),
+    ) as live:
+        yield Running(live)

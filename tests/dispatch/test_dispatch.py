@@ -12,7 +12,8 @@ from sqlmodel import Session, select
 from channels import DeliveryStatus
 from gateway.clock import aware, now
 from gateway.store.models import DeliveryPartRow, DeliveryRow, EventRow, MenuRow
-from tests.dispatch.harness import Running, eventually, fake_channel, running
+from tests.dispatch.harness import Running, fake_channel, running
+from tests.support.polling import eventually
 
 #: times as SQLite stores them, long past and far ahead
 PAST = "2000-01-01 00:00:00.000000"
@@ -131,7 +132,7 @@ async def _accepted(run: Running, message_id: str) -> bool:
 
 async def test_a_delivery_to_a_removed_channel_fails_with_a_note(tmp_path: Path) -> None:
     db = tmp_path / "db.sqlite"
-    async with running(db, fake_channel("sms") + fake_channel("old")) as run:
+    async with running(db, [fake_channel("sms"), fake_channel("old")]) as run:
         script = run.script("old")
         script.gate = asyncio.Event()  # keep it from going out before the channel is removed
         message_id = await run.queue("+15550002222", "hi", channel_id="old")

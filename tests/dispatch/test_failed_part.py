@@ -9,7 +9,8 @@ from sqlmodel import Session, col, select
 
 from channels import DeliveryStatus, OutboundPart, SendResult, StatusUpdate
 from gateway.store.models import EventRow
-from tests.dispatch.harness import FakeAdapter, eventually, fake_channel, running
+from tests.dispatch.harness import FakeAdapter, fake_channel, running
+from tests.support.polling import eventually
 
 
 class NamedPartsAdapter(FakeAdapter):

@@ -6,28 +6,23 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from gateway.background import Options
 from gateway.backoff import next_delivery_attempt, webhook_delay
 from gateway.outbound.pacing import Pacer, TokenBucket
-from tests.dispatch.harness import eventually, fake_channel, running
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.dispatch.harness import fake_channel, fixed_jitter, running
+from tests.support.clock import ManualClock
+from tests.support.polling import eventually
 
 
 def test_a_bucket_allows_its_rate_and_no_more() -> None:
-    clock = Clock()
-    bucket = TokenBucket(2.0, clock=clock)
+    clock = ManualClock(100.0)
+    bucket = TokenBucket(2.0, clock=clock.clock, sleep=clock.sleep)
     assert bucket.wait_time() == 0
     bucket._tokens -= 1  # one send taken
     assert bucket.wait_time() == 0.5
-    clock.now += 0.25
+    clock.advance(0.25)
     assert bucket.wait_time() == 0.25
-    clock.now += 10
+    clock.advance(10)
     assert bucket.wait_time() == 0  # idle time does not bank more than one burst
     bucket._tokens -= 1
     assert bucket.wait_time() == 0.5
@@ -82,12 +77,26 @@ async def test_a_bulk_send_to_one_conversation_does_not_hold_up_a_reply(tmp_path
 
 
 async def test_a_paced_channel_does_not_hold_up_an_unpaced_one(tmp_path: Path) -> None:
-    channels = fake_channel("sms", rate=1) + fake_channel("chat")
-    async with running(tmp_path / "db.sqlite", channels, workers=4) as run:
-        for i in range(10):
+    """While SMS sends wait for their one-a-second tokens, a web chat send goes out at once."""
+    clock = ManualClock()
+    start = clock.now
+    options = Options(
+        uniform=fixed_jitter, sweep_seconds=0.2, pacing_clock=clock.clock, pacing_sleep=clock.sleep
+    )
+    channels = [fake_channel("sms", rate=1), fake_channel("chat")]
+    async with running(tmp_path / "db.sqlite", channels, workers=4, options=options) as run:
+        sms, chat = run.script("sms"), run.script("chat")
+        sms.clock = chat.clock = clock.clock
+        for i in range(3):
             await run.queue(f"+1555000{i:04d}", "slow")
-        await eventually(lambda: run.script("sms").calls)
+        await eventually(lambda: sms.sent)
+        await eventually(lambda: clock.sleeping)  # the second SMS waits for its token
         await run.queue("visitor-1", "fast", channel_id="chat")
-        await eventually(lambda: run.script("chat").sent)
-        # one token a second: only a send or two can have gone out on the SMS channel meanwhile
-        assert len(run.script("sms").calls) <= 2
+        await eventually(lambda: chat.sent)
+        # the clock stood still: the chat send waited for no SMS token
+        assert chat.times == [start]
+        assert sms.times == [start]
+        for second in (1, 2):
+            clock.advance(1)
+            await eventually(lambda n=second: len(sms.sent) == n + 1)
+        assert sms.times == [start, start + 1, start + 2]

@@ -8,13 +8,14 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.dispatch.harness import Running, eventually, running
+from tests.dispatch.harness import Running, running
+from tests.support.config import channel
+from tests.support.polling import eventually
 
 echo_adapter = pytest.importorskip("echo_adapter")
 TOKEN = "dispatch-test-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-EXTRA = f'[api]\ntokens = [{{ name = "crm", token = "{TOKEN}" }}]\n'
-CHANNEL = '[channels.mail]\ntype = "echo"\noutbox_label = "mail"\n'
+CHANNEL = channel("mail", "echo", outbox_label="mail")
 
 
 async def call(run: Running, method: str, path: str, body: Any = None) -> dict[str, Any]:
@@ -31,7 +32,10 @@ async def call(run: Running, method: str, path: str, body: Any = None) -> dict[s
 async def test_a_message_sent_through_the_api_reaches_a_plugin_channel(tmp_path: Path) -> None:
     echo_adapter.EchoAdapter.sent.clear()
     async with running(
-        tmp_path / "db.sqlite", CHANNEL, extra=EXTRA, adapters={"echo": echo_adapter.EchoAdapter}
+        tmp_path / "db.sqlite",
+        CHANNEL,
+        tokens={"crm": TOKEN},
+        adapters={"echo": echo_adapter.EchoAdapter},
     ) as run:
         contact = (
             await call(

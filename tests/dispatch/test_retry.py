@@ -11,7 +11,8 @@ from channels import SendError
 from gateway.background import DISPATCHER
 from gateway.clock import aware, now
 from gateway.store.models import DeliveryRow, EventRow, IdentityRow
-from tests.dispatch.harness import Running, eventually, fake_channel, running
+from tests.dispatch.harness import Running, fake_channel, running
+from tests.support.polling import eventually
 
 BUSY = SendError("provider busy", code="HTTP_503", retryable=True)
 

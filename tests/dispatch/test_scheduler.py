@@ -11,7 +11,8 @@ from sqlmodel import Session, select
 from gateway.background import backlog, build_scheduler, expire_idempotency_keys, expire_menus
 from gateway.clock import now
 from gateway.store.models import IdempotencyRow, MenuRow
-from tests.dispatch.harness import Running, eventually, running
+from tests.dispatch.harness import Running, running
+from tests.support.polling import eventually
 
 
 async def test_keys_and_menus_older_than_a_day_are_forgotten(tmp_path: Path) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -16,53 +15,16 @@ from adapters.twilio.fake import FakeTwilio
 from gateway.store.models import EventRow, MessageRow
 from tests.gateway import conftest as live
 from tests.gateway.conftest import LiveGateway, StartGateway
+from tests.support.config import messenger_channel, twilio_channel
+from tests.support.polling import eventually
 
-# the live-gateway fixtures (a SQLite file, and PostgreSQL in the postgres run)
-database_url = live.database_url
+# the live-gateway fixture (a SQLite file, and PostgreSQL in the postgres run)
 start_gateway = live.start_gateway
 
 T = TypeVar("T")
 
-APP_SECRET = "fake-app-secret"
 CUSTOMER_PHONE = "+15557654321"
 PSID = "psid-e2e-1"
-
-# Pacing is the dispatcher's business, tested elsewhere: here it would only slow long SMS.
-SMS = """
-[channels.sms]
-type = "twilio"
-account_sid = "AC{zeros}"
-auth_token = "fake-auth-token"
-from_number = "+15550001111"
-api_base_url = "{api}"
-rate_per_second = 100
-"""
-
-FACEBOOK = """
-[channels.facebook]
-type = "messenger"
-page_id = "1234567890"
-page_access_token = "fake-page-token"
-app_secret = "{secret}"
-verify_token = "verify-me"
-graph_base_url = "{graph}"
-human_agent_tag = {human_agent_tag}
-"""
-
-
-async def eventually(check: Callable[[], Any], timeout: float = 10.0) -> Any:
-    """Wait until `check()` (sync or async) is truthy and answer it; fail after `timeout` s."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        result = check()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return result
-        if loop.time() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s (last: {result!r})")
-        await asyncio.sleep(0.02)
 
 
 @dataclass
@@ -157,22 +119,6 @@ class Api:
 
 
 @pytest.fixture
-async def twilio() -> AsyncIterator[FakeTwilio]:
-    fake = FakeTwilio()
-    await fake.start()
-    yield fake
-    await fake.stop()
-
-
-@pytest.fixture
-async def graph() -> AsyncIterator[FakeGraph]:
-    fake = FakeGraph(app_secret=APP_SECRET)
-    await fake.start()
-    yield fake
-    await fake.stop()
-
-
-@pytest.fixture
 async def http() -> AsyncIterator[ClientSession]:
     async with ClientSession() as session:
         yield session
@@ -181,7 +127,8 @@ async def http() -> AsyncIterator[ClientSession]:
 @pytest.fixture
 async def sms_api(start_gateway: StartGateway, twilio: FakeTwilio, http: ClientSession) -> Api:
     """A gateway with one Twilio channel `sms` pointed at the fake."""
-    live = await start_gateway(SMS.format(zeros="0" * 32, api=twilio.base_url))
+    # Pacing is the dispatcher's business, tested elsewhere: here it would only slow long SMS.
+    live = await start_gateway(twilio_channel(fake=twilio, rate_per_second=100))
     return Api(live, http)
 
 
@@ -189,9 +136,7 @@ async def messenger_api(
     start_gateway: StartGateway, graph: FakeGraph, http: ClientSession, *, human_agent_tag: bool
 ) -> Api:
     """A gateway with one Messenger channel `facebook` pointed at the fake."""
-    table = FACEBOOK.format(
-        secret=APP_SECRET, graph=graph.base_url, human_agent_tag=str(human_agent_tag).lower()
-    )
+    table = messenger_channel("facebook", fake=graph, human_agent_tag=human_agent_tag)
     return Api(await start_gateway(table), http)
 
 

@@ -22,7 +22,9 @@ from channels import MessageContent
 from gateway.clock import now
 from gateway.outbound.rules import SendRequest, send_message
 from gateway.store.models import ConversationRow
-from tests.e2e.conftest import APP_SECRET, PSID, Api, eventually
+from tests.e2e.conftest import PSID, Api
+from tests.support.config import APP_SECRET
+from tests.support.polling import eventually
 
 #: an app of ours that is not configured as `app_id`: echoes are known by their mid alone
 OUR_APP_ID = 555000111

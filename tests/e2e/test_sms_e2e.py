@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from adapters.twilio.fake import FakeTwilio
-from tests.e2e.conftest import CUSTOMER_PHONE, Api, eventually
+from tests.e2e.conftest import CUSTOMER_PHONE, Api
+from tests.support.polling import eventually
 
 TEMPLATE = {
     "template": {

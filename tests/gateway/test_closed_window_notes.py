@@ -21,7 +21,7 @@ from gateway.domain.windows import forget_closed_windows, note_closed_windows
 from gateway.store import migrate
 from gateway.store.database import create_db_engine
 from gateway.store.models import ClosedWindowRow, ConversationRow, MessageRow
-from tests.databases import fresh_postgres
+from tests.support.databases import fresh_postgres
 
 DIRECTORY = {
     "facebook": ChannelInfo(

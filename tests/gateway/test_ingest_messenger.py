@@ -21,16 +21,7 @@ from gateway.clock import now
 from gateway.domain.windows import note_closed_windows
 from gateway.store.models import ContactRow, ConversationRow, EventRow, MessageRow
 from tests.gateway.conftest import LiveGateway, StartGateway
-
-FACEBOOK = """
-[channels.facebook]
-type = "messenger"
-page_id = "1234567890"
-page_access_token = "fake-page-token"
-app_secret = "fake-app-secret"
-verify_token = "verify-me"
-graph_base_url = "{graph}"
-"""
+from tests.support.config import messenger_channel
 
 
 @pytest.fixture
@@ -42,7 +33,7 @@ async def graph() -> AsyncIterator[FakeGraph]:
 
 
 async def start(start_gateway: StartGateway, graph: FakeGraph) -> tuple[LiveGateway, str]:
-    live = await start_gateway(FACEBOOK.format(graph=graph.base_url))
+    live = await start_gateway(messenger_channel("facebook", fake=graph))
     return live, f"{live.url}/channels/facebook/webhook"
 
 

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
-import pytest
 from aiohttp import ClientSession
 from sqlmodel import Session, func, select
 
@@ -17,30 +15,15 @@ from gateway.domain.messages import merge_conversations
 from gateway.domain.participants import CONTACT, ensure_conversation
 from gateway.store.models import ConversationRow, IdentityRow, MessageRow
 from tests.gateway.conftest import LiveGateway, StartGateway
+from tests.support.config import twilio_channel
 
-SMS = """
-[channels.sms]
-type = "twilio"
-account_sid = "AC{zeros}"
-auth_token = "fake-auth-token"
-from_number = "+15550001111"
-api_base_url = "{api}"
-"""
 ADA, GRACE = "+15557650001", "+15557650002"
-
-
-@pytest.fixture
-async def twilio() -> AsyncIterator[FakeTwilio]:
-    fake = FakeTwilio()
-    await fake.start()
-    yield fake
-    await fake.stop()
 
 
 async def two_nodes(
     start_gateway: StartGateway, twilio: FakeTwilio
 ) -> tuple[LiveGateway, LiveGateway]:
-    channel = SMS.format(zeros="0" * 32, api=twilio.base_url)
+    channel = twilio_channel(fake=twilio)
     return await start_gateway(channel), await start_gateway(channel)
 
 

@@ -2,36 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
 from aiohttp import ClientSession
 from sqlmodel import Session, func, select
 
 from adapters.twilio.fake import FakeTwilio
 from gateway.store.models import ContactRow, EventRow, IdentityRow, MessageRow
 from tests.gateway.conftest import LiveGateway, StartGateway
-
-SMS = """
-[channels.sms]
-type = "twilio"
-account_sid = "AC{zeros}"
-auth_token = "fake-auth-token"
-from_number = "+15550001111"
-api_base_url = "{api}"
-"""
-
-
-@pytest.fixture
-async def twilio() -> AsyncIterator[FakeTwilio]:
-    fake = FakeTwilio()
-    await fake.start()
-    yield fake
-    await fake.stop()
+from tests.support.config import twilio_channel
 
 
 async def sms_gateway(start_gateway: StartGateway, twilio: FakeTwilio) -> LiveGateway:
-    return await start_gateway(SMS.format(zeros="0" * 32, api=twilio.base_url))
+    return await start_gateway(twilio_channel(fake=twilio))
 
 
 def count(live: LiveGateway, model: type) -> int:

@@ -2,41 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
 from aiohttp import ClientSession, CookieJar
-from argon2 import PasswordHasher
 
 from adapters.twilio.fake import FakeTwilio
 from tests.gateway.conftest import LiveGateway, StartGateway
+from tests.support.config import Agent, twilio_channel
 
-HASH = PasswordHasher(time_cost=1, memory_cost=8192).hash("pw")
 PAGE = {"X-Requested-With": "inbox"}
-
-
-@pytest.fixture
-async def twilio() -> AsyncIterator[FakeTwilio]:
-    fake = FakeTwilio()
-    await fake.start()
-    yield fake
-    await fake.stop()
 
 
 async def start(start_gateway: StartGateway, twilio: FakeTwilio) -> LiveGateway:
     return await start_gateway(
-        f"""
-[[agents]]
-username = "alice"
-password_hash = "{HASH}"
-
-[channels.sms]
-type = "twilio"
-account_sid = "{twilio.account_sid}"
-auth_token = "{twilio.auth_token}"
-from_number = "+15550001111"
-api_base_url = "{twilio.base_url}"
-"""
+        twilio_channel(fake=twilio), agents=[Agent.with_password("alice", "pw")]
     )
 
 

@@ -11,21 +11,13 @@ from gateway.clock import aware, now
 from gateway.domain.participants import CONTACT, ensure_conversation
 from gateway.store.models import MenuRow
 from tests.gateway.conftest import StartGateway
-
-SMS = """
-[channels.sms]
-type = "twilio"
-account_sid = "AC00000000000000000000000000000000"
-auth_token = "fake-auth-token"
-from_number = "+15550001111"
-api_base_url = "http://127.0.0.1:9"
-"""
+from tests.support.config import twilio_channel
 
 
 async def test_merge_keeps_only_the_newest_menu_of_a_channel(
     start_gateway: StartGateway,
 ) -> None:
-    live = await start_gateway(SMS)
+    live = await start_gateway(twilio_channel())
     async with ClientSession(headers=live.auth) as http:
 
         async def contact(phone: str) -> str:

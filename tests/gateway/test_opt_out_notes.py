@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from adapters.twilio.fake import FakeTwilio
-from tests.e2e.conftest import Api, eventually, http, sms_api, twilio
+from tests.e2e.conftest import Api, http, sms_api
 from tests.e2e.test_sms_e2e import customer_texts, system_notes, text
+from tests.support.polling import eventually
 
 # the fixtures this module borrows from the end-to-end suite
-__all__ = ["http", "sms_api", "twilio"]
+__all__ = ["http", "sms_api"]
 
 
 async def test_a_send_refused_with_21610_opts_the_customer_out_with_a_note(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import aiohttp
@@ -12,9 +11,11 @@ from sqlmodel import Session, select
 from gateway.plugins.registry import installed_adapters
 from gateway.store.models import EventRow
 from tests.gateway.conftest import LiveGateway, StartGateway
+from tests.support.config import channel
+from tests.support.polling import eventually
 
 echo_adapter = pytest.importorskip("echo_adapter")
-CHANNEL = '[channels.mail]\ntype = "echo"\noutbox_label = "mail"\n'
+CHANNEL = channel("mail", "echo", outbox_label="mail")
 
 
 async def call(live: LiveGateway, method: str, path: str, body: Any = None) -> dict[str, Any]:
@@ -29,12 +30,10 @@ async def call(live: LiveGateway, method: str, path: str, body: Any = None) -> d
 
 
 async def sent_to(message_id: str) -> list[Any]:
-    for _ in range(200):
-        parts = [p for p in echo_adapter.EchoAdapter.sent if p.message_id == message_id]
-        if parts:
-            return parts
-        await asyncio.sleep(0.02)
-    raise AssertionError("the plug-in channel never received the message")
+    """The parts the plug-in channel was given for the message, once it got any."""
+    return await eventually(
+        lambda: [p for p in echo_adapter.EchoAdapter.sent if p.message_id == message_id]
+    )
 
 
 def test_the_plugin_is_found_through_its_entry_point() -> None:
@@ -75,12 +74,11 @@ async def test_a_plugin_channel_receives_answers_and_numbered_choices(
     assert "1) Change the address" in text and "2) Cancel it" in text
 
     # The menu is remembered when the send is recorded; a person answers after that.
-    for _ in range(200):
+    async def sent() -> bool:
         stored = (await call(live, "GET", f"/inbox/v2/messages/{reply['id']}"))["message"]
-        if stored["delivery"]["status"] == "SENT":
-            break
-        await asyncio.sleep(0.02)
-    assert stored["delivery"]["status"] == "SENT"
+        return bool(stored["delivery"]["status"] == "SENT")
+
+    await eventually(sent)
     async with aiohttp.ClientSession() as http:
         answer = {"id": "in-2", "from": "ann@example.com", "text": "2"}
         async with http.post(f"{live.url}/channels/mail/inbound", json=answer) as response:

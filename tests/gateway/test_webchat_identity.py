@@ -10,24 +10,16 @@ import aiohttp
 
 from adapters.twilio.fake import FakeTwilio
 from tests.gateway.conftest import LiveGateway, StartGateway
+from tests.support.config import Channel, twilio_channel, webchat_channel
 
 SECRET = "site-identity-secret"
 
 
-def channels(origin: str, twilio: FakeTwilio) -> str:
-    return f"""
-[channels.chat]
-type = "webchat"
-allowed_origins = ["{origin}"]
-identity_secret = "{SECRET}"
-
-[channels.sms]
-type = "twilio"
-account_sid = "{twilio.account_sid}"
-auth_token = "{twilio.auth_token}"
-from_number = "+15550001111"
-api_base_url = "{twilio.base_url}"
-"""
+def channels(origin: str, twilio: FakeTwilio) -> list[Channel]:
+    return [
+        webchat_channel(allowed_origins=[origin], identity_secret=SECRET),
+        twilio_channel(fake=twilio),
+    ]
 
 
 async def session(live: LiveGateway, body: dict[str, Any]) -> dict[str, Any]:
@@ -71,42 +63,37 @@ async def api(live: LiveGateway, path: str) -> dict[str, Any]:
 
 
 async def test_an_identified_visitor_keeps_their_chat_but_never_gets_a_strangers_sms(
-    start_gateway: StartGateway,
+    start_gateway: StartGateway, twilio: FakeTwilio
 ) -> None:
     """The signature covers the user id only: a phone number sent beside it links nothing."""
-    twilio = FakeTwilio()
-    await twilio.start()
-    try:
-        live = await start_gateway(channels("https://shop.example.com", twilio))
-        await twilio.post_inbound(f"{live.url}/channels/sms/inbound", "+15557654321", "by SMS")
-        [sms_conversation] = (await api(live, "/inbox/v2/conversations"))["conversations"]
-        anonymous = await session(live, {})
-        assert "anonymousVisitorId" in anonymous
-        await say(live, anonymous["token"], "on the site")
+    live = await start_gateway(channels("https://shop.example.com", twilio))
+    await twilio.post_inbound(f"{live.url}/channels/sms/inbound", "+15557654321", "by SMS")
+    [sms_conversation] = (await api(live, "/inbox/v2/conversations"))["conversations"]
+    anonymous = await session(live, {})
+    assert "anonymousVisitorId" in anonymous
+    await say(live, anonymous["token"], "on the site")
 
-        signature = hmac.new(SECRET.encode(), b"user-42", hashlib.sha256).hexdigest()
-        identity = {
-            "userId": "user-42",
-            "name": "Ann",
-            "phone": "+15557654321",
-            "signature": signature,
-        }
-        known = await session(live, {"token": anonymous["token"], "identity": identity})
-        assert "contactId" in known
-        await say(live, known["token"], "still me")
+    signature = hmac.new(SECRET.encode(), b"user-42", hashlib.sha256).hexdigest()
+    identity = {
+        "userId": "user-42",
+        "name": "Ann",
+        "phone": "+15557654321",
+        "signature": signature,
+    }
+    known = await session(live, {"token": anonymous["token"], "identity": identity})
+    assert "contactId" in known
+    await say(live, known["token"], "still me")
 
-        merged = await api(live, f"/inbox/v2/conversations/{anonymous['conversationId']}")
-        target = merged["conversation"]
-        assert target["id"] == known["conversationId"] != sms_conversation["id"]
-        assert target["channelIds"] == ["chat"]
-        assert target["participantDisplayData"]["name"] == "Ann"
-        assert await texts(live, target["id"]) == ["on the site", "still me"]
-        assert await texts(live, sms_conversation["id"]) == ["by SMS"]
-        # The same signed user later, from another browser, gets the same conversation.
-        again = await session(live, {"identity": identity})
-        assert again["conversationId"] == target["id"]
-    finally:
-        await twilio.stop()
+    merged = await api(live, f"/inbox/v2/conversations/{anonymous['conversationId']}")
+    target = merged["conversation"]
+    assert target["id"] == known["conversationId"] != sms_conversation["id"]
+    assert target["channelIds"] == ["chat"]
+    assert target["participantDisplayData"]["name"] == "Ann"
+    assert await texts(live, target["id"]) == ["on the site", "still me"]
+    assert await texts(live, sms_conversation["id"]) == ["by SMS"]
+    # The same signed user later, from another browser, gets the same conversation.
+    again = await session(live, {"identity": identity})
+    assert again["conversationId"] == target["id"]
 
 
 async def texts(live: LiveGateway, conversation_id: str) -> list[str]:
@@ -122,19 +109,16 @@ async def texts(live: LiveGateway, conversation_id: str) -> list[str]:
     ]
 
 
-async def test_a_forged_identity_is_refused(start_gateway: StartGateway) -> None:
-    twilio = FakeTwilio()
-    await twilio.start()
-    try:
-        live = await start_gateway(channels("https://shop.example.com", twilio))
-        headers = {"Origin": "https://shop.example.com"}
-        body = {"identity": {"userId": "user-42", "signature": "0" * 64}}
-        async with (
-            aiohttp.ClientSession() as http,
-            http.post(f"{live.url}/channels/chat/sessions", json=body, headers=headers) as response,
-        ):
-            assert response.status == 403
-        conversations = await api(live, "/inbox/v2/conversations")
-        assert conversations["conversations"] == []
-    finally:
-        await twilio.stop()
+async def test_a_forged_identity_is_refused(
+    start_gateway: StartGateway, twilio: FakeTwilio
+) -> None:
+    live = await start_gateway(channels("https://shop.example.com", twilio))
+    headers = {"Origin": "https://shop.example.com"}
+    body = {"identity": {"userId": "user-42", "signature": "0" * 64}}
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(f"{live.url}/channels/chat/sessions", json=body, headers=headers) as response,
+    ):
+        assert response.status == 403
+    conversations = await api(live, "/inbox/v2/conversations")
+    assert conversations["conversations"] == []

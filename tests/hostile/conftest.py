@@ -6,7 +6,6 @@ and talk to it over real sockets with requests no well-behaved client library wo
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import gzip
 import http.client
@@ -14,7 +13,6 @@ import json
 import logging
 import socket
 import sqlite3
-import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -23,15 +21,20 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 import pytest
-from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
-from argon2 import PasswordHasher
 from hypothesis import strategies as st
 from multidict import MultiDict
 from twilio.request_validator import RequestValidator
 
-from gateway.app import build_app
-from gateway.config import parse_config
+from tests.support.config import (
+    Agent,
+    GatewayConfig,
+    messenger_channel,
+    twilio_channel,
+    webchat_channel,
+)
+from tests.support.databases import sqlite_url
+from tests.support.live import GatewayThread
 
 TOKEN = "hostile-test-token-0123456789"
 ACCOUNT_SID = "AC00000000000000000000000000000000"
@@ -57,49 +60,29 @@ TABLES = (
 Headers = Sequence[tuple[str, str]]
 
 
-def config_text(port: int, db: Path, password_hash: str) -> str:
-    # Providers are never reached: nothing listens on port 9, and a failed send is retried
-    # only after ten minutes, so the store changes only through the requests under test.
-    return f"""
-[gateway]
-listen = "127.0.0.1:{port}"
-public_url = "http://127.0.0.1:{port}"
-business_name = "Hostile Shop"
-max_body_bytes = {LIMIT}
-
-[database]
-url = "sqlite:///{db}"
-
-[api]
-tokens = [{{ name = "crm", token = "{TOKEN}" }}]
-
-[[agents]]
-username = "{AGENT}"
-password_hash = "{password_hash}"
-
-[delivery]
-retry_delays = [600]
-
-[channels.sms]
-type = "twilio"
-account_sid = "{ACCOUNT_SID}"
-auth_token = "{AUTH_TOKEN}"
-from_number = "+15550001111"
-api_base_url = "http://127.0.0.1:9"
-
-[channels.fb]
-type = "messenger"
-page_id = "{PAGE_ID}"
-page_access_token = "page-token"
-app_secret = "{APP_SECRET}"
-verify_token = "{VERIFY_TOKEN}"
-graph_base_url = "http://127.0.0.1:9"
-
-[channels.chat]
-type = "webchat"
-allowed_origins = ["{ORIGIN}"]
-identity_secret = "{IDENTITY_SECRET}"
-"""
+def hostile_config(db: Path) -> GatewayConfig:
+    """Every channel, an API token and an agent. Providers are never reached: nothing listens
+    on port 9, and a failed send is retried only after ten minutes, so the store changes only
+    through the requests under test."""
+    return GatewayConfig(
+        database_url=sqlite_url(db.parent, db.name),
+        business_name="Hostile Shop",
+        max_body_bytes=LIMIT,
+        tokens={"crm": TOKEN},
+        agents=[Agent.with_password(AGENT, PASSWORD)],
+        retry_delays=[600],
+        channels=[
+            twilio_channel("sms", account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN),
+            messenger_channel(
+                "fb",
+                page_id=PAGE_ID,
+                page_access_token="page-token",
+                app_secret=APP_SECRET,
+                verify_token=VERIFY_TOKEN,
+            ),
+            webchat_channel("chat", allowed_origins=[ORIGIN], identity_secret=IDENTITY_SECRET),
+        ],
+    )
 
 
 @dataclass
@@ -142,8 +125,6 @@ class Live:
 
     port: int
     db: Path
-    loop: asyncio.AbstractEventLoop
-    runner: web.AppRunner
     tracebacks: Tracebacks
     cookie: str = ""
     conversation_id: str = ""
@@ -266,40 +247,19 @@ def check(live: Live, send: Any) -> Answer:
     return answer
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     """The hostile suite's gateway, with an agent logged in and one conversation on web chat."""
-    port = _free_port()
     db = tmp_path_factory.mktemp("hostile") / "inbox.db"
-    password_hash = PasswordHasher().hash(PASSWORD)
-    app = build_app(parse_config(config_text(port, db, password_hash)))
-    loop = asyncio.new_event_loop()
-    runner = web.AppRunner(app)
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-
-    async def start() -> None:
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", port).start()
-
-    asyncio.run_coroutine_threadsafe(start(), loop).result(timeout=30)
-    tracebacks = Tracebacks()
-    logging.getLogger().addHandler(tracebacks)
-    server = Live(port, db, loop, runner, tracebacks)
-    try:
-        _prepare(server)
-        yield server
-    finally:
-        logging.getLogger().removeHandler(tracebacks)
-        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(timeout=30)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=10)
+    with GatewayThread(hostile_config(db)) as running:
+        tracebacks = Tracebacks()
+        logging.getLogger().addHandler(tracebacks)
+        server = Live(running.port, db, tracebacks)
+        try:
+            _prepare(server)
+            yield server
+        finally:
+            logging.getLogger().removeHandler(tracebacks)
 
 
 def _prepare(live: Live) -> None:

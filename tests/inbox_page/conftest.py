@@ -11,35 +11,17 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
-from argon2 import PasswordHasher
 
 from channels import Direction, MessageContent, Participant, Visibility
-from gateway.app import build_app
 from gateway.clock import now
-from gateway.config import parse_config
 from gateway.domain.messages import announce, append_message
 from gateway.domain.participants import conversation_for
 from gateway.state import GATEWAY, Gateway
-from tests.offline_channels import offline_channels
+from tests.support.config import Agent, GatewayConfig, offline_channels
+from tests.support.databases import sqlite_url
+from tests.support.live import gateway_app
 
 PASSWORD = "correct horse battery"
-HASH = PasswordHasher(time_cost=1, memory_cost=8192).hash(PASSWORD)
-CONFIG = """
-[gateway]
-business_name = "Test Shop"
-
-[database]
-url = "sqlite:///{db}"
-
-[delivery]
-retry_delays = [600]
-
-[[agents]]
-username = "alice"
-password_hash = "{hash}"
-display_name = "Alice"
-
-"""
 #: what the page sends with every request; a form on another site cannot add it
 PAGE = {"X-Requested-With": "inbox"}
 
@@ -138,10 +120,14 @@ def make_inbox(
     """Start a gateway; `human_agent_tag` turns on Messenger's 7-day agent window."""
 
     async def make(human_agent_tag: bool = False) -> Inbox:
-        text = CONFIG.format(db=tmp_path / "inbox.db", hash=HASH) + offline_channels(
-            human_agent_tag=human_agent_tag
+        config = GatewayConfig(
+            database_url=sqlite_url(tmp_path),
+            business_name="Test Shop",
+            retry_delays=[600],
+            agents=[Agent.with_password("alice", PASSWORD, display_name="Alice")],
+            channels=offline_channels(human_agent_tag=human_agent_tag),
         )
-        app = build_app(parse_config(text))
+        app = gateway_app(config)
         return Inbox(await aiohttp_client(app), app)
 
     return make

@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 
 from gateway.sandbox.run import Sandbox, start_sandbox
-from tests.browser.conftest import free_port
+from tests.support.ports import free_port
 
 PAGE = {"X-Requested-With": "inbox"}
 

@@ -13,7 +13,11 @@ import aiohttp
 import pytest
 
 from adapters.twilio.fake import FakeTwilio
-from tests.reliability.daemon import AUTH, CONFIG, TOKEN, Daemon, free_port
+from tests.support.config import TOKEN, GatewayConfig, twilio_channel
+from tests.support.daemon import Daemon
+from tests.support.databases import sqlite_url
+
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 pytestmark = pytest.mark.slow
 
@@ -100,21 +104,20 @@ class Traffic:
 
 async def test_killed_daemon_loses_no_acknowledged_message(tmp_path: Path) -> None:
     twilio = FakeTwilio()
-    twilio_url = await twilio.start()
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    config = CONFIG.format(
-        port=port,
-        db=tmp_path / "inbox.db",
-        token=TOKEN,
-        delays=[0.2, 0.4, 0.8, 1, 1, 1],
-        sid=twilio.account_sid,
-        auth=twilio.auth_token,
-        twilio=twilio_url,
+    await twilio.start()
+    config = GatewayConfig(
+        database_url=sqlite_url(tmp_path),
+        business_name=None,
+        shutdown_grace=0,
+        tokens={"crm": TOKEN},
+        retry_delays=[0.2, 0.4, 0.8, 1, 1, 1],
+        workers=4,
+        channels=[twilio_channel(fake=twilio, rate_per_second=50)],
     )
     daemon = Daemon(tmp_path, config)
+    base = daemon.url
     try:
-        await daemon.start(base)
+        await daemon.start()
         traffic = Traffic(base, twilio, await _conversations(base))
         for _ in range(KILLS):
             tasks = [asyncio.create_task(traffic.inbound()) for _ in range(3)]
@@ -127,11 +130,13 @@ async def test_killed_daemon_loses_no_acknowledged_message(tmp_path: Path) -> No
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-            await daemon.start(base)
+            await daemon.start()
 
         expected = Counter(traffic.outbound_acked)
         deadline = asyncio.get_running_loop().time() + 60
-        while not all(text in _bodies(twilio) for text in expected):
+        # every accepted send reached the provider, and the daemon recorded each result (a
+        # stop in between would leave the delivery PENDING, to be sent again at the next start)
+        while not all(text in _bodies(twilio) for text in expected) or _pending(tmp_path):
             assert asyncio.get_running_loop().time() < deadline, "accepted sends never went out"
             await asyncio.sleep(0.1)
         await daemon.stop()
@@ -147,9 +152,9 @@ async def test_killed_daemon_loses_no_acknowledged_message(tmp_path: Path) -> No
         f"over {KILLS} kills: {sorted(duplicates)}"
     )
     assert set(expected) <= set(sent)
-    # only a send in flight at a kill may go out twice: one per recipient per kill at most
-    assert len(duplicates) <= KILLS * len(RECIPIENTS)
-    assert all(n == 2 for n in duplicates.values())
+    # only a send in flight at a kill goes out again: one per recipient per kill at most (a
+    # slow restart may find the same send in flight at the next kill too)
+    assert sum(n - 1 for n in duplicates.values()) <= KILLS * len(RECIPIENTS)
 
     with sqlite3.connect(tmp_path / "inbox.db") as db:
         stored = {
@@ -162,6 +167,14 @@ async def test_killed_daemon_loses_no_acknowledged_message(tmp_path: Path) -> No
     missing = set(traffic.inbound_acked) - stored
     assert not missing, f"acknowledged inbound messages lost: {sorted(missing)[:5]}"
     assert statuses.get("PENDING", 0) == 0 and statuses.get("FAILED", 0) == 0, statuses
+
+
+def _pending(folder: Path) -> int:
+    """Deliveries not yet recorded as sent or failed, read beside the running daemon."""
+    with sqlite3.connect(f"file:{folder / 'inbox.db'}?mode=ro", uri=True, timeout=30) as db:
+        return int(
+            db.execute("SELECT count(*) FROM deliveries WHERE status = 'PENDING'").fetchone()[0]
+        )
 
 
 def _bodies(twilio: FakeTwilio) -> list[str]:

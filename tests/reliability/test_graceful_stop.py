@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -20,11 +20,13 @@ from adapters.twilio.fake import FakeTwilio
 from gateway.clock import aware, now
 from gateway.store.database import create_db_engine
 from gateway.store.models import DeliveryRow
-from tests.databases import fresh_postgres, sqlite_url
-from tests.reliability.daemon import AUTH, CONFIG, TOKEN, Daemon, free_port
+from tests.support.config import TOKEN, GatewayConfig, twilio_channel
+from tests.support.daemon import Daemon
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.slow
 
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
 CUSTOMER = "+15550002001"
 OTHER_CUSTOMER = "+15550002002"
 
@@ -44,15 +46,6 @@ class SlowTwilio(FakeTwilio):
         return await super()._create(request)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield sqlite_url(tmp_path)
-        return
-    with fresh_postgres(request.getfixturevalue("postgres_url")) as url:
-        yield url
-
-
 @pytest.fixture
 async def twilio() -> Any:
     fake = SlowTwilio()
@@ -68,21 +61,18 @@ class Shop:
     """A daemon with an SMS channel on the slow fake, and the API calls a CRM makes."""
 
     def __init__(self, folder: Path, database_url: str, twilio: FakeTwilio, grace: float) -> None:
-        port = free_port()
-        self.base = f"http://127.0.0.1:{port}"
         self.database_url = database_url
-        config = CONFIG.format(
-            port=port,
-            db=folder / "inbox.db",
-            token=TOKEN,
-            delays=[1, 1, 1],
-            sid=twilio.account_sid,
-            auth=twilio.auth_token,
-            twilio=twilio.base_url,
+        config = GatewayConfig(
+            database_url=database_url,
+            business_name=None,
+            shutdown_grace=grace,
+            tokens={"crm": TOKEN},
+            retry_delays=[1, 1, 1],
+            workers=4,
+            channels=[twilio_channel(fake=twilio, rate_per_second=50)],
         )
-        config = config.replace("shutdown_grace = 0", f"shutdown_grace = {grace}")
-        config = config.replace(f'"sqlite:///{folder / "inbox.db"}"', f'"{database_url}"')
         self.daemon = Daemon(folder, config)
+        self.base = self.daemon.url
 
     async def conversation(self, number: str) -> str:
         async with aiohttp.ClientSession() as http:
@@ -158,11 +148,9 @@ async def shops(tmp_path: Path, database_url: str) -> Any:
             await shop.daemon.kill()
 
 
-async def until(check: Callable[[], bool], timeout: float = 30) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not check():
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.02)
+async def until(check: Callable[[], bool]) -> None:
+    """Wait (30 s at most) until `check()` holds."""
+    await eventually(check, timeout=30)
 
 
 def bodies(twilio: FakeTwilio) -> list[str]:
@@ -173,7 +161,7 @@ async def test_a_send_in_flight_at_sigterm_finishes_within_the_grace_and_is_sent
     shops: Callable[[FakeTwilio, float], Shop], twilio: SlowTwilio
 ) -> None:
     shop = shops(twilio, 30)
-    await shop.daemon.start(shop.base)
+    await shop.daemon.start()
     conversation = await shop.conversation(CUSTOMER)
     first = await shop.send(conversation, "Your order has shipped")
     await until(lambda: twilio.held == 1)
@@ -190,7 +178,7 @@ async def test_a_send_in_flight_at_sigterm_finishes_within_the_grace_and_is_sent
     assert delivery.status == "SENT"
     assert delivery.claimed_until is None
 
-    await shop.daemon.start(shop.base)
+    await shop.daemon.start()
     await shop.send(conversation, "It arrives tomorrow")
     # one message in flight per customer, oldest first: had the first been left PENDING, it
     # would go out again before this one
@@ -202,7 +190,7 @@ async def test_a_send_unanswered_when_the_grace_ends_keeps_its_claim_across_a_re
     shops: Callable[[FakeTwilio, float], Shop], twilio: SlowTwilio
 ) -> None:
     shop = shops(twilio, 0.5)
-    await shop.daemon.start(shop.base)
+    await shop.daemon.start()
     conversation = await shop.conversation(CUSTOMER)
     other = await shop.conversation(OTHER_CUSTOMER)
     first = await shop.send(conversation, "Your order has shipped")
@@ -219,7 +207,7 @@ async def test_a_send_unanswered_when_the_grace_ends_keeps_its_claim_across_a_re
     twilio.answer.set()
     await until(lambda: bodies(twilio) == ["Your order has shipped"])
 
-    await shop.daemon.start(shop.base)
+    await shop.daemon.start()
     witness = await shop.send(other, "Hello from the shop")
     await until(lambda: "Hello from the shop" in bodies(twilio))
     await until(lambda: shop.delivery(witness).status == "SENT")

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlmodel import select
 
 from adapters.twilio.fake import FakeTwilio
@@ -16,30 +14,16 @@ from gateway.backoff import Schedule
 from gateway.clock import aware, now
 from gateway.plugins.registry import installed_adapters
 from gateway.store.models import EventRow
-from tests.dispatch.harness import Running, eventually, fixed_jitter, running
+from tests.dispatch.harness import Running, fixed_jitter, running
+from tests.support.config import Channel, twilio_channel
+from tests.support.polling import eventually
 from tests.webhooks.subscriber import subscriber
 
 DELAYS = (0.2, 0.4, 0.8, 0.8, 0.8)
 
 
-@pytest.fixture
-async def twilio() -> AsyncIterator[FakeTwilio]:
-    fake = FakeTwilio()
-    await fake.start()
-    yield fake
-    await fake.stop()
-
-
-def sms_channel(fake: FakeTwilio) -> str:
-    return f"""
-[channels.sms]
-type = "twilio"
-account_sid = "{fake.account_sid}"
-auth_token = "{fake.auth_token}"
-from_number = "+15550001111"
-api_base_url = "{fake.base_url}"
-rate_per_second = 100
-"""
+def sms_channel(fake: FakeTwilio) -> Channel:
+    return twilio_channel(fake=fake, rate_per_second=100)
 
 
 def adapters() -> dict[str, type[Any]]:
@@ -116,7 +100,7 @@ async def test_a_subscriber_down_for_a_while_gets_everything_once_back(
         running(
             tmp_path / "db.sqlite",
             sms_channel(twilio),
-            extra=sub.config(["message_sent_to_business"]),
+            webhooks=[sub.webhook(["message_sent_to_business"])],
             options=options,
             adapters=adapters(),
         ) as run,

@@ -12,6 +12,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from gateway.events.subscribers.signature import HEADER, verify
+from tests.support.config import Webhook
 
 
 @dataclass
@@ -51,11 +52,9 @@ class Subscriber:
     def all_signed(self) -> bool:
         return all(verify(self.secret, r.raw, r.signature) for r in self.received)
 
-    def config(self, events: list[str] | None = None) -> str:
-        lines = ["[[webhooks]]", f'url = "{self.url}"', f'secret = "{self.secret}"']
-        if events is not None:
-            lines.append("events = " + json.dumps(events))
-        return "\n".join(lines) + "\n"
+    def webhook(self, events: list[str] | None = None) -> Webhook:
+        """The `[[webhooks]]` entry of this subscriber (`events` None: every event)."""
+        return Webhook(self.url, self.secret, events)
 
 
 @asynccontextmanager

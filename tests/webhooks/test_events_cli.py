@@ -11,7 +11,8 @@ from gateway.background import Options
 from gateway.backoff import Schedule
 from gateway.cli.commands import main
 from gateway.events import outbox
-from tests.dispatch.harness import Running, config_text, eventually, fixed_jitter, running
+from tests.dispatch.harness import Running, config_text, fixed_jitter, running
+from tests.support.polling import eventually
 from tests.webhooks.subscriber import subscriber
 from tests.webhooks.test_webhooks import states_are
 
@@ -44,10 +45,10 @@ async def test_failed_events_are_listed_and_replayed_after_a_restart(
 ) -> None:
     db = tmp_path / "db.sqlite"
     async with subscriber(status=500) as sub:
-        text = config_text(db, "", extra=sub.config())
+        text = config_text(db, (), webhooks=[sub.webhook()])
         config = tmp_path / "inbox-gateway.toml"
         config.write_text(text)
-        async with running(db, "", extra=sub.config(), options=IMPATIENT) as run:
+        async with running(db, (), webhooks=[sub.webhook()], options=IMPATIENT) as run:
             event_id = await emit(run, "conv-1")
             await eventually(lambda: states_are(run, ["FAILED"]))
 
@@ -62,7 +63,7 @@ async def test_failed_events_are_listed_and_replayed_after_a_restart(
         assert event_id in capsys.readouterr().out
 
         sub.status = 200
-        async with running(db, "", extra=sub.config(), options=IMPATIENT) as run:
+        async with running(db, (), webhooks=[sub.webhook()], options=IMPATIENT) as run:
             await eventually(
                 lambda: event_id in sub.ids() and sub.received[-1].body["id"] == event_id
             )
@@ -73,6 +74,6 @@ def test_replaying_an_unknown_event_says_so(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     config = tmp_path / "inbox-gateway.toml"
-    config.write_text(config_text(tmp_path / "db.sqlite", ""))
+    config.write_text(config_text(tmp_path / "db.sqlite"))
     assert main(["events", "--config", str(config), "--replay", "nope"]) == 1
     assert "no event 'nope'" in capsys.readouterr().err

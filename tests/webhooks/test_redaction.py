@@ -14,7 +14,8 @@ from gateway.background import Options, build_scheduler
 from gateway.backoff import Schedule
 from gateway.cli.commands import main
 from gateway.events.subscribers.redact import UNREADABLE, redact, scrub
-from tests.dispatch.harness import config_text, eventually, fixed_jitter, running
+from tests.dispatch.harness import config_text, fixed_jitter, running
+from tests.support.polling import eventually
 from tests.webhooks.subscriber import subscriber
 from tests.webhooks.test_events_cli import IMPATIENT, emit
 from tests.webhooks.test_webhooks import states_are
@@ -62,7 +63,7 @@ async def test_a_failing_subscriber_with_credentials_never_leaks_them(
     caplog.set_level(logging.DEBUG)
     async with subscriber(statuses=[500]) as sub:
         sub.url = with_credentials(sub.url)
-        async with running(tmp_path / "db.sqlite", extra=sub.config(), options=FAST) as run:
+        async with running(tmp_path / "db.sqlite", webhooks=[sub.webhook()], options=FAST) as run:
             await run.queue("+15550001000", "hello")
             # the first POST is refused (and logged), the retry and the next event get through
             await eventually(lambda: len(sub.accepted) == 2 and len(sub.received) == 3)
@@ -101,8 +102,8 @@ async def test_the_events_command_names_a_subscriber_without_its_credentials(
     async with subscriber(status=500) as sub:
         sub.url = with_credentials(sub.url)
         config = tmp_path / "inbox-gateway.toml"
-        config.write_text(config_text(db, "", extra=sub.config()))
-        async with running(db, "", extra=sub.config(), options=IMPATIENT) as run:
+        config.write_text(config_text(db, (), webhooks=[sub.webhook()]))
+        async with running(db, (), webhooks=[sub.webhook()], options=IMPATIENT) as run:
             await emit(run, "conv-1")
             await eventually(lambda: states_are(run, ["FAILED"]))
     assert main(["events", "--config", str(config), "--failed"]) == 0

@@ -13,7 +13,8 @@ from gateway.cli.events import replay_one
 from gateway.events.subscribers.signature import sign, verify
 from gateway.store.models import EventRow
 from gateway.store.webhook_models import WebhookAttemptRow
-from tests.dispatch.harness import Running, eventually, fixed_jitter, running
+from tests.dispatch.harness import Running, fixed_jitter, running
+from tests.support.polling import eventually
 from tests.webhooks.subscriber import subscriber
 
 FAST = Options(
@@ -39,7 +40,7 @@ def test_a_signature_verifies_only_with_the_same_secret_body_and_recent_time() -
 async def test_every_event_reaches_the_subscriber_signed_and_in_order(tmp_path: Path) -> None:
     async with (
         subscriber() as sub,
-        running(tmp_path / "db.sqlite", extra=sub.config(), options=FAST) as run,
+        running(tmp_path / "db.sqlite", webhooks=[sub.webhook()], options=FAST) as run,
     ):
         for i in range(3):
             await run.queue(f"+1555000100{i}", f"hello {i}")
@@ -60,7 +61,9 @@ async def test_a_subscriber_gets_only_the_events_it_asked_for(tmp_path: Path) ->
     async with (
         subscriber() as sub,
         running(
-            tmp_path / "db.sqlite", extra=sub.config(["message_delivery_updated"]), options=FAST
+            tmp_path / "db.sqlite",
+            webhooks=[sub.webhook(["message_delivery_updated"])],
+            options=FAST,
         ) as run,
     ):
         await run.queue("+15550001000", "hello")
@@ -74,7 +77,7 @@ async def test_a_refused_event_is_retried_with_the_same_id_and_later_ones_wait(
 ) -> None:
     async with (
         subscriber(statuses=[500, 503, 404]) as sub,
-        running(tmp_path / "db.sqlite", extra=sub.config(), options=FAST) as run,
+        running(tmp_path / "db.sqlite", webhooks=[sub.webhook()], options=FAST) as run,
     ):
         await run.queue("+15550001000", "first")
         await run.queue("+15550002000", "second")
@@ -89,7 +92,7 @@ async def test_a_refused_event_is_retried_with_the_same_id_and_later_ones_wait(
 async def test_conversation_events_arrive_in_order_despite_failures(tmp_path: Path) -> None:
     async with (
         subscriber(statuses=[500, 200, 500, 200, 500]) as sub,
-        running(tmp_path / "db.sqlite", extra=sub.config(), options=FAST) as run,
+        running(tmp_path / "db.sqlite", webhooks=[sub.webhook()], options=FAST) as run,
     ):
         for i in range(4):
             await run.queue("+15550001000", f"a{i}")
@@ -108,7 +111,9 @@ async def test_a_dead_subscriber_does_not_hold_up_another(tmp_path: Path) -> Non
     async with (
         subscriber(status=503) as dead,
         subscriber() as alive,
-        running(tmp_path / "db.sqlite", extra=dead.config() + alive.config(), options=FAST) as run,
+        running(
+            tmp_path / "db.sqlite", webhooks=[dead.webhook(), alive.webhook()], options=FAST
+        ) as run,
     ):
         for i in range(3):
             await run.queue(f"+1555000100{i}", f"hello {i}")
@@ -130,7 +135,7 @@ async def test_an_event_is_given_up_after_the_patience_and_can_be_replayed(
         subscriber(status=500) as sub,
         running(
             tmp_path / "db.sqlite",
-            extra=sub.config(["message_sent_to_participant"]),
+            webhooks=[sub.webhook(["message_sent_to_participant"])],
             options=impatient,
         ) as run,
     ):
@@ -157,7 +162,7 @@ async def states_are(run: Running, expected: list[str]) -> bool:
 async def test_events_not_yet_delivered_go_out_after_a_restart(tmp_path: Path) -> None:
     db = tmp_path / "db.sqlite"
     async with subscriber(status=503) as sub:
-        async with running(db, extra=sub.config(), options=FAST) as run:
+        async with running(db, webhooks=[sub.webhook()], options=FAST) as run:
             ids = [await run.queue(f"+1555000100{i}", f"hello {i}") for i in range(3)]
             await eventually(lambda: len(sub.received) >= 2)
 
@@ -168,6 +173,6 @@ async def test_events_not_yet_delivered_go_out_after_a_restart(tmp_path: Path) -
             await eventually(all_sent)
             events = await outbox(run)
         sub.status = 200
-        async with running(db, extra=sub.config(), options=FAST) as run:
+        async with running(db, webhooks=[sub.webhook()], options=FAST) as run:
             await eventually(lambda: len(sub.accepted) == len(events))
             assert sub.ids() == [e.id for e in events]

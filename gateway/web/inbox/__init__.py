@@ -77,7 +77,7 @@ def setup(app: web.Application) -> None:
     app.on_shutdown.append(live.close_sockets)
     app.on_response_prepare.append(_no_store)
     router = app.router
-    router.add_get("/inbox", lambda _: _found("/inbox/"))
+    router.add_get("/inbox", _to_page)
     router.add_get("/inbox/", page)
     router.add_get("/inbox/static/{name}", asset)
     router.add_get("/inbox/ws", live.socket)
@@ -91,5 +91,5 @@ def setup(app: web.Application) -> None:
     router.add_get("/inbox/api/media", media.media)
 
 
-async def _found(location: str) -> web.StreamResponse:
-    raise web.HTTPFound(location)
+async def _to_page(_: web.Request) -> web.StreamResponse:
+    raise web.HTTPFound("/inbox/")

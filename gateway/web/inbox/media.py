@@ -9,6 +9,8 @@ a download).
 
 from __future__ import annotations
 
+import base64
+
 import aiohttp
 from aiohttp import web
 from yarl import URL
@@ -36,11 +38,12 @@ async def media(request: web.Request) -> web.StreamResponse:
     credentials = adapter.media_credentials(url) if isinstance(adapter, MediaSource) else None
     if credentials is None or not url.startswith(("http://", "https://")):
         raise web.HTTPNotFound(text="no such media")
-    auth = aiohttp.BasicAuth(*credentials)
+    login, password = credentials
+    auth = {"Authorization": basic_auth(login, password)}
     timeout = aiohttp.ClientTimeout(total=30)
     try:
         async with aiohttp.ClientSession(timeout=timeout) as session:
-            first = await session.get(url, auth=auth, allow_redirects=False)
+            first = await session.get(url, headers=auth, allow_redirects=False)
             location = first.headers.get("Location") if 300 <= first.status < 400 else None
             if location is not None:
                 first.release()
@@ -51,6 +54,11 @@ async def media(request: web.Request) -> web.StreamResponse:
                 return await _relay(request, upstream)
     except (aiohttp.ClientError, TimeoutError, ValueError):
         raise web.HTTPBadGateway(text="the provider could not be reached") from None
+
+
+def basic_auth(login: str, password: str) -> str:
+    """The `Authorization` value of HTTP Basic authentication (RFC 7617)."""
+    return "Basic " + base64.b64encode(f"{login}:{password}".encode()).decode("ascii")
 
 
 async def _relay(request: web.Request, upstream: aiohttp.ClientResponse) -> web.StreamResponse:
