@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
@@ -15,6 +17,7 @@ from gateway.outbound.rules import AGENT, SendRequest, send_message
 from gateway.state import GATEWAY
 from gateway.web.inbox.auth import require_agent
 from gateway.web.inbox.queries import list_conversations, thread
+from gateway.web.numbers import ascii_int
 
 
 def error(status: int, code: str, message: str) -> web.Response:
@@ -22,11 +25,21 @@ def error(status: int, code: str, message: str) -> web.Response:
     return web.json_response(body, status=status)
 
 
-def _int(value: str | None, default: int, low: int, high: int) -> int:
-    try:
-        return max(low, min(high, int(value))) if value is not None else default
-    except ValueError:
+def _int(query: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    """The query parameter `name` as an integer; 400 when it is not ASCII digits in range."""
+    raw = query.get(name)
+    if raw is None:
         return default
+    value = ascii_int(raw, low, high)
+    if value is None:
+        message = f"{name} is an integer from {low} to {high}"
+        raise web.HTTPBadRequest(
+            text=json.dumps(
+                {"message": message, "details": {"applicationError": {"code": "INVALID_REQUEST"}}}
+            ),
+            content_type="application/json",
+        )
+    return value
 
 
 async def conversations(request: web.Request) -> web.Response:
@@ -34,7 +47,7 @@ async def conversations(request: web.Request) -> web.Response:
     await require_agent(request)
     gw = request.app[GATEWAY]
     query = request.query.get("q", "")[:200]
-    limit = _int(request.query.get("limit"), 50, 1, 200)
+    limit = _int(request.query, "limit", 50, 1, 200)
     before = request.query.get("before") or None
     data = await gw.db.read(
         lambda s: list_conversations(
@@ -49,8 +62,7 @@ async def conversation(request: web.Request) -> web.Response:
     await require_agent(request)
     gw = request.app[GATEWAY]
     conversation_id = request.match_info["id"]
-    before = request.query.get("before")
-    before_seq = _int(before, 0, 1, 2**62) if before else None
+    before_seq = _int(request.query, "before", 0, 1, 2**62) if request.query.get("before") else None
     data = await gw.db.read(
         lambda s: thread(s, conversation_id, gw.directory, gw.business, before=before_seq)
     )
