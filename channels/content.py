@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
 from channels.links import LINK_PATTERN, MAX_URL, MEDIA_PATTERN, is_link_url, is_media_url
@@ -53,10 +53,19 @@ MediaUrl = Annotated[
 ]
 
 
+def _integral(value: Any) -> Any:
+    # JSON Schema counts 480.0 as the integer 480; strict validation would refuse the float
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+#: a size in pixels: an integer from 1 (a JSON number without fraction; never a boolean)
+Pixels = Annotated[int, Field(ge=1), BeforeValidator(_integral)]
+
+
 class Image(Model):
     url: MediaUrl
-    width: int | None = Field(default=None, ge=1)
-    height: int | None = Field(default=None, ge=1)
+    width: Pixels | None = None
+    height: Pixels | None = None
     filename: str | None = Field(default=None, max_length=255)
 
 

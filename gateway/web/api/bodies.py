@@ -30,7 +30,9 @@ async def read_body(request: web.Request, model: type[M]) -> M:
     if bad is not None:
         raise invalid(bad or "body", "text must be UTF-8 without NUL characters")
     try:
-        return model.model_validate(data)
+        # strict: what the OpenAPI document says is what is accepted (no "yes" for true,
+        # no true for 1)
+        return model.model_validate(data, strict=True)
     except ValidationError as exc:
         raise from_validation(exc) from None
 
