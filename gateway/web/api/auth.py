@@ -6,10 +6,10 @@ import hmac
 
 from aiohttp import web
 
-from channels.text import unstorable
 from gateway.domain.errors import validation_body
 from gateway.state import GATEWAY
 from gateway.web.api.errors import Handler, error_response, too_large, unauthenticated
+from gateway.web.request_text import UNSTORABLE, unstorable_in_url
 
 #: the calling token's name (it becomes `sender.appId`)
 TOKEN_NAME = web.RequestKey("api_token_name", str)
@@ -52,10 +52,8 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     limit = config.gateway.max_body_bytes
     if request.content_length is not None and request.content_length > limit:
         return too_large(limit)
-    for name, value in (("path", request.path), *request.query.items()):
-        if unstorable(name) or unstorable(value):
-            return error_response(
-                400, validation_body([(name, "text must be UTF-8 without NUL characters")])
-            )
+    where = unstorable_in_url(request)
+    if where is not None:
+        return error_response(400, validation_body([(where, UNSTORABLE)]))
     request[TOKEN_NAME] = found
     return await handler(request)
