@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
+
+from channels.links import LINK_PATTERN, MAX_URL, MEDIA_PATTERN, is_link_url, is_media_url
 
 MAX_ITEM_TEXT = 4096
 
@@ -23,18 +25,52 @@ class Model(BaseModel):
 
 
 Text = Annotated[str, Field(min_length=1, max_length=MAX_ITEM_TEXT)]
-Url = Annotated[str, Field(min_length=1, max_length=2048)]
+
+
+def _link(url: str) -> str:
+    if not is_link_url(url):
+        raise ValueError("a link is an http, https, tel or mailto URL")
+    return url
+
+
+def _media(url: str) -> str:
+    if not is_media_url(url):
+        raise ValueError("an image or file URL is an http or https URL")
+    return url
+
+
+#: a link: http, https, tel or mailto (channels.links says why no other scheme)
+LinkUrl = Annotated[
+    str,
+    Field(min_length=1, max_length=MAX_URL, json_schema_extra={"pattern": LINK_PATTERN}),
+    AfterValidator(_link),
+]
+#: an image, a file, an icon or a card's image: http or https
+MediaUrl = Annotated[
+    str,
+    Field(min_length=1, max_length=MAX_URL, json_schema_extra={"pattern": MEDIA_PATTERN}),
+    AfterValidator(_media),
+]
+
+
+def _integral(value: Any) -> Any:
+    # JSON Schema counts 480.0 as the integer 480; strict validation would refuse the float
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+#: a size in pixels: an integer from 1 (a JSON number without fraction; never a boolean)
+Pixels = Annotated[int, Field(ge=1), BeforeValidator(_integral)]
 
 
 class Image(Model):
-    url: Url
-    width: int | None = Field(default=None, ge=1)
-    height: int | None = Field(default=None, ge=1)
+    url: MediaUrl
+    width: Pixels | None = None
+    height: Pixels | None = None
     filename: str | None = Field(default=None, max_length=255)
 
 
 class File(Model):
-    url: Url
+    url: MediaUrl
     filename: str | None = Field(default=None, max_length=255)
     mime_type: str | None = Field(default=None, max_length=255)
 
@@ -59,8 +95,8 @@ class Basic(Model):
 
 class Minimal(Model):
     text: Text
-    icon_url: Url | None = None
-    url: Url | None = None
+    icon_url: MediaUrl | None = None
+    url: LinkUrl | None = None
 
 
 class PostbackProperties(Model):
@@ -71,7 +107,7 @@ class Button(Model):
     """A link (`launch_url`) or a postback (`postback_properties`); exactly one."""
 
     label: Annotated[str, Field(min_length=1, max_length=256)]
-    launch_url: Url | None = None
+    launch_url: LinkUrl | None = None
     postback_properties: PostbackProperties | None = None
 
     @model_validator(mode="after")
@@ -90,7 +126,7 @@ class Template(Model):
     text_lines: list[Annotated[str, Field(max_length=512)]] | None = Field(
         default=None, max_length=10
     )
-    image_url: Url | None = None
+    image_url: MediaUrl | None = None
     buttons: list[Button] | None = Field(default=None, max_length=10)
     orientation: Literal["PORTRAIT", "LANDSCAPE"] | None = None
 
@@ -121,7 +157,7 @@ class Form(Model):
 class System(Model):
     text: Text
     buttons: list[Button] | None = Field(default=None, max_length=10)
-    image_url: Url | None = None
+    image_url: MediaUrl | None = None
 
 
 class MessageContent(Model):

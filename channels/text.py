@@ -8,7 +8,7 @@ check it themselves with `holds_unstorable`.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any
 
 from pydantic import BaseModel
@@ -29,22 +29,36 @@ def unstorable(text: str) -> bool:
     return False
 
 
-def strings_in(value: Any) -> Iterator[str]:
-    """Every string in plain data (dicts, lists, tuples), keys included."""
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            yield from strings_in(key)
-            yield from strings_in(item)
-    elif isinstance(value, list | tuple):
-        for item in value:
-            yield from strings_in(item)
+def first_unstorable(value: Any) -> str | None:
+    """Where plain data (dicts, lists, tuples) first holds unstorable text, or None.
+
+    The answer is the dotted path of that string (`message.content.basic.items.0.text`), or of
+    the object whose key it is; "" when `value` itself is that string. The walk keeps its own
+    stack, so data nested as deep as a JSON parser allows cannot exhaust the recursion limit.
+    """
+    stack: list[tuple[str, Any]] = [("", value)]
+    while stack:
+        path, item = stack.pop()
+        if isinstance(item, str):
+            if unstorable(item):
+                return path
+        elif isinstance(item, dict):
+            children = []
+            for key, child in item.items():
+                if isinstance(key, str) and unstorable(key):
+                    return path
+                children.append((f"{path}.{key}" if path else str(key), child))
+            stack.extend(reversed(children))
+        elif isinstance(item, list | tuple):
+            stack.extend(
+                reversed([(f"{path}.{i}" if path else str(i), c) for i, c in enumerate(item)])
+            )
+    return None
 
 
 def holds_unstorable(value: Any) -> bool:
-    """Whether any string in plain data is unstorable."""
-    return any(unstorable(text) for text in strings_in(value))
+    """Whether any string in plain data is unstorable, keys included."""
+    return first_unstorable(value) is not None
 
 
 _FIELDS: dict[type, tuple[str, ...] | None] = {}

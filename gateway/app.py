@@ -147,7 +147,9 @@ async def request_context(
     limit = request.app[GATEWAY].config.gateway.max_body_bytes
     try:
         response: web.StreamResponse
-        if request.content_length is not None and request.content_length > limit:
+        # The REST API checks the size itself, after the token: 401 comes before all else there.
+        in_api = request.path.startswith(api.PREFIX + "/")
+        if not in_api and request.content_length is not None and request.content_length > limit:
             response = too_large()  # refused before a byte of the body is read
         else:
             response = await handler(request)

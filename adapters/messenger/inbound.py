@@ -38,11 +38,11 @@ from channels import (
     Participant,
     StatusUpdate,
 )
+from channels.links import is_media_url
 
 log = logging.getLogger(__name__)
 
 MAX_ITEMS = 20
-MAX_URL = 2048
 #: what Messenger's CDN serves when the URL itself does not say
 _DEFAULT_MIME = {"video": "video/mp4", "audio": "audio/mp4"}
 
@@ -243,7 +243,7 @@ def _filename(url: str) -> str | None:
 
 
 def _usable(url: str) -> bool:
-    return len(url) <= MAX_URL and url.startswith(("https://", "http://"))
+    return is_media_url(url)
 
 
 def _time(value: Any) -> datetime | None:

@@ -25,6 +25,7 @@ from channels import (
     Participant,
     format_phone,
 )
+from channels.links import is_media_url
 
 OPT_OUT_WORDS = frozenset(
     {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"}
@@ -70,6 +71,9 @@ def _media_count(fields: Mapping[str, str]) -> int:
 
 
 def _media_item(url: str, content_type: str) -> BasicItem:
+    if not is_media_url(url):
+        # Twilio's media URLs are https; anything else is kept, as text rather than a link
+        return BasicItem(text=url[:MAX_ITEM_TEXT])
     mime = content_type.split(";")[0].strip().lower() or None
     if mime is not None and mime.startswith("image/"):
         return BasicItem(image=Image(url=url))

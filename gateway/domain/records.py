@@ -8,6 +8,7 @@ from typing import Any, Protocol
 
 from sqlmodel import Session
 
+from channels.links import links_as_text
 from gateway.clock import rfc3339
 from gateway.domain.directory import Directory
 from gateway.domain.participants import (
@@ -107,7 +108,8 @@ def message_wire(
     data: dict[str, Any] = {
         "id": message.id,
         "conversationId": message.conversation_id,
-        "content": message.content,
+        # a link stored before links were limited to safe schemes goes out as text
+        "content": links_as_text(message.content),
         "sender": {message.sender_kind: message.sender_id},
         "direction": message.direction,
         "visibility": message.visibility,

@@ -23,6 +23,7 @@ from channels import (
     StatusUpdate,
 )
 from channels.choices import match_choice
+from channels.links import links_as_text
 from gateway.clock import aware, now
 from gateway.domain.delivery_status import (
     apply_part_status,
@@ -211,7 +212,7 @@ def _message_with_button(session: Session, conversation_id: str, interaction_id:
 def _interaction_ids(content: dict[str, Any]) -> set[str]:
     """The postback ids of the buttons a stored message carries."""
     try:
-        buttons = MessageContent.model_validate(content).buttons()
+        buttons = MessageContent.model_validate(links_as_text(content)).buttons()
     except ValidationError:
         return set()
     return {b.interaction_id for b in buttons if b.interaction_id}

@@ -21,6 +21,7 @@ from channels import (
     network_error,
     render,
 )
+from channels.links import links_as_text
 from gateway.backoff import Uniform, sleep_until_woken
 from gateway.clock import now
 from gateway.outbound.claim import (
@@ -224,7 +225,8 @@ class Dispatcher:
             )
             return
         try:
-            rendered = render(MessageContent.model_validate(job.content), adapter.capabilities)
+            content = MessageContent.model_validate(links_as_text(job.content))
+            rendered = render(content, adapter.capabilities)
         except Exception as exc:
             log.exception("message %s cannot be shown on %s", job.message_id, job.channel_id)
             await gw.db.write(

@@ -160,6 +160,8 @@ class GatewayHost:
         verified: VerifiedIdentity | None = None,
         previous: Participant | None = None,
     ) -> ChatSession:
+        # a verified visitor's name, email and phone come from the page, not the signature
+        refuse_unstorable([participant, verified, previous])
         channel_id = self.channel_id
 
         def open_(session: Session) -> ChatSession:

@@ -175,3 +175,39 @@ def test_document_lists_every_route_served() -> None:
     }
     documented = {(method, path) for path, item in document(())["paths"].items() for method in item}
     assert served == documented
+
+
+@pytest.fixture(scope="module")
+def schema_without_token(live: LiveServer, api_schema: Any) -> Any:
+    """The served document again, this time sending no Authorization header."""
+    with urllib.request.urlopen(live.url + "/inbox/v2/openapi.json", timeout=10) as response:
+        schema = schemathesis.openapi.from_dict(json.load(response))
+    schema.config.update(base_url=live.url)
+    return schema
+
+
+@pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
+def test_without_a_token_every_generated_request_answers_401(
+    schema_without_token: Any, live: LiveServer, mode: GenerationMode
+) -> None:
+    """Whatever else is wrong with a request (the document says so), no token answers 401."""
+    strategy = schema_without_token.as_strategy(generation_mode=mode)
+
+    @given(case=strategy)
+    @settings(
+        max_examples=100,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        derandomize=True,
+        database=None,
+    )
+    def check(case: Case) -> None:
+        if case.operation.definition.raw.get("operationId") == "openapi":
+            return
+        if case.headers:
+            case.headers.pop("Authorization", None)
+        response = case.call(base_url=live.url)
+        assert response.status_code == 401, (case.method, case.formatted_path, response.text)
+        assert response.json()["details"]["applicationError"]["code"] == "UNAUTHENTICATED"
+
+    check()

@@ -1,4 +1,4 @@
-"""Bearer tokens of `[api] tokens`, and the body-size check that comes before reading."""
+"""Bearer tokens of `[api] tokens`, then the checks that come before any handler reads."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import hmac
 
 from aiohttp import web
 
-from channels.text import unstorable
 from gateway.domain.errors import validation_body
 from gateway.state import GATEWAY
 from gateway.web.api.errors import Handler, error_response, too_large, unauthenticated
+from gateway.web.request_text import UNSTORABLE, unstorable_in_url
 
 #: the calling token's name (it becomes `sender.appId`)
 TOKEN_NAME = web.RequestKey("api_token_name", str)
@@ -33,18 +33,14 @@ def match_token(presented: str, tokens: list[tuple[str, str]]) -> str | None:
 
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Refuse bodies over the limit, then requests without a known Bearer token."""
-    config = request.config_dict[GATEWAY].config
-    limit = config.gateway.max_body_bytes
-    if request.content_length is not None and request.content_length > limit:
-        return too_large(limit)
-    for name, value in (("path", request.path), *request.query.items()):
-        if unstorable(name) or unstorable(value):
-            return error_response(
-                400, validation_body([(name, "text must be UTF-8 without NUL characters")])
-            )
+    """Refuse requests without a known Bearer token, then bodies over the limit and
+    paths or query strings no database can hold.
+
+    The token comes first: a caller without one learns nothing about what else is wrong.
+    """
     if request.path in PUBLIC_PATHS:
         return await handler(request)
+    config = request.config_dict[GATEWAY].config
     header = request.headers.get("Authorization", "")
     scheme, _, presented = header.partition(" ")
     if scheme.lower() != "bearer" or not presented.strip():
@@ -53,5 +49,11 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     found = match_token(presented.strip(), tokens)
     if found is None:
         return unauthenticated("the token is not valid")
+    limit = config.gateway.max_body_bytes
+    if request.content_length is not None and request.content_length > limit:
+        return too_large(limit)
+    where = unstorable_in_url(request)
+    if where is not None:
+        return error_response(400, validation_body([(where, UNSTORABLE)]))
     request[TOKEN_NAME] = found
     return await handler(request)

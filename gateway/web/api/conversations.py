@@ -23,7 +23,6 @@ from gateway.state import GATEWAY, Gateway
 from gateway.store.models import ConversationRow, IdentityRow
 from gateway.web.api import paging
 from gateway.web.api.bodies import read_body
-from gateway.web.api.errors import invalid
 from gateway.web.api.schemas import CreateConversationRequest
 
 
@@ -75,17 +74,9 @@ async def list_conversations(request: web.Request) -> web.Response:
     limit = paging.limit_of(request.query)
     raw = request.query.get("paging.cursor")
     cursor = paging.decode(raw, {}) if raw else None
-    key = _activity_key(cursor) if cursor else None
+    key = paging.activity_key(cursor) if cursor else None
     gw = request.config_dict[GATEWAY]
     return web.json_response(await gw.db.read(lambda s: _page(s, gw, cursor, key, limit)))
-
-
-def _activity_key(cursor: paging.Cursor) -> tuple[datetime, str]:
-    try:
-        stamp, conversation_id = cursor.key
-        return aware(datetime.fromisoformat(stamp)), str(conversation_id)
-    except (ValueError, TypeError):
-        raise invalid("paging.cursor", "not a cursor this API gave out") from None
 
 
 def _page(

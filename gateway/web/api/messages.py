@@ -82,7 +82,7 @@ async def list_messages(request: web.Request) -> web.Response:
     limit = paging.limit_of(request.query)
     raw = request.query.get("paging.cursor")
     cursor = paging.decode(raw, query) if raw else None
-    after = _sequence_key(cursor) if cursor else None
+    after = paging.sequence_key(cursor) if cursor else None
     gw = request.config_dict[GATEWAY]
 
     def read(session: Session) -> dict[str, Any]:
@@ -109,12 +109,6 @@ def _list_query(params: Any) -> dict[str, str]:
     if problems:
         raise Invalid(problems)
     return {"conversationId": conversation_id, "visibility": visibility, "sortingOrder": order}
-
-
-def _sequence_key(cursor: paging.Cursor) -> int:
-    if len(cursor.key) != 1 or not isinstance(cursor.key[0], int):
-        raise invalid("paging.cursor", "not a cursor this API gave out")
-    return cursor.key[0]
 
 
 def _page(

@@ -33,16 +33,23 @@ Successful calls answer 200, creation included; every error has the body `ErrorB
   addresses are E.164 numbers. `memberId` participants need no prior record; an
   `anonymousVisitorId` must be one the web chat has seen (404 `PARTICIPANT_NOT_FOUND`).
 - Text must be valid UTF-8 without NUL characters (400).
+- Request bodies are read strictly: a boolean is `true` or `false`, an integer a JSON integer
+  (never a string, a number with a fraction or a boolean), exactly as the schemas say.
+- Links (`launchUrl`, `minimal.url`) are `http`, `https`, `tel` or `mailto` URLs; images,
+  files, icons and card images are `http` or `https`.
+- Without a valid Bearer token every operation answers 401 before any other check.
 """
 
 ERRORS = {
-    400: "invalid request: malformed JSON, a wrong or unknown field, content over its limits",
-    401: "missing or wrong Bearer token (`UNAUTHENTICATED`)",
+    400: "invalid request: malformed JSON, a wrong or unknown field, content over its limits, "
+    "a parameter out of range, a cursor this API did not give out, text with NUL characters; "
+    "`fieldViolations` names each",
+    401: "missing or wrong Bearer token (`UNAUTHENTICATED`), answered before any other check",
     404: "unknown id (`CONVERSATION_NOT_FOUND`, `MESSAGE_NOT_FOUND`, `CONTACT_NOT_FOUND`, "
     "`PARTICIPANT_NOT_FOUND`)",
     409: "cannot be done now (`NO_REACHABLE_CHANNEL`, `PARTICIPANT_OPTED_OUT`, "
     "`OUTSIDE_MESSAGING_WINDOW`, `IDENTITY_TAKEN`)",
-    413: "request body over `gateway.max_body_bytes` (`PAYLOAD_TOO_LARGE`)",
+    413: "request body (or its Content-Length) over `gateway.max_body_bytes` (`PAYLOAD_TOO_LARGE`)",
 }
 
 REQUESTS: list[type[BaseModel]] = [
@@ -80,7 +87,8 @@ def _operation(
     parameters: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     responses = {"200": _json(answer, "success")}
-    for status in (401, *errors):
+    # every operation checks the token, the body size and the text of its path and query
+    for status in sorted({400, 401, 413, *errors}):
         responses[str(status)] = _json(s.ErrorBody, ERRORS[status])
     operation: dict[str, Any] = {
         "operationId": operation_id,
@@ -153,14 +161,14 @@ def _paths() -> dict[str, Any]:
                 "createConversation",
                 "The participant's conversation, created when new",
                 s.CreateConversationResponse,
-                (400, 404, 413),
+                (404,),
                 body=s.CreateConversationRequest,
             ),
             "get": _operation(
                 "listConversations",
                 "Conversations, newest activity first",
                 s.ConversationList,
-                (400,),
+                (),
                 parameters=[LIMIT, CURSOR],
             ),
         },
@@ -178,7 +186,7 @@ def _paths() -> dict[str, Any]:
                 "sendMessage",
                 "Store a message and deliver it in the background",
                 s.MessageResponse,
-                (400, 404, 409, 413),
+                (404, 409),
                 body=s.SendMessageRequest,
                 parameters=[key],
             ),
@@ -186,7 +194,7 @@ def _paths() -> dict[str, Any]:
                 "listMessages",
                 "A conversation's messages by sequence",
                 s.MessageList,
-                (400, 404),
+                (404,),
                 parameters=listing,
             ),
         },
@@ -200,7 +208,7 @@ def _paths() -> dict[str, Any]:
                 "createContact",
                 "A contact with addresses on channels",
                 s.ContactResponse,
-                (400, 409, 413),
+                (409,),
                 body=s.CreateContactRequest,
             )
         },
@@ -218,7 +226,7 @@ def _paths() -> dict[str, Any]:
                 "mergeContacts",
                 "Merge other contacts (and their conversations) into this one",
                 s.ContactResponse,
-                (400, 404, 413),
+                (404,),
                 body=s.MergeContactsRequest,
                 parameters=[ID],
             )

@@ -126,9 +126,10 @@ def preview(message: MessageRow) -> dict[str, Any]:
 def _fallback_preview(content: dict[str, Any]) -> str:
     from channels import MessageContent
     from channels.content import preview_of
+    from channels.links import links_as_text
 
     try:
-        return preview_of(MessageContent.model_validate(content))
+        return preview_of(MessageContent.model_validate(links_as_text(content)))
     except ValueError:
         return ""
 

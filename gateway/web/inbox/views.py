@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
@@ -9,12 +11,15 @@ from pydantic import ValidationError
 
 from channels import Direction, MessageContent, Visibility
 from gateway.clock import now
+from gateway.config import Agent
 from gateway.domain.errors import Refused
 from gateway.domain.records import message_wire
 from gateway.outbound.rules import AGENT, SendRequest, send_message
 from gateway.state import GATEWAY
 from gateway.web.inbox.auth import require_agent
 from gateway.web.inbox.queries import list_conversations, thread
+from gateway.web.numbers import ascii_int
+from gateway.web.request_text import UNSTORABLE, read_json_object, unstorable_in_url
 
 
 def error(status: int, code: str, message: str) -> web.Response:
@@ -22,19 +27,37 @@ def error(status: int, code: str, message: str) -> web.Response:
     return web.json_response(body, status=status)
 
 
-def _int(value: str | None, default: int, low: int, high: int) -> int:
-    try:
-        return max(low, min(high, int(value))) if value is not None else default
-    except ValueError:
+def _bad_request(message: str) -> web.HTTPException:
+    body = {"message": message, "details": {"applicationError": {"code": "INVALID_REQUEST"}}}
+    return web.HTTPBadRequest(text=json.dumps(body), content_type="application/json")
+
+
+async def _agent(request: web.Request) -> Agent:
+    """The logged-in agent (401 first), then a path and query the database can hold (400)."""
+    agent = await require_agent(request)
+    where = unstorable_in_url(request)
+    if where is not None:
+        raise _bad_request(f"{where}: {UNSTORABLE}")
+    return agent
+
+
+def _int(query: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    """The query parameter `name` as an integer; 400 when it is not ASCII digits in range."""
+    raw = query.get(name)
+    if raw is None:
         return default
+    value = ascii_int(raw, low, high)
+    if value is None:
+        raise _bad_request(f"{name} is an integer from {low} to {high}")
+    return value
 
 
 async def conversations(request: web.Request) -> web.Response:
     """`GET /inbox/api/conversations?q=&before=`: newest first, with previews and unread counts."""
-    await require_agent(request)
+    await _agent(request)
     gw = request.app[GATEWAY]
     query = request.query.get("q", "")[:200]
-    limit = _int(request.query.get("limit"), 50, 1, 200)
+    limit = _int(request.query, "limit", 50, 1, 200)
     before = request.query.get("before") or None
     data = await gw.db.read(
         lambda s: list_conversations(
@@ -46,11 +69,10 @@ async def conversations(request: web.Request) -> web.Response:
 
 async def conversation(request: web.Request) -> web.Response:
     """`GET /inbox/api/conversations/{id}?before=<sequence>`: the thread, all visibilities."""
-    await require_agent(request)
+    await _agent(request)
     gw = request.app[GATEWAY]
     conversation_id = request.match_info["id"]
-    before = request.query.get("before")
-    before_seq = _int(before, 0, 1, 2**62) if before else None
+    before_seq = _int(request.query, "before", 0, 1, 2**62) if request.query.get("before") else None
     data = await gw.db.read(
         lambda s: thread(s, conversation_id, gw.directory, gw.business, before=before_seq)
     )
@@ -59,13 +81,14 @@ async def conversation(request: web.Request) -> web.Response:
     return web.json_response(data)
 
 
-def _send_request(conversation_id: str, body: Any) -> SendRequest:
+def _send_request(conversation_id: str, body: dict[str, Any]) -> SendRequest:
     """The page's reply as a sendMessage request; raises Refused (400) when malformed."""
-    message = body.get("message") if isinstance(body, dict) else None
+    message = body.get("message")
     if not isinstance(message, dict):
-        raise Refused("INVALID_REQUEST", "message is required", 400, field="message")
+        raise Refused("INVALID_REQUEST", "message is required", 400)
     try:
-        content = MessageContent.model_validate(message.get("content"))
+        # strict, as the REST API reads the same content
+        content = MessageContent.model_validate(message.get("content"), strict=True)
     except ValidationError as exc:
         problem = exc.errors()[0]
         where = ".".join(str(p) for p in problem["loc"])
@@ -92,17 +115,16 @@ def _send_request(conversation_id: str, body: Any) -> SendRequest:
 
 async def reply(request: web.Request) -> web.Response:
     """`POST /inbox/api/conversations/{id}/messages`: an agent's reply or internal note."""
-    agent = await require_agent(request)
+    agent = await _agent(request)
     gw = request.app[GATEWAY]
     try:
-        body = await request.json()
-    except (ValueError, RecursionError):
-        return error(400, "INVALID_REQUEST", "the body is not JSON")
-    try:
+        # the same reading as the REST API's: a JSON object, no text a database cannot keep
+        body = await read_json_object(request)
         send = _send_request(request.match_info["id"], body)
         message, delivery = await gw.db.write(
             lambda s: send_message(s, gw.directory, send, sender=(AGENT, agent.username), now=now())
         )
     except Refused as refused:
-        return error(refused.status, refused.code, refused.message)
+        where = f"{refused.field}: " if refused.field else ""
+        return error(refused.status, refused.code, where + refused.message)
     return web.json_response({"message": message_wire(message, delivery, gw.directory)})

@@ -1,0 +1,47 @@
+"""What a client sends (path, query string, JSON body), read the same way at every door.
+
+The REST API and the inbox page both refuse, with a 400 naming the place, a body that is not
+a JSON object and text no database can keep (NUL characters, lone surrogates): on PostgreSQL
+such text would fail the write, on either database it must not be stored half-way.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+from channels.text import first_unstorable, unstorable
+from gateway.domain.errors import Refused
+
+UNSTORABLE = "text must be UTF-8 without NUL characters"
+
+
+def unstorable_in_url(request: web.Request) -> str | None:
+    """`path`, or the name of the query parameter, holding unstorable text; None when neither."""
+    if unstorable(request.path):
+        return "path"
+    for name, value in request.query.items():
+        if unstorable(name) or unstorable(value):
+            return name
+    return None
+
+
+def _invalid(field: str, message: str) -> Refused:
+    return Refused("INVALID_REQUEST", message, 400, field=field)
+
+
+async def read_json_object(request: web.Request) -> dict[str, Any]:
+    """The body as a JSON object whose every string can be stored; else Refused (400)."""
+    raw = await request.read()  # over client_max_size: aiohttp raises 413
+    try:
+        data = json.loads(raw)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise _invalid("body", "not valid JSON (or nested too deeply)") from None
+    if not isinstance(data, dict):
+        raise _invalid("body", "expected a JSON object")
+    where = first_unstorable(data)
+    if where is not None:
+        raise _invalid(where or "body", UNSTORABLE)
+    return data
