@@ -112,6 +112,24 @@ class Agent(Section):
     display_name: str | None = None
 
 
+class LimitsSection(Section):
+    """How often and how much clients may ask; every limit counts per client address."""
+
+    #: password checks a minute for one username from one client address
+    logins_per_username: int = Field(default=5, ge=1, le=1000)
+    #: password checks a minute from one client address, whatever the username
+    logins_per_address: int = Field(default=30, ge=1, le=10_000)
+    #: password checks (argon2) running at once; 0 means one per CPU core
+    password_checks: int = Field(default=0, ge=0, le=256)
+    #: seconds a login waits for a free password check before it is answered 503
+    password_check_wait: float = Field(default=2.0, ge=0, le=30)
+
+    @property
+    def password_check_slots(self) -> int:
+        """`password_checks`, with 0 resolved to the number of cores."""
+        return self.password_checks or os.cpu_count() or 1
+
+
 class DeliverySection(Section):
     retry_delays: list[Annotated[float, Field(ge=0)]] = [1, 5, 30, 120, 300, 600, 1200, 1800]
     workers: int = Field(default=4, ge=1, le=64)
@@ -136,6 +154,7 @@ class Config(Section):
     database: DatabaseSection = DatabaseSection()
     api: ApiSection = ApiSection()
     agents: list[Agent] = []
+    limits: LimitsSection = LimitsSection()
     channels: dict[str, dict[str, Any]] = {}
     delivery: DeliverySection = DeliverySection()
     webhooks: list[WebhookSection] = []

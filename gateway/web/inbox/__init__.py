@@ -6,6 +6,7 @@ from importlib.resources import files
 
 from aiohttp import web
 
+from gateway.limits import Slots
 from gateway.state import GATEWAY
 from gateway.web.inbox import auth, live, media, views
 
@@ -72,7 +73,8 @@ async def _no_store(request: web.Request, response: web.StreamResponse) -> None:
 
 def setup(app: web.Application) -> None:
     """Add the inbox page's routes and resources to the gateway's application."""
-    app[auth.SESSIONS] = auth.Sessions()
+    slots = app[GATEWAY].config.limits.password_check_slots
+    app[auth.SESSIONS] = auth.Sessions(password_checks=Slots(slots))
     app[live.SOCKETS] = set()
     app.on_shutdown.append(live.close_sockets)
     app.on_response_prepare.append(_no_store)

@@ -1,4 +1,4 @@
-"""Agent login: argon2 password checks, signed session cookies, throttling and CSRF checks.
+"""Agent login: argon2 password checks, signed session cookies, login limits and CSRF checks.
 
 A session is a signed, stateless cookie: `base64url(json {u, exp}) "." hex HMAC-SHA256`. The
 HMAC key derives from the installation's master secret kept in the database, so every node of a
@@ -13,6 +13,7 @@ import base64
 import hashlib
 import hmac
 import json
+import math
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -21,17 +22,16 @@ from aiohttp import web
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from gateway.client_address import of_request
+from gateway.client_address import address_group, of_request
 from gateway.config import Agent
+from gateway.limits import Busy, Slots
 from gateway.state import GATEWAY
 from gateway.store.secrets import master_secret
 
 COOKIE = "ig_session"
 SESSION_SECONDS = 12 * 3600
-#: failed logins per username and address before the login is locked for a while
-MAX_FAILURES = 5
-FAILURE_WINDOW = 15 * 60
-LOCK_SECONDS = 5 * 60
+#: the window the login limits count password checks in
+LOGIN_WINDOW = 60.0
 #: the header every state-changing request of the page carries (a form on another site can't)
 CSRF_HEADER = "X-Requested-With"
 
@@ -41,40 +41,12 @@ _DUMMY_HASH = _HASHER.hash(secrets.token_hex(16))
 
 
 @dataclass
-class Throttle:
-    """Failed logins per (username, client address), kept in memory."""
-
-    failures: dict[tuple[str, str], list[float]] = field(default_factory=dict)
-
-    def locked_for(self, key: tuple[str, str], at: float) -> float:
-        """Seconds left before this key may try again (0 when it may)."""
-        recent = [t for t in self.failures.get(key, []) if at - t < FAILURE_WINDOW]
-        if recent:
-            self.failures[key] = recent
-        else:
-            self.failures.pop(key, None)
-        if len(recent) < MAX_FAILURES:
-            return 0.0
-        return max(0.0, recent[-1] + LOCK_SECONDS - at)
-
-    def fail(self, key: tuple[str, str], at: float) -> None:
-        self.failures.setdefault(key, []).append(at)
-        if len(self.failures) > 10_000:
-            # An attacker spraying names must not grow memory without bound.
-            oldest = min(self.failures, key=lambda k: self.failures[k][-1])
-            del self.failures[oldest]
-
-    def clear(self, key: tuple[str, str]) -> None:
-        self.failures.pop(key, None)
-
-
-@dataclass
 class Sessions:
-    """The signing key (loaded once from the database) and the login throttle."""
+    """The signing key (loaded once from the database) and the cap on password checks."""
 
+    password_checks: Slots
     key: bytes | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    throttle: Throttle = field(default_factory=Throttle)
 
 
 SESSIONS = web.AppKey("inbox_sessions", Sessions)
@@ -195,22 +167,11 @@ async def login(request: web.Request) -> web.Response:
         username, password = str(body["username"]), str(body["password"])
     except (ValueError, KeyError, TypeError, RecursionError):
         raise _json_error(400, "INVALID_REQUEST", "username and password are required") from None
-    state = request.app[SESSIONS]
-    key = (username.casefold(), _client_address(request))
-    wait = state.throttle.locked_for(key, time.monotonic())
-    if wait > 0:
-        raise _json_error(
-            429,
-            "TOO_MANY_ATTEMPTS",
-            f"too many failed logins; try again in {int(wait // 60) + 1} min",
-            **{"Retry-After": str(int(wait) + 1)},
-        )
+    await _count_attempt(request, username)
     agent = find_agent(request.app, username)
-    if not await asyncio.to_thread(_password_matches, agent, password):
-        state.throttle.fail(key, time.monotonic())
+    if not await _check_password(request, agent, password):
         raise _json_error(401, "WRONG_CREDENTIALS", "wrong username or password")
     assert agent is not None
-    state.throttle.clear(key)
     cookie = issue(await signing_key(request.app), agent)
     response = web.json_response({"agent": agent_wire(agent)})
     response.set_cookie(
@@ -223,6 +184,53 @@ async def login(request: web.Request) -> web.Response:
         secure=_secure(request),
     )
     return response
+
+
+async def _count_attempt(request: web.Request, username: str) -> None:
+    """Count this password check before it runs, per client address; 429 over the limit.
+
+    Counting first means guesses sent in parallel are counted too, and counting per address
+    means someone guessing elsewhere never locks the agent out.
+    """
+    gw = request.app[GATEWAY]
+    settings = gw.config.limits
+    address = address_group(_client_address(request))
+    # hashed, so a megabyte of username costs the limits no more than a short one
+    name = hashlib.sha256(username.casefold().encode()).hexdigest()[:32]
+    wait = await gw.limits.take(
+        "login-address", address, limit=settings.logins_per_address, per_seconds=LOGIN_WINDOW
+    )
+    if wait is None:
+        wait = await gw.limits.take(
+            "login",
+            f"{name} {address}",
+            limit=settings.logins_per_username,
+            per_seconds=LOGIN_WINDOW,
+        )
+    if wait is not None:
+        seconds = math.ceil(wait)
+        raise _json_error(
+            429,
+            "TOO_MANY_ATTEMPTS",
+            f"too many login attempts; try again in {seconds} s",
+            **{"Retry-After": str(seconds)},
+        )
+
+
+async def _check_password(request: web.Request, agent: Agent | None, password: str) -> bool:
+    """The argon2 check, off the event loop, at most one per core at once; 503 when busy."""
+    state = request.app[SESSIONS]
+    settings = request.app[GATEWAY].config.limits
+    try:
+        async with state.password_checks.hold(wait=settings.password_check_wait):
+            return await asyncio.to_thread(_password_matches, agent, password)
+    except Busy:
+        raise _json_error(
+            503,
+            "BUSY",
+            "the server is busy checking other logins; try again in a moment",
+            **{"Retry-After": "2"},
+        ) from None
 
 
 def _password_matches(agent: Agent | None, password: str) -> bool:
