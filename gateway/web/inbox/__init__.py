@@ -9,6 +9,7 @@ from aiohttp import web
 from gateway.limits import Slots
 from gateway.state import GATEWAY
 from gateway.web.inbox import auth, live, media, views
+from gateway.web.inbox.sessions import SessionStore
 
 #: the page runs only its own script and style; customer data can never become code
 CSP = (
@@ -74,7 +75,8 @@ async def _no_store(request: web.Request, response: web.StreamResponse) -> None:
 def setup(app: web.Application) -> None:
     """Add the inbox page's routes and resources to the gateway's application."""
     slots = app[GATEWAY].config.limits.password_check_slots
-    app[auth.SESSIONS] = auth.Sessions(password_checks=Slots(slots))
+    store = SessionStore(app[GATEWAY].db)
+    app[auth.SESSIONS] = auth.Sessions(store=store, password_checks=Slots(slots))
     app[live.SOCKETS] = set()
     app.on_shutdown.append(live.close_sockets)
     app.on_response_prepare.append(_no_store)

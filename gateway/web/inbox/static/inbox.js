@@ -817,8 +817,14 @@
       try { data = JSON.parse(msg.data); } catch (_) { return; }
       if (data && data.slug) onEvent(data);
     });
-    socket.addEventListener("close", () => {
+    socket.addEventListener("close", (event) => {
       if (state.socket !== socket) return;
+      // 4401: the session ended (logged out elsewhere, or the password changed)
+      if (event.code === 4401) {
+        state.socket = null;
+        api("me").catch(() => {});
+        return;
+      }
       setLive(false, "Reconnecting…");
       state.retry += 1;
       const delay = Math.min(30000, 500 * 2 ** Math.min(state.retry, 6));
