@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
@@ -21,6 +23,15 @@ SLUGS = (
     "conversations_merged",
     "message_delivery_updated",
 )
+
+
+#: config.example.toml's sample credentials (the password is "agent"): fine on loopback only
+EXAMPLE_PASSWORD_HASH = (
+    "$argon2id$v=19$m=65536,t=3,p=4$oslORcGkytks1gyZH7xORA$"
+    "GZDVWY590zr5fxqQiOr3YmNp635XxHO4goqlH/n4EXQ"
+)
+EXAMPLE_PASSWORD = "agent"
+EXAMPLE_API_TOKEN = "example-token-change-me-0123456789"
 
 
 class ConfigError(Exception):
@@ -231,6 +242,60 @@ def parse_config(text: str, source: str | None = None) -> Config:
     if problems:
         raise ConfigError(problems)
     return config
+
+
+def _loopback(host: str) -> bool:
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def reachable_from_outside(config: Config) -> bool:
+    """Whether `listen` or `public_url` is an address other machines can reach."""
+    public_host = urlsplit(config.gateway.public_url).hostname or ""
+    return not (_loopback(config.gateway.host) and _loopback(public_host))
+
+
+def example_credentials(config: Config) -> list[str]:
+    """The example's agent password and API token, named by key, when the gateway is
+    reachable from outside this machine (on loopback, `make run` keeps working with them)."""
+    if not reachable_from_outside(config):
+        return []
+    why = "refused because gateway.listen or gateway.public_url is not a loopback address"
+    problems = []
+    for n, agent in enumerate(config.agents):
+        if _is_example_password(agent):
+            problems.append(
+                f"config error: agents[{n}].password_hash: this is the example's password "
+                f"({EXAMPLE_PASSWORD!r}); make a new hash with `inbox-gateway hash-password` "
+                f"({why})"
+            )
+    for n, token in enumerate(config.api.tokens):
+        if token.token == EXAMPLE_API_TOKEN:
+            problems.append(
+                f"config error: api.tokens[{n}].token: this is the example's sample token; "
+                f"choose a long random one ({why})"
+            )
+    return problems
+
+
+def _is_example_password(agent: Agent) -> bool:
+    if agent.password_hash == EXAMPLE_PASSWORD_HASH:
+        return True
+    if agent.username != EXAMPLE_PASSWORD:
+        return False
+    # the same password under another salt (as the sandbox makes it): one check, at start-up
+    from argon2 import PasswordHasher
+    from argon2.exceptions import Argon2Error, InvalidHashError
+
+    try:
+        return bool(PasswordHasher().verify(agent.password_hash, EXAMPLE_PASSWORD))
+    except (Argon2Error, InvalidHashError):
+        return False
 
 
 def load_config(path: str | Path) -> Config:
