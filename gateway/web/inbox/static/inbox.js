@@ -509,7 +509,8 @@
     const channelId = message.sourceChannelId;
     const inbound = message.direction === "PARTICIPANT_TO_BUSINESS";
     if (inbound && channelId && state.mediaChannels.includes(channelId)) {
-      return "/inbox/api/media?" + new URLSearchParams({ channelId: channelId, url: safe }).toString();
+      const query = { channelId: channelId, messageId: message.id, url: safe };
+      return "/inbox/api/media?" + new URLSearchParams(query).toString();
     }
     return safe;
   }
