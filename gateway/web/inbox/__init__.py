@@ -14,7 +14,7 @@ from gateway.web.inbox.sessions import SessionStore
 #: the page runs only its own script and style; customer data can never become code
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; "
-    "img-src 'self' https: http: data: blob:; media-src 'self' https: http:; "
+    "img-src 'self' https: http:; media-src 'self' https: http:; "
     "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; "
     "object-src 'none'"
 )
