@@ -160,6 +160,11 @@ async def request_context(
     except RequestPayloadError:
         status = 400
         return undecodable()
+    except ConnectionResetError:
+        # The client went away mid-request, or was cut off for stalling: no one to answer,
+        # and nothing went wrong here.
+        status = 400
+        return web.Response(status=400, text="the request did not arrive whole")
     except web.HTTPException as exc:
         status = exc.status
         raise

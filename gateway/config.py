@@ -56,6 +56,10 @@ class GatewaySection(Section):
     shutdown_grace: float = Field(default=5.0, ge=0, le=60)
     #: proxies (addresses or networks) whose `X-Forwarded-For` entry names the client
     trusted_proxies: list[str] = []
+    #: seconds a client has to send a request's headers before the connection is closed
+    header_timeout: float = Field(default=30.0, gt=0, le=3600)
+    #: seconds a request body may go without a byte before the connection is closed
+    body_timeout: float = Field(default=30.0, gt=0, le=3600)
 
     @field_validator("listen")
     @classmethod
