@@ -56,6 +56,8 @@ class GatewaySection(Section):
     shutdown_grace: float = Field(default=5.0, ge=0, le=60)
     #: proxies (addresses or networks) whose `X-Forwarded-For` entry names the client
     trusted_proxies: list[str] = []
+    #: when set, `/metrics` answers only requests with `Authorization: Bearer <this>`
+    metrics_token: Annotated[str, Field(min_length=16)] | None = None
     #: seconds a client has to send a request's headers before the connection is closed
     header_timeout: float = Field(default=30.0, gt=0, le=3600)
     #: seconds a request body may go without a byte before the connection is closed
