@@ -63,7 +63,7 @@ async def tag_key(app: web.Application) -> bytes:
             if state.key is None:
                 gw = app[GATEWAY]
                 master = gw.master_secret or await gw.db.write(master_secret)
-                # A key of its own, so a leaked session key reveals nothing else.
+                # A key of its own, so a leaked tag key reveals nothing else.
                 state.key = hmac.new(master, b"inbox-page-sessions", hashlib.sha256).digest()
     return state.key
 
