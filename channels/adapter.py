@@ -184,12 +184,20 @@ class Adapter(Protocol):
 class MediaSource(Protocol):
     """An adapter whose inbound media URLs need credentials to fetch (Twilio MMS).
 
-    The gateway fetches media for the inbox page through the adapter's answer, so that no
-    vendor detail lives in the daemon.
+    The gateway fetches media for the inbox page through the adapter's answers, so that no
+    vendor detail lives in the daemon. It fetches only URLs found in a stored inbound message
+    of the channel, sends the credentials to that first URL only, and follows a redirect only
+    where `media_redirect_allowed` says, without credentials and never to a private address
+    other than the first URL's host.
     """
 
     def media_credentials(self, url: str) -> tuple[str, str] | None:
-        """HTTP Basic credentials for `url`, or None when the URL is not the provider's."""
+        """HTTP Basic credentials for `url` when it has the exact form of the provider's media
+        URLs on its configured API host, else None."""
+        ...
+
+    def media_redirect_allowed(self, url: str) -> bool:
+        """Whether a media URL may redirect to `url`: the provider's own media hosts."""
         ...
 
 

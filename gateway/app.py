@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -162,6 +163,11 @@ async def request_context(
     except RequestPayloadError:
         status = 400
         return undecodable()
+    except ConnectionResetError:
+        # The client went away mid-request, or was cut off for stalling: no one to answer,
+        # and nothing went wrong here.
+        status = 400
+        return web.Response(status=400, text="the request did not arrive whole")
     except web.HTTPException as exc:
         status = exc.status
         raise
@@ -183,7 +189,17 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
+    """Prometheus text; behind `[gateway] metrics_token` when one is set."""
     gateway = request.app[GATEWAY]
+    token = gateway.config.gateway.metrics_token
+    if token is not None:
+        given = request.headers.get("Authorization", "")
+        if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+            return web.json_response(
+                {"message": "a metrics token is required"},
+                status=401,
+                headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+            )
     gateway.metrics.writer_queue.set(gateway.db.writer.depth)
     body = generate_latest(gateway.metrics.registry)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

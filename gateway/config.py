@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
@@ -21,6 +23,15 @@ SLUGS = (
     "conversations_merged",
     "message_delivery_updated",
 )
+
+
+#: config.example.toml's sample credentials (the password is "agent"): fine on loopback only
+EXAMPLE_PASSWORD_HASH = (
+    "$argon2id$v=19$m=65536,t=3,p=4$oslORcGkytks1gyZH7xORA$"
+    "GZDVWY590zr5fxqQiOr3YmNp635XxHO4goqlH/n4EXQ"
+)
+EXAMPLE_PASSWORD = "agent"
+EXAMPLE_API_TOKEN = "example-token-change-me-0123456789"
 
 
 class ConfigError(Exception):
@@ -45,6 +56,12 @@ class GatewaySection(Section):
     shutdown_grace: float = Field(default=5.0, ge=0, le=60)
     #: proxies (addresses or networks) whose `X-Forwarded-For` entry names the client
     trusted_proxies: list[str] = []
+    #: when set, `/metrics` answers only requests with `Authorization: Bearer <this>`
+    metrics_token: Annotated[str, Field(min_length=16)] | None = None
+    #: seconds a client has to send a request's headers before the connection is closed
+    header_timeout: float = Field(default=30.0, gt=0, le=3600)
+    #: seconds a request body may go without a byte before the connection is closed
+    body_timeout: float = Field(default=30.0, gt=0, le=3600)
 
     @field_validator("listen")
     @classmethod
@@ -112,6 +129,24 @@ class Agent(Section):
     display_name: str | None = None
 
 
+class LimitsSection(Section):
+    """How often and how much clients may ask; every limit counts per client address."""
+
+    #: password checks a minute for one username from one client address
+    logins_per_username: int = Field(default=5, ge=1, le=1000)
+    #: password checks a minute from one client address, whatever the username
+    logins_per_address: int = Field(default=30, ge=1, le=10_000)
+    #: password checks (argon2) running at once; 0 means one per CPU core
+    password_checks: int = Field(default=0, ge=0, le=256)
+    #: seconds a login waits for a free password check before it is answered 503
+    password_check_wait: float = Field(default=2.0, ge=0, le=30)
+
+    @property
+    def password_check_slots(self) -> int:
+        """`password_checks`, with 0 resolved to the number of cores."""
+        return self.password_checks or os.cpu_count() or 1
+
+
 class DeliverySection(Section):
     retry_delays: list[Annotated[float, Field(ge=0)]] = [1, 5, 30, 120, 300, 600, 1200, 1800]
     workers: int = Field(default=4, ge=1, le=64)
@@ -136,6 +171,7 @@ class Config(Section):
     database: DatabaseSection = DatabaseSection()
     api: ApiSection = ApiSection()
     agents: list[Agent] = []
+    limits: LimitsSection = LimitsSection()
     channels: dict[str, dict[str, Any]] = {}
     delivery: DeliverySection = DeliverySection()
     webhooks: list[WebhookSection] = []
@@ -212,6 +248,60 @@ def parse_config(text: str, source: str | None = None) -> Config:
     if problems:
         raise ConfigError(problems)
     return config
+
+
+def _loopback(host: str) -> bool:
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def reachable_from_outside(config: Config) -> bool:
+    """Whether `listen` or `public_url` is an address other machines can reach."""
+    public_host = urlsplit(config.gateway.public_url).hostname or ""
+    return not (_loopback(config.gateway.host) and _loopback(public_host))
+
+
+def example_credentials(config: Config) -> list[str]:
+    """The example's agent password and API token, named by key, when the gateway is
+    reachable from outside this machine (on loopback, `make run` keeps working with them)."""
+    if not reachable_from_outside(config):
+        return []
+    why = "refused because gateway.listen or gateway.public_url is not a loopback address"
+    problems = []
+    for n, agent in enumerate(config.agents):
+        if _is_example_password(agent):
+            problems.append(
+                f"config error: agents[{n}].password_hash: this is the example's password "
+                f"({EXAMPLE_PASSWORD!r}); make a new hash with `inbox-gateway hash-password` "
+                f"({why})"
+            )
+    for n, token in enumerate(config.api.tokens):
+        if token.token == EXAMPLE_API_TOKEN:
+            problems.append(
+                f"config error: api.tokens[{n}].token: this is the example's sample token; "
+                f"choose a long random one ({why})"
+            )
+    return problems
+
+
+def _is_example_password(agent: Agent) -> bool:
+    if agent.password_hash == EXAMPLE_PASSWORD_HASH:
+        return True
+    if agent.username != EXAMPLE_PASSWORD:
+        return False
+    # the same password under another salt (as the sandbox makes it): one check, at start-up
+    from argon2 import PasswordHasher
+    from argon2.exceptions import Argon2Error, InvalidHashError
+
+    try:
+        return bool(PasswordHasher().verify(agent.password_hash, EXAMPLE_PASSWORD))
+    except (Argon2Error, InvalidHashError):
+        return False
 
 
 def load_config(path: str | Path) -> Config:

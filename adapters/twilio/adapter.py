@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -41,6 +42,15 @@ from channels import (
 #: Twilio allows 1600 characters per message and 10 media per MMS
 TEXT_LIMIT = 1600
 MEDIA_PER_MMS = 10
+#: an inbound media URL: /2010-04-01/Accounts/AC…/Messages/MM…/Media/ME…
+MEDIA_PATH = re.compile(
+    r"/2010-04-01/Accounts/(?P<account>AC[0-9a-fA-F]{32})"
+    r"/Messages/(?:MM|SM)[0-9a-fA-F]{32}/Media/ME[0-9a-fA-F]{32}"
+)
+#: where Twilio's media URLs redirect to
+MEDIA_HOSTS = frozenset({"mms.twiliocdn.com", "media.twiliocdn.com"})
+S3_HOST = "s3-external-1.amazonaws.com"
+S3_MEDIA_PREFIX = "/media.twiliocdn.com/"
 
 
 class TwilioAdapter:
@@ -191,16 +201,34 @@ class TwilioAdapter:
         )
 
     def media_credentials(self, url: str) -> tuple[str, str] | None:
-        """HTTP Basic credentials for fetching an inbound media URL, if it is on our API host.
+        """HTTP Basic credentials for an inbound media URL of this account on our API host.
 
         Twilio may require the account's credentials for media; they are only ever handed
-        out for the configured API host, so a URL planted in a message cannot collect them.
+        out for the exact form of a media URL on the configured API host, so a URL planted
+        in a message cannot collect them.
         """
         wanted = urlsplit(self.config.api_base_url)
         given = urlsplit(url)
         if (given.scheme, given.netloc.lower()) != (wanted.scheme, wanted.netloc.lower()):
             return None
+        found = MEDIA_PATH.fullmatch(given.path)
+        if found is None or given.query or given.fragment:
+            return None
+        if found["account"].lower() != self.config.account_sid.lower():
+            return None
         return self.config.account_sid, self.config.auth_token
+
+    def media_redirect_allowed(self, url: str) -> bool:
+        """Twilio answers a media URL with a redirect to its media CDN (or to S3 for media
+        stored before HTTP auth was enforced); a fake may redirect within the API host."""
+        given = urlsplit(url)
+        host = (given.hostname or "").lower()
+        if given.scheme == "https" and host in MEDIA_HOSTS:
+            return True
+        if given.scheme == "https" and host == S3_HOST:
+            return given.path.startswith(S3_MEDIA_PREFIX)
+        wanted = urlsplit(self.config.api_base_url)
+        return (given.scheme, given.netloc.lower()) == (wanted.scheme, wanted.netloc.lower())
 
     async def lookup_profile(self, address: str) -> Participant | None:
         """Twilio has no profiles: people are known by their number."""

@@ -8,6 +8,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from gateway import listener
 from gateway.app import build_app
 from gateway.cli.events import add_events_command
 from gateway.config import ConfigError, database_url, load_config
@@ -23,8 +24,6 @@ log = logging.getLogger("gateway")
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from aiohttp import web
-
     setup_logging(args.log_level)
     config = load_checked_config(args.config)
     app = build_app(config)
@@ -33,13 +32,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         config.gateway.listen,
         config.gateway.public_url,
     )
-    web.run_app(
+    listener.run(
         app,
-        host=config.gateway.host,
-        port=config.gateway.port,
+        config.gateway.host,
+        config.gateway.port,
+        header_timeout=config.gateway.header_timeout,
+        body_timeout=config.gateway.body_timeout,
         shutdown_timeout=config.gateway.shutdown_grace,
-        print=None,
-        access_log=None,
     )
     return 0
 

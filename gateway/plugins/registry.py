@@ -10,7 +10,7 @@ from typing import Any, cast
 from pydantic import ValidationError
 
 from channels import Adapter, ChannelConfig, ChannelHost
-from gateway.config import Config, ConfigError, describe, load_config
+from gateway.config import Config, ConfigError, describe, example_credentials, load_config
 
 GROUP = "inbox_gateway.adapters"
 #: what the gateway uses of an adapter class (`default_rate_per_second` may be left out)
@@ -131,7 +131,11 @@ def channel_specs(
 
 
 def load_checked_config(path: str) -> Config:
-    """The configuration file, with every channel table validated by its adapter's own model."""
+    """The configuration file, with every channel table validated by its adapter's own model,
+    and without the example's credentials when other machines can reach the gateway."""
     config = load_config(path)
     channel_specs(config)
+    problems = example_credentials(config)
+    if problems:
+        raise ConfigError(problems)
     return config

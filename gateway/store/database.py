@@ -13,6 +13,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlmodel import Session
 
+from gateway.store.files import keep_private, sqlite_path
 from gateway.store.writer import BatchHandler, GroupCommitWriter
 
 T = TypeVar("T")
@@ -35,6 +36,9 @@ def create_db_engine(url: str) -> Engine:
     sa_url = engine_url(url)
     if not is_sqlite(url):
         return create_engine(sa_url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    path = sqlite_path(sa_url)
+    if path is not None:
+        keep_private(path)
     engine = create_engine(sa_url, connect_args={"check_same_thread": False, "timeout": 30})
 
     @event.listens_for(engine, "connect")

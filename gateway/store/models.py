@@ -1,5 +1,6 @@
 """The tables: contacts, identities, conversations, messages, deliveries, the events outbox,
-idempotency keys, numbered-choice menus, noted closed windows and installation secrets."""
+idempotency keys, numbered-choice menus, noted closed windows, agents' sessions and installation
+secrets."""
 
 from __future__ import annotations
 
@@ -188,6 +189,23 @@ class ClosedWindowRow(SQLModel, table=True):
     inbound_message_id: str = Field(primary_key=True, max_length=40)
     channel_id: str = Field(max_length=64)
     noted_at: datetime = _when()
+
+
+class AgentSessionRow(SQLModel, table=True):
+    """An agent's login to the inbox page (migration 0008); deleting the row ends it.
+
+    The cookie carries a random token and the row only its SHA-256, so reading the table
+    gives nobody a session. `password_tag` is an HMAC of the agent's password hash at login:
+    a changed password no longer matches, which ends every session of that agent.
+    """
+
+    __tablename__ = "agent_sessions"
+
+    id: str = Field(primary_key=True, max_length=64)
+    username: str = Field(max_length=64, index=True)
+    password_tag: str = Field(max_length=64)
+    created_at: datetime = _when()
+    expires_at: datetime = _when(index=True)
 
 
 class SecretRow(SQLModel, table=True):

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import aiohttp
 import pytest
@@ -14,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.hostile.conftest import (
+    ACCOUNT_SID,
     AGENT,
     ORIGIN,
     Live,
@@ -26,6 +28,7 @@ from tests.hostile.conftest import (
     query_strings,
     with_query,
 )
+from tests.hostile.sessions import spare_session
 
 FUZZ = settings(
     max_examples=30, deadline=None, suppress_health_check=list(HealthCheck), database=None
@@ -68,11 +71,11 @@ page_queries = query_strings | st.sampled_from(
 
 
 def cookie_headers(
-    live: Live, choice: str, csrf: bool, origin: str | None
+    live: Live, choice: str, csrf: bool, origin: str | None, real: str | None = None
 ) -> list[tuple[str, str]]:
     headers: list[tuple[str, str]] = []
     if choice == "real":
-        headers.append(("Cookie", f"ig_session={live.cookie}"))
+        headers.append(("Cookie", f"ig_session={real or live.cookie}"))
     elif choice != "none":
         headers.append(("Cookie", f"ig_session={choice}"))
     if csrf:
@@ -85,6 +88,8 @@ def cookie_headers(
 @pytest.mark.parametrize(("method", "path"), ROUTES)
 def test_random_page_requests_never_fail(live: Live, method: str, path: str) -> None:
     """Random cookies, CSRF headers, origins, bodies and queries: 4xx stores nothing, no 5xx."""
+    # Logging out ends the session it names: fuzz it with a session of its own.
+    real = spare_session(live) if path == "/inbox/api/logout" else live.cookie
 
     @given(
         cookie=cookies,
@@ -109,7 +114,7 @@ def test_random_page_requests_never_fail(live: Live, method: str, path: str) -> 
     ) -> None:
         real_id = live.conversation_id if target_id == "conversation" else target_id
         target = with_query(path.replace("{id}", real_id), query)
-        sent = [*cookie_headers(live, cookie, csrf, origin), *headers]
+        sent = [*cookie_headers(live, cookie, csrf, origin, real), *headers]
         check(live, lambda: live.request(method, target, body, sent, chunked=chunked))
 
     run()
@@ -186,8 +191,33 @@ def test_deeply_nested_json_is_refused(live: Live, path: str) -> None:
 
 
 def test_unreachable_media_host_is_a_bad_gateway(live: Live) -> None:
-    """Media on the Twilio API host that cannot be reached answers 502, not 500."""
-    query = "channelId=sms&url=" + quote("http://127.0.0.1:9/2010-04-01/Media/ME1", safe="")
+    """Media of a received MMS whose Twilio API host cannot be reached answers 502, not 500."""
+    media = (
+        f"http://127.0.0.1:9/2010-04-01/Accounts/{ACCOUNT_SID}/Messages/MM{'1' * 32}"
+        f"/Media/ME{'2' * 32}"
+    )
+    fields = {
+        "MessageSid": "MM" + "1" * 32,
+        "AccountSid": ACCOUNT_SID,
+        "From": "+15550004444",
+        "To": "+15550001111",
+        "Body": "",
+        "NumMedia": "1",
+        "MediaUrl0": media,
+        "MediaContentType0": "image/png",
+    }
+    body = urlencode(fields).encode()
+    signature = live.twilio_signature("/channels/sms/inbound", body)
+    headers = [
+        ("Content-Type", "application/x-www-form-urlencoded"),
+        ("X-Twilio-Signature", signature),
+    ]
+    assert live.request("POST", "/channels/sms/inbound", body, headers).status == 200
+    with sqlite3.connect(f"file:{live.db}?mode=ro", uri=True, timeout=30) as conn:
+        [message_id] = conn.execute(
+            "SELECT id FROM messages WHERE provider_message_id = ?", (fields["MessageSid"],)
+        ).fetchone()
+    query = urlencode({"channelId": "sms", "messageId": message_id, "url": media})
     answer = live.get(f"/inbox/api/media?{query}", live.agent_headers)
     expect(answer.status == 502, f"answered {answer.status}")
     assert_no_tracebacks(live)

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from tests.hostile.conftest import LIMIT, ORIGIN, Answer, Live, expect, read_answer
+from tests.hostile.sessions import spare_session
 
 #: how far a hostile client would go: ten times the limit
 STREAM_BYTES = 10 * LIMIT
@@ -38,6 +39,10 @@ def headers_for(live: Live, path: str) -> list[tuple[str, str]]:
     """What a route needs to get as far as reading its body: a token, a session, an Origin."""
     if path.startswith("/inbox/v2/"):
         return [*live.api_auth, ("Content-Type", "application/json")]
+    if path.endswith("/logout"):
+        # logging out ends the session it carries: a session of its own, not the suite's
+        cookie = ("Cookie", f"ig_session={spare_session(live)}")
+        return [cookie, ("X-Requested-With", "inbox"), ("Content-Type", "application/json")]
     if path.startswith("/inbox/api/"):
         return [*live.agent_headers, ("Content-Type", "application/json")]
     return [("Origin", ORIGIN), ("Content-Type", "application/json")]

@@ -33,15 +33,6 @@ async def test_login_sets_an_httponly_strict_session_cookie(inbox: Inbox) -> Non
     assert me["business"]["name"] == "Test Shop"
 
 
-async def test_five_failures_lock_the_login_even_for_the_right_password(inbox: Inbox) -> None:
-    for _ in range(5):
-        assert (await inbox.login(password="guess")).status == 401
-    locked = await inbox.login()
-    assert locked.status == 429
-    assert int(locked.headers["Retry-After"]) > 0
-    assert "too many failed logins" in (await locked.json())["message"]
-
-
 async def test_the_api_needs_a_session(inbox: Inbox) -> None:
     await inbox.get("/inbox/api/conversations", status=401)
     await inbox.get("/inbox/api/me", status=401)

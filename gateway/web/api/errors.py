@@ -92,6 +92,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
                 "INVALID_REQUEST", "invalid request", "the body does not match its Content-Encoding"
             ),
         )
+    except ConnectionResetError:
+        raise  # the client is gone: not a failure of ours (the application's middleware answers)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

@@ -6,13 +6,15 @@ from importlib.resources import files
 
 from aiohttp import web
 
+from gateway.limits import Slots
 from gateway.state import GATEWAY
 from gateway.web.inbox import auth, live, media, views
+from gateway.web.inbox.sessions import SessionStore
 
 #: the page runs only its own script and style; customer data can never become code
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; "
-    "img-src 'self' https: http: data: blob:; media-src 'self' https: http:; "
+    "img-src 'self' https: http:; media-src 'self' https: http:; "
     "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; "
     "object-src 'none'"
 )
@@ -72,7 +74,9 @@ async def _no_store(request: web.Request, response: web.StreamResponse) -> None:
 
 def setup(app: web.Application) -> None:
     """Add the inbox page's routes and resources to the gateway's application."""
-    app[auth.SESSIONS] = auth.Sessions()
+    slots = app[GATEWAY].config.limits.password_check_slots
+    store = SessionStore(app[GATEWAY].db)
+    app[auth.SESSIONS] = auth.Sessions(store=store, password_checks=Slots(slots))
     app[live.SOCKETS] = set()
     app.on_shutdown.append(live.close_sockets)
     app.on_response_prepare.append(_no_store)

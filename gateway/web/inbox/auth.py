@@ -1,37 +1,37 @@
-"""Agent login: argon2 password checks, signed session cookies, throttling and CSRF checks.
+"""Agent login: argon2 password checks, login limits, server-side sessions and CSRF checks.
 
-A session is a signed, stateless cookie: `base64url(json {u, exp}) "." hex HMAC-SHA256`. The
-HMAC key derives from the installation's master secret kept in the database, so every node of a
-deployment accepts the same cookies and a restart logs nobody out. The signature also covers
-the agent's password hash, so changing an agent's password in the config ends their sessions.
+A login opens a session in the database (`sessions.SessionStore`); the cookie carries only
+its random token. Logging out deletes the session, so a cookie copied before then is worth
+nothing. A session also ends when it expires or when the agent's password hash in the config
+changes (its `password_tag`, an HMAC of the hash, no longer matches).
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
 import hmac
 import json
+import math
 import secrets
-import time
 from dataclasses import dataclass, field
 
 from aiohttp import web
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from gateway.client_address import of_request
+from gateway.client_address import address_group, of_request
 from gateway.config import Agent
+from gateway.limits import Busy, Slots
 from gateway.state import GATEWAY
 from gateway.store.secrets import master_secret
+from gateway.web.inbox.sessions import SESSION_SECONDS, AgentSession, SessionStore
 
 COOKIE = "ig_session"
-SESSION_SECONDS = 12 * 3600
-#: failed logins per username and address before the login is locked for a while
-MAX_FAILURES = 5
-FAILURE_WINDOW = 15 * 60
-LOCK_SECONDS = 5 * 60
+#: the close code of a live socket whose session ended; the page then shows the login
+SESSION_ENDED = 4401
+#: the window the login limits count password checks in
+LOGIN_WINDOW = 60.0
 #: the header every state-changing request of the page carries (a form on another site can't)
 CSRF_HEADER = "X-Requested-With"
 
@@ -41,54 +41,29 @@ _DUMMY_HASH = _HASHER.hash(secrets.token_hex(16))
 
 
 @dataclass
-class Throttle:
-    """Failed logins per (username, client address), kept in memory."""
-
-    failures: dict[tuple[str, str], list[float]] = field(default_factory=dict)
-
-    def locked_for(self, key: tuple[str, str], at: float) -> float:
-        """Seconds left before this key may try again (0 when it may)."""
-        recent = [t for t in self.failures.get(key, []) if at - t < FAILURE_WINDOW]
-        if recent:
-            self.failures[key] = recent
-        else:
-            self.failures.pop(key, None)
-        if len(recent) < MAX_FAILURES:
-            return 0.0
-        return max(0.0, recent[-1] + LOCK_SECONDS - at)
-
-    def fail(self, key: tuple[str, str], at: float) -> None:
-        self.failures.setdefault(key, []).append(at)
-        if len(self.failures) > 10_000:
-            # An attacker spraying names must not grow memory without bound.
-            oldest = min(self.failures, key=lambda k: self.failures[k][-1])
-            del self.failures[oldest]
-
-    def clear(self, key: tuple[str, str]) -> None:
-        self.failures.pop(key, None)
-
-
-@dataclass
 class Sessions:
-    """The signing key (loaded once from the database) and the login throttle."""
+    """The session store, the key of password tags, the cap on password checks, and each
+    session's open live sockets on this node (closed when it logs out)."""
 
+    store: SessionStore
+    password_checks: Slots
     key: bytes | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    throttle: Throttle = field(default_factory=Throttle)
+    sockets: dict[str, set[web.WebSocketResponse[bool]]] = field(default_factory=dict)
 
 
 SESSIONS = web.AppKey("inbox_sessions", Sessions)
 
 
-async def signing_key(app: web.Application) -> bytes:
-    """The installation's session key, created on first use."""
+async def tag_key(app: web.Application) -> bytes:
+    """The installation's key for password tags, derived from the master secret."""
     state = app[SESSIONS]
     if state.key is None:
         async with state.lock:
             if state.key is None:
                 gw = app[GATEWAY]
                 master = gw.master_secret or await gw.db.write(master_secret)
-                # A key of its own, so a leaked session key reveals nothing else.
+                # A key of its own, so a leaked tag key reveals nothing else.
                 state.key = hmac.new(master, b"inbox-page-sessions", hashlib.sha256).digest()
     return state.key
 
@@ -100,44 +75,31 @@ def find_agent(app: web.Application, username: str) -> Agent | None:
     return None
 
 
-def _sign(key: bytes, payload: bytes, agent: Agent) -> str:
-    message = payload + b"\n" + agent.password_hash.encode()
-    return hmac.new(key, message, hashlib.sha256).hexdigest()
+async def password_tag(app: web.Application, agent: Agent) -> str:
+    """What a session remembers of the agent's password hash, to end when it changes."""
+    return hmac.new(await tag_key(app), agent.password_hash.encode(), hashlib.sha256).hexdigest()
 
 
-def issue(key: bytes, agent: Agent, now: float | None = None) -> str:
-    """A cookie value naming `agent`, valid for SESSION_SECONDS."""
-    expires = int((now or time.time()) + SESSION_SECONDS)
-    data = json.dumps({"u": agent.username, "exp": expires}, separators=(",", ":"))
-    payload = base64.urlsafe_b64encode(data.encode()).rstrip(b"=")
-    return payload.decode() + "." + _sign(key, payload, agent)
-
-
-def verify(app: web.Application, key: bytes, value: str, now: float | None = None) -> Agent | None:
-    """The agent a cookie value names, if its signature holds and it has not expired."""
-    payload_text, _, signature = value.partition(".")
-    if not payload_text or not signature:
+async def current_session(request: web.Request) -> tuple[Agent, AgentSession] | None:
+    """The agent logged in on this request and their session, or None."""
+    token = request.cookies.get(COOKIE)
+    if not token:
         return None
-    payload = payload_text.encode()
-    try:
-        data = json.loads(base64.urlsafe_b64decode(payload + b"=" * (-len(payload) % 4)))
-        username, expires = str(data["u"]), int(data["exp"])
-    except (ValueError, KeyError, TypeError):
+    session = await request.app[SESSIONS].store.find(token)
+    if session is None:
         return None
-    agent = find_agent(app, username)
-    if agent is None or not hmac.compare_digest(_sign(key, payload, agent), signature):
+    agent = find_agent(request.app, session.username)
+    if agent is None:
         return None
-    if expires < (now or time.time()):
+    if not hmac.compare_digest(await password_tag(request.app, agent), session.password_tag):
         return None
-    return agent
+    return agent, session
 
 
 async def current_agent(request: web.Request) -> Agent | None:
     """The agent logged in on this request, or None."""
-    value = request.cookies.get(COOKIE)
-    if not value:
-        return None
-    return verify(request.app, await signing_key(request.app), value)
+    found = await current_session(request)
+    return found[0] if found else None
 
 
 def _json_error(status: int, code: str, message: str, **headers: str) -> web.HTTPException:
@@ -195,23 +157,13 @@ async def login(request: web.Request) -> web.Response:
         username, password = str(body["username"]), str(body["password"])
     except (ValueError, KeyError, TypeError, RecursionError):
         raise _json_error(400, "INVALID_REQUEST", "username and password are required") from None
-    state = request.app[SESSIONS]
-    key = (username.casefold(), _client_address(request))
-    wait = state.throttle.locked_for(key, time.monotonic())
-    if wait > 0:
-        raise _json_error(
-            429,
-            "TOO_MANY_ATTEMPTS",
-            f"too many failed logins; try again in {int(wait // 60) + 1} min",
-            **{"Retry-After": str(int(wait) + 1)},
-        )
+    await _count_attempt(request, username)
     agent = find_agent(request.app, username)
-    if not await asyncio.to_thread(_password_matches, agent, password):
-        state.throttle.fail(key, time.monotonic())
+    if not await _check_password(request, agent, password):
         raise _json_error(401, "WRONG_CREDENTIALS", "wrong username or password")
     assert agent is not None
-    state.throttle.clear(key)
-    cookie = issue(await signing_key(request.app), agent)
+    store = request.app[SESSIONS].store
+    cookie = await store.open(agent.username, await password_tag(request.app, agent))
     response = web.json_response({"agent": agent_wire(agent)})
     response.set_cookie(
         COOKIE,
@@ -225,6 +177,53 @@ async def login(request: web.Request) -> web.Response:
     return response
 
 
+async def _count_attempt(request: web.Request, username: str) -> None:
+    """Count this password check before it runs, per client address; 429 over the limit.
+
+    Counting first means guesses sent in parallel are counted too, and counting per address
+    means someone guessing elsewhere never locks the agent out.
+    """
+    gw = request.app[GATEWAY]
+    settings = gw.config.limits
+    address = address_group(_client_address(request))
+    # hashed, so a megabyte of username costs the limits no more than a short one
+    name = hashlib.sha256(username.casefold().encode()).hexdigest()[:32]
+    wait = await gw.limits.take(
+        "login-address", address, limit=settings.logins_per_address, per_seconds=LOGIN_WINDOW
+    )
+    if wait is None:
+        wait = await gw.limits.take(
+            "login",
+            f"{name} {address}",
+            limit=settings.logins_per_username,
+            per_seconds=LOGIN_WINDOW,
+        )
+    if wait is not None:
+        seconds = math.ceil(wait)
+        raise _json_error(
+            429,
+            "TOO_MANY_ATTEMPTS",
+            f"too many login attempts; try again in {seconds} s",
+            **{"Retry-After": str(seconds)},
+        )
+
+
+async def _check_password(request: web.Request, agent: Agent | None, password: str) -> bool:
+    """The argon2 check, off the event loop, at most one per core at once; 503 when busy."""
+    state = request.app[SESSIONS]
+    settings = request.app[GATEWAY].config.limits
+    try:
+        async with state.password_checks.hold(wait=settings.password_check_wait):
+            return await asyncio.to_thread(_password_matches, agent, password)
+    except Busy:
+        raise _json_error(
+            503,
+            "BUSY",
+            "the server is busy checking other logins; try again in a moment",
+            **{"Retry-After": "2"},
+        ) from None
+
+
 def _password_matches(agent: Agent | None, password: str) -> bool:
     try:
         return _HASHER.verify(agent.password_hash if agent else _DUMMY_HASH, password) and (
@@ -235,8 +234,15 @@ def _password_matches(agent: Agent | None, password: str) -> bool:
 
 
 async def logout(request: web.Request) -> web.Response:
-    """`POST /inbox/api/logout`: forgets the session cookie in this browser."""
+    """`POST /inbox/api/logout`: ends the session, here and on every node, and its sockets."""
     check_csrf(request)
+    token = request.cookies.get(COOKIE)
+    if token:
+        state = request.app[SESSIONS]
+        ended = await state.store.close(token)
+        if ended is not None:
+            for ws in list(state.sockets.pop(ended.id, ())):
+                await ws.close(code=SESSION_ENDED, message=b"logged out")
     response = web.json_response({})
     response.del_cookie(COOKIE, path="/inbox/")
     return response

@@ -23,6 +23,7 @@
     info: ["M12 21a9 9 0 1 0 0-18 9 9 0 0 0 0 18z", "M12 8h.01M11 12h1v5h1"],
     person: ["M12 12a4 4 0 1 0 0-8 4 4 0 0 0 0 8z", "M4 21a8 8 0 0 1 16 0"],
     warn: ["M12 3l10 18H2z", "M12 10v4M12 17h.01"],
+    image: ["M4 5h16v14H4z", "M4 16l5-5 4 4 3-3 4 4", "M15 9h.01"],
   };
   const CHANNEL_NAMES = { SMS: "SMS", FACEBOOK: "Messenger", CHAT: "Web chat" };
 
@@ -46,15 +47,20 @@
     return node;
   }
 
-  // Only absolute http(s) URLs reach an href or src; `javascript:` and the like become text.
+  // Only absolute http(s) URLs of another origin reach an href or src. `javascript:` and the
+  // like, relative URLs and the gateway's own addresses (which the agent's cookie would
+  // follow, say to the media proxy) become text.
   function safeUrl(value) {
     if (typeof value !== "string") return null;
+    let url;
     try {
-      const url = new URL(value, location.href);
-      return url.protocol === "https:" || url.protocol === "http:" ? url.href : null;
+      url = new URL(value); // no base: a relative URL does not parse
     } catch (_) {
       return null;
     }
+    if (url.protocol !== "https:" && url.protocol !== "http:") return null;
+    if (url.origin === location.origin) return null;
+    return url.href;
   }
 
   const state = {
@@ -503,58 +509,92 @@
     return node;
   }
 
-  function mediaUrl(url, message) {
+  // Where the page loads a customer's media from: the gateway's media proxy for channels
+  // whose provider needs credentials (Twilio), else the URL itself. Null: not a loadable URL.
+  function mediaSource(url, message) {
     const safe = safeUrl(url);
     if (!safe) return null;
     const channelId = message.sourceChannelId;
     const inbound = message.direction === "PARTICIPANT_TO_BUSINESS";
     if (inbound && channelId && state.mediaChannels.includes(channelId)) {
-      return "/inbox/api/media?" + new URLSearchParams({ channelId: channelId, url: safe }).toString();
+      const query = { channelId: channelId, messageId: message.id, url: safe };
+      return { href: "/inbox/api/media?" + new URLSearchParams(query).toString(), host: null };
     }
-    return safe;
+    return { href: safe, host: new URL(safe).host };
+  }
+
+  // A web chat visitor (or anyone writing a participant's message without a provider behind
+  // it) chooses their image URLs: loading one would tell that host the agent is reading, or
+  // make the agent's browser reach hosts only it can. Such images load on a click that shows
+  // the host first; provider media (Messenger's CDN, Twilio through the proxy) load at once.
+  function chosenByVisitor(message) {
+    if (!message || message.direction !== "PARTICIPANT_TO_BUSINESS") return false;
+    const channel = state.channels[message.sourceChannelId];
+    return !channel || channel.channelType === "CHAT";
+  }
+
+  function picture(source, message, make) {
+    if (!source.host || !chosenByVisitor(message)) return make();
+    const button = el("button", "image-deferred");
+    button.type = "button";
+    button.appendChild(icon("image"));
+    button.appendChild(el("span", "", "Show image from " + source.host));
+    button.title = "Loads " + source.href;
+    button.addEventListener("click", () => button.replaceWith(make()));
+    return button;
   }
 
   function textBlock(text) {
     return el("div", "text", text);
   }
 
-  function link(url, label, cls) {
-    const safe = safeUrl(url);
-    if (!safe) return el("span", cls || "", label + (url ? " (" + url + ")" : ""));
+  function anchor(href, label, cls) {
     const a = el("a", cls || "", label);
-    a.href = safe;
+    a.href = href;
     a.target = "_blank";
     a.rel = "noopener noreferrer nofollow";
     return a;
   }
 
+  function link(url, label, cls) {
+    const safe = safeUrl(url);
+    if (!safe) return el("span", cls || "", label + (url ? " (" + url + ")" : ""));
+    return anchor(safe, label, cls);
+  }
+
   function imageBlock(image, message) {
-    const src = mediaUrl(image.url, message);
-    if (!src) return textBlock("[image] " + (image.url || ""));
-    const a = el("a", "image-link");
-    a.href = src;
-    a.target = "_blank";
-    a.rel = "noopener noreferrer";
-    const img = el("img", "image");
-    img.src = src;
-    img.alt = image.filename || "Image";
-    img.loading = "lazy";
-    img.referrerPolicy = "no-referrer";
-    a.appendChild(img);
-    return a;
+    const source = mediaSource(image.url, message);
+    if (!source) return textBlock("[image] " + (image.url || ""));
+    return picture(source, message, () => {
+      const a = anchor(source.href, "", "image-link");
+      const img = el("img", "image");
+      img.src = source.href;
+      img.alt = image.filename || "Image";
+      img.loading = "lazy";
+      img.referrerPolicy = "no-referrer";
+      a.appendChild(img);
+      return a;
+    });
+  }
+
+  function smallImage(url, cls, message) {
+    const safe = safeUrl(url);
+    if (!safe) return null;
+    return picture({ href: safe, host: new URL(safe).host }, message, () => {
+      const img = el("img", cls);
+      img.src = safe;
+      img.alt = "";
+      img.referrerPolicy = "no-referrer";
+      return img;
+    });
   }
 
   function fileBlock(file, message) {
-    const src = mediaUrl(file.url, message);
+    const source = mediaSource(file.url, message);
     const box = el("div", "file");
     box.appendChild(icon("file"));
     const name = file.filename || (file.url || "").split("/").pop() || "File";
-    if (src) {
-      const a = link(src, name);
-      box.appendChild(a);
-    } else {
-      box.appendChild(el("span", "", name));
-    }
+    box.appendChild(source ? anchor(source.href, name) : el("span", "", name));
     if (file.mimeType) box.appendChild(el("span", "muted small", file.mimeType));
     return box;
   }
@@ -588,29 +628,15 @@
     } else if (content.minimal) {
       const m = content.minimal;
       const row = el("div", "minimal");
-      const iconUrl = safeUrl(m.iconUrl);
-      if (iconUrl) {
-        const img = el("img", "minimal-icon");
-        img.src = iconUrl;
-        img.alt = "";
-        img.referrerPolicy = "no-referrer";
-        row.appendChild(img);
-      }
+      const iconImage = smallImage(m.iconUrl, "minimal-icon", message);
+      if (iconImage) row.appendChild(iconImage);
       row.appendChild(m.url ? link(m.url, m.text) : textBlock(m.text));
       bubble.appendChild(row);
     } else if (content.template) {
       const t = content.template;
       bubble.classList.add("card");
-      if (t.imageUrl) {
-        const src = safeUrl(t.imageUrl);
-        if (src) {
-          const img = el("img", "card-image");
-          img.src = src;
-          img.alt = "";
-          img.referrerPolicy = "no-referrer";
-          bubble.appendChild(img);
-        }
-      }
+      const cardImage = smallImage(t.imageUrl, "card-image", message);
+      if (cardImage) bubble.appendChild(cardImage);
       if (t.title) bubble.appendChild(el("div", "card-title", t.title));
       for (const line of t.textLines || []) bubble.appendChild(textBlock(line));
       if (t.buttons && t.buttons.length) bubble.appendChild(buttonsBlock(t.buttons));
@@ -817,8 +843,14 @@
       try { data = JSON.parse(msg.data); } catch (_) { return; }
       if (data && data.slug) onEvent(data);
     });
-    socket.addEventListener("close", () => {
+    socket.addEventListener("close", (event) => {
       if (state.socket !== socket) return;
+      // 4401: the session ended (logged out elsewhere, or the password changed)
+      if (event.code === 4401) {
+        state.socket = null;
+        api("me").catch(() => {});
+        return;
+      }
       setLive(false, "Reconnecting…");
       state.retry += 1;
       const delay = Math.min(30000, 500 * 2 ** Math.min(state.retry, 6));

@@ -1,0 +1,226 @@
+"""The daemon's listening socket: aiohttp's server, plus the read timeouts aiohttp lacks.
+
+aiohttp closes a kept-alive connection that sits idle between requests, but it lets a client
+take as long as it likes to send a request's headers or its body, so a few hundred slow
+clients hold a few hundred connections forever. `TimedRequestHandler` closes a connection
+- whose request headers are not complete `header_timeout` seconds after it opened (or after
+  the first byte of a later request on it), however slowly they trickle in;
+- whose request body goes `body_timeout` seconds without a byte while it is being read (not
+  while the gateway itself has paused reading because a handler is busy).
+Neither applies after a WebSocket upgrade: the socket's own heartbeats decide then.
+
+`TimedAppRunner` serves an application with these handlers; `run` is `aiohttp.web.run_app`
+for it (signals, graceful shutdown). Every listener the daemon opens goes through them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from aiohttp import web
+from aiohttp.web_protocol import RequestHandler
+
+log = logging.getLogger(__name__)
+
+#: how long a kept-alive connection may sit idle between requests (aiohttp's run_app default)
+KEEPALIVE_SECONDS = 75.0
+
+
+class TimedRequestHandler(RequestHandler):
+    """aiohttp's connection handler, closing connections whose headers or body stall."""
+
+    def __init__(
+        self,
+        manager: web.Server,
+        *,
+        loop: asyncio.AbstractEventLoop,
+        header_timeout: float,
+        body_timeout: float,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(manager, loop=loop, **kwargs)
+        self._clock = loop
+        self._header_timeout = header_timeout
+        self._body_timeout = body_timeout
+        self._tick = min(max(min(header_timeout, body_timeout) / 4, 0.05), 5.0)
+        #: when the request now awaited began to arrive (None: none is on its way)
+        self._headers_since: float | None = None
+        #: the body of the latest request whose headers arrived
+        self._incoming: Any = None
+        self._last_read = 0.0
+        self._watch: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        now = self._clock.time()
+        self._headers_since = now
+        self._last_read = now
+        self._watch = self._clock.call_later(self._tick, self._check)
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
+            self._watch = None
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        now = self._clock.time()
+        self._last_read = now
+        if self._headers_since is None and not self._receiving_body():
+            self._headers_since = now  # the first byte of the next request
+        parsed = self._request_count
+        super().data_received(data)
+        if self._request_count != parsed:
+            self._headers_since = None  # its headers are complete
+            if self._messages:
+                self._incoming = self._messages[-1][1]
+
+    def _receiving_body(self) -> bool:
+        """Whether the latest request's body is still arriving."""
+        return self._incoming is not None and not self._incoming.is_eof()
+
+    def _check(self) -> None:
+        self._watch = None
+        if self.transport is None:
+            return
+        if self._payload_parser is not None:
+            return  # a WebSocket now: its heartbeats keep or close it
+        now = self._clock.time()
+        if self._reading_paused:
+            self._last_read = now  # we stopped reading, not the client
+        elif not self._upgraded:
+            if self._headers_since is not None:
+                if now - self._headers_since > self._header_timeout:
+                    self._abandon("its request headers took too long")
+                    return
+            elif self._receiving_body() and now - self._last_read > self._body_timeout:
+                self._abandon("its request body stalled")
+                return
+        self._watch = self._clock.call_later(self._tick, self._check)
+
+    def _abandon(self, why: str) -> None:
+        log.debug("closing a connection from %s: %s", self.peername, why)
+        if self.transport is not None:
+            self.transport.abort()
+
+
+class TimedServer(web.Server):
+    """aiohttp's low-level server, making `TimedRequestHandler`s."""
+
+    def __init__(self, *args: Any, header_timeout: float, body_timeout: float, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.header_timeout = header_timeout
+        self.body_timeout = body_timeout
+
+    def __call__(self) -> RequestHandler:
+        return TimedRequestHandler(
+            self,
+            loop=self._loop,
+            header_timeout=self.header_timeout,
+            body_timeout=self.body_timeout,
+            **self._kwargs,
+        )
+
+
+class TimedAppRunner(web.AppRunner):
+    """`web.AppRunner` whose connections have header and body read timeouts."""
+
+    def __init__(
+        self,
+        app: web.Application,
+        *,
+        header_timeout: float,
+        body_timeout: float,
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("keepalive_timeout", KEEPALIVE_SECONDS)
+        super().__init__(app, **kwargs)
+        self.header_timeout = header_timeout
+        self.body_timeout = body_timeout
+
+    async def _make_server(self) -> web.Server:
+        made = await super()._make_server()
+        return TimedServer(
+            made.request_handler,
+            request_factory=made.request_factory,
+            handler_cancellation=made.handler_cancellation,
+            loop=asyncio.get_running_loop(),
+            header_timeout=self.header_timeout,
+            body_timeout=self.body_timeout,
+            **made._kwargs,
+        )
+
+
+async def serve(
+    app: web.Application,
+    host: str,
+    port: int,
+    *,
+    header_timeout: float,
+    body_timeout: float,
+    shutdown_timeout: float,
+) -> None:
+    """Serve `app` until SIGINT or SIGTERM, then shut it down gracefully."""
+    runner = TimedAppRunner(
+        app,
+        header_timeout=header_timeout,
+        body_timeout=body_timeout,
+        handle_signals=True,
+        access_log=None,
+        shutdown_timeout=shutdown_timeout,
+    )
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port).start()
+        while True:
+            await asyncio.sleep(3600)
+    finally:
+        await runner.cleanup()
+
+
+def run(
+    app: web.Application,
+    host: str,
+    port: int,
+    *,
+    header_timeout: float,
+    body_timeout: float,
+    shutdown_timeout: float,
+) -> None:
+    """`serve` on a new event loop, as `aiohttp.web.run_app` does."""
+    loop = asyncio.new_event_loop()
+    main = loop.create_task(
+        serve(
+            app,
+            host,
+            port,
+            header_timeout=header_timeout,
+            body_timeout=body_timeout,
+            shutdown_timeout=shutdown_timeout,
+        )
+    )
+    try:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(main)
+    except (web.GracefulExit, KeyboardInterrupt):
+        pass
+    finally:
+        try:
+            if not main.done():
+                main.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    loop.run_until_complete(main)
+        finally:
+            _cancel_all(loop)
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+
+def _cancel_all(loop: asyncio.AbstractEventLoop) -> None:
+    pending = asyncio.all_tasks(loop)
+    for task in pending:
+        task.cancel()
+    loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
