@@ -1,7 +1,7 @@
 """Inbound: how fast the daemon takes in what customers send, against baselines measured in
 the same run, on SQLite and (with INBOX_TEST_POSTGRES_URL) on PostgreSQL.
 
-    python -m bench.inbound [--quick] [--only sms]
+    python -m bench.inbound [--quick] [--only sms,status]
 
 Every server is a real process on 127.0.0.1: the daemon (`python -m gateway run`), the bare
 and naive aiohttp baselines (`bench.baselines`) and the providers' fakes (`bench.fakes`).
@@ -18,12 +18,15 @@ import aiohttp
 from bench import harness
 from bench.cli import options
 from bench.inbound_sms import inbound_sms, warm_up
+from bench.inbound_status import status_callbacks
 from bench.report import Check, Report
 from bench.stage import DEFAULT, QUICK, Sizes, Stage, error_lines
 from bench.stats import raise_open_files_limit
 from bench.wrk import ensure_wrk, wrk_version
 
-PARTS = ("sms",)
+PARTS = ("sms", "status")
+#: inbound SMS a second, to size the status storm when the SMS part did not run to tell
+FALLBACK_RATE = 300.0
 
 
 async def one_round(
@@ -47,9 +50,14 @@ async def one_round(
             fakes=fakes,
         )
         async with http, harness.running(stage.bare), harness.running(stage.daemon):
+            conversations = await warm_up(stage) if {"sms", "status"} & set(parts) else {}
+            rate = FALLBACK_RATE
             if "sms" in parts:
-                conversations = await warm_up(stage)
-                rows, notes, _ = await inbound_sms(stage, naive_url, conversations)
+                rows, notes, rate = await inbound_sms(stage, naive_url, conversations)
+                report.add(*rows)
+                report.notes += notes
+            if "status" in parts:
+                rows, notes = await status_callbacks(stage, conversations, rate)
                 report.add(*rows)
                 report.notes += notes
             errors = error_lines(stage.daemon.log)
