@@ -1,11 +1,12 @@
 """Inbound: how fast the daemon takes in what customers send, against baselines measured in
 the same run, on SQLite and (with INBOX_TEST_POSTGRES_URL) on PostgreSQL.
 
-    python -m bench.inbound [--quick] [--only sms,status]
+    python -m bench.inbound [--quick] [--only sms,status,messenger,chat]
 
 Every server is a real process on 127.0.0.1: the daemon (`python -m gateway run`), the bare
 and naive aiohttp baselines (`bench.baselines`) and the providers' fakes (`bench.fakes`).
-HTTP loads are pre-signed requests replayed by wrk.
+HTTP loads are pre-signed requests replayed by wrk; web chat loads come from client processes
+(`bench.chat_clients`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import aiohttp
 
 from bench import harness
 from bench.cli import options
+from bench.inbound_chat import chat_messages
+from bench.inbound_messenger import messenger
 from bench.inbound_sms import inbound_sms, warm_up
 from bench.inbound_status import status_callbacks
 from bench.report import Check, Report
@@ -24,7 +27,7 @@ from bench.stage import DEFAULT, QUICK, Sizes, Stage, error_lines
 from bench.stats import raise_open_files_limit
 from bench.wrk import ensure_wrk, wrk_version
 
-PARTS = ("sms", "status")
+PARTS = ("sms", "status", "messenger", "chat")
 #: inbound SMS a second, to size the status storm when the SMS part did not run to tell
 FALLBACK_RATE = 300.0
 
@@ -58,6 +61,14 @@ async def one_round(
                 report.notes += notes
             if "status" in parts:
                 rows, notes = await status_callbacks(stage, conversations, rate)
+                report.add(*rows)
+                report.notes += notes
+            if "messenger" in parts:
+                rows, notes = await messenger(stage)
+                report.add(*rows)
+                report.notes += notes
+            if "chat" in parts:
+                rows, notes = await chat_messages(stage)
                 report.add(*rows)
                 report.notes += notes
             errors = error_lines(stage.daemon.log)

@@ -144,24 +144,40 @@ class MessengerPost:
     references: list[str]
 
 
+def messenger_post(run: int, post: str, messages: Sequence[tuple[str, str]]) -> MessengerPost:
+    """One signed Messenger webhook: an entry of one text message per (reference, PSID)."""
+    events = [
+        message_event(
+            sender,
+            f"Hi, a question about my order [{reference}]",
+            mid=f"m_{run}_{reference}",
+            page_id=PAGE_ID,
+        )
+        for reference, sender in messages
+    ]
+    raw, signature = signed_body(APP_SECRET, page_body(events, page_id=PAGE_ID))
+    request = Request(
+        post, "/channels/fb/webhook", JSON, raw.decode(), "X-Hub-Signature-256", signature
+    )
+    return MessengerPost(request, [reference for reference, _ in messages])
+
+
 def messenger_posts(
-    run: int, first_post: int, posts: int, per_post: int, customers: int, prefix: str = "f"
+    run: int,
+    first_post: int,
+    posts: int,
+    per_post: int,
+    customers: int,
+    senders: dict[str, str],
+    prefix: str = "f",
 ) -> Iterator[MessengerPost]:
-    """Signed Messenger webhooks, each with `per_post` entries of one text message."""
+    """Signed Messenger webhooks, each with `per_post` entries from customers picked at
+    random; each message's sender is noted in `senders` (reference -> PSID)."""
     pick = random.Random(f"{run}-{first_post}")
     for post in range(first_post, first_post + posts):
-        references = [f"{prefix}{post * per_post + k}" for k in range(per_post)]
-        events = [
-            message_event(
-                psid(pick.randrange(customers)),
-                f"Hi, a question about my order [{reference}]",
-                mid=f"m_{run}_{reference}",
-                page_id=PAGE_ID,
-            )
-            for reference in references
-        ]
-        raw, signature = signed_body(APP_SECRET, page_body(events, page_id=PAGE_ID))
-        request = Request(
-            f"p{post}", "/channels/fb/webhook", JSON, raw.decode(), "X-Hub-Signature-256", signature
-        )
-        yield MessengerPost(request, references)
+        messages = []
+        for k in range(per_post):
+            reference = f"{prefix}{post * per_post + k}"
+            senders[reference] = psid(pick.randrange(customers))
+            messages.append((reference, senders[reference]))
+        yield messenger_post(run, f"p{post}", messages)
