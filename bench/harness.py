@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import sys
@@ -216,6 +217,24 @@ class Fakes:
         """The messages the Twilio fake accepted, from the `after`-th on."""
         async with http.get(self.server.url + "/twilio/sent", params={"after": after}) as r:
             return list((await r.json())["messages"])
+
+
+def error_lines(log: Path, since: int = 0) -> list[str]:
+    """The ERROR (and worse) lines a daemon logged after byte `since` of its log."""
+    if not log.exists():
+        return []
+    with log.open("rb") as file:
+        file.seek(since)
+        text = file.read().decode(errors="replace")
+    found = []
+    for line in text.splitlines():
+        try:
+            level = str(json.loads(line).get("level", ""))
+        except ValueError:  # not one of its JSON lines: a traceback printed by Python itself
+            level = "error" if "Traceback" in line or " ERROR " in line else ""
+        if level in ("error", "critical"):
+            found.append(line)
+    return found
 
 
 # -- the daemon ------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from bench.inbound_messenger import messenger
 from bench.inbound_sms import inbound_sms, warm_up
 from bench.inbound_status import status_callbacks
 from bench.report import Check, Report
-from bench.stage import DEFAULT, QUICK, Sizes, Stage, error_lines
+from bench.stage import DEFAULT, QUICK, Sizes, Stage
 from bench.stats import raise_open_files_limit
 from bench.wrk import ensure_wrk, wrk_version
 
@@ -71,7 +71,7 @@ async def one_round(
                 rows, notes = await chat_messages(stage)
                 report.add(*rows)
                 report.notes += notes
-            errors = error_lines(stage.daemon.log)
+            errors = harness.error_lines(stage.daemon.log)
         detail = f"{len(errors)}" + (f": {errors[0][:200]}" if errors else "")
         report.add(Check("daemon log, ERROR lines", stage.database, detail, not errors))
 

@@ -72,10 +72,10 @@ class Counted:
     def exact(self) -> bool:
         return not (self.missing or self.duplicated or self.unexpected)
 
-    def check(self, name: str, database: str) -> Check:
+    def check(self, name: str, database: str, done: str = "stored") -> Check:
         detail = (
             f"{self.acknowledged:,} acknowledged: {len(self.missing)} missing, "
-            f"{len(self.duplicated)} stored twice, {len(self.unexpected)} unexpected"
+            f"{len(self.duplicated)} {done} twice, {len(self.unexpected)} unexpected"
         )
         if not self.exact:
             sample = (self.missing + self.duplicated + self.unexpected)[:3]

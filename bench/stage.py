@@ -3,7 +3,6 @@ knobs, shared by the scenarios (SMS, status callbacks, Messenger, web chat messa
 
 from __future__ import annotations
 
-import json
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,25 +86,3 @@ async def serve_load(url: str, pid: int, requests: RequestFile, sizes: Sizes) ->
         url, requests, seconds=sizes.seconds, connections=sizes.connections, threads=1
     )
     return Served(result, meter.stop())
-
-
-def error_lines(log: Path, since: int = 0) -> list[str]:
-    """The ERROR (and worse) lines the daemon logged after byte `since` of its log."""
-    if not log.exists():
-        return []
-    with log.open("rb") as file:
-        file.seek(since)
-        text = file.read().decode(errors="replace")
-    found = []
-    for line in text.splitlines():
-        try:
-            level = str(json.loads(line).get("level", ""))
-        except ValueError:
-            level = "error" if "Traceback" in line or " ERROR " in line else ""
-        if level in ("error", "critical"):
-            found.append(line)
-    return found
-
-
-def log_size(log: Path) -> int:
-    return log.stat().st_size if log.exists() else 0
