@@ -7,9 +7,18 @@ commands on stdin.
 
     python -m bench.chat_clients talk --url URL --first 0 --visitors 32 [--sessions]
 
+    python -m bench.chat_clients hold --url URL --first 0 --visitors 2500 --concurrency 16
+
 `talk`: on `go SECONDS`, each visitor sends `message` frames one at a time, each waiting for
 its ack, until the time is up; then the process prints `{"result": …}` (acknowledged
 references, errors, latencies, its own CPU seconds) and exits.
+
+`hold`: on `connect`, connects its visitors (`concurrency` at a time) and prints
+`{"connected": […]}` with each one's conversation and when its connection started and ended;
+then holds the sockets open and prints `{"arrived": REF, "visitor": N, "t": MONOTONIC}` for
+each business message a socket receives (the bench sent it with `[REF]` at the end of its
+text) until stdin closes. Times are `time.monotonic()`, which every process of the machine
+shares, so the bench can subtract its own send times from them.
 """
 
 from __future__ import annotations
@@ -28,10 +37,12 @@ from typing import Any
 import aiohttp
 
 from bench.harness import ORIGIN
+from bench.signing import reference_of
 from bench.stats import raise_open_files_limit
 
 #: the zlib window a browser offers with permessage-deflate
 DEFLATE = 15
+BUSINESS = "BUSINESS_TO_PARTICIPANT"
 
 
 @dataclass
@@ -141,6 +152,59 @@ async def run_talk(args: argparse.Namespace) -> None:
         await asyncio.gather(*(v.ws.close() for v in visitors))
 
 
+async def held(visitor: Visitor) -> None:
+    """Report every business message that reaches the visitor's socket, as it arrives."""
+    async for message in visitor.ws:
+        if message.type != aiohttp.WSMsgType.TEXT:
+            break
+        data = json.loads(message.data)
+        stored = data.get("message") if data.get("type") == "message" else None
+        if not isinstance(stored, dict) or stored.get("direction") != BUSINESS:
+            continue
+        items = stored.get("content", {}).get("basic", {}).get("items", [{}])
+        reference = reference_of(str(items[0].get("text", "")))
+        say({"arrived": reference, "visitor": visitor.index, "t": time.monotonic()})
+
+
+async def run_hold(args: argparse.Namespace) -> None:
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=connector) as http:
+        say({"ready": True})
+        if await command() != "connect":
+            return
+        gate = asyncio.Semaphore(args.concurrency)
+        times: dict[int, tuple[float, float]] = {}
+
+        async def one(index: int) -> Visitor:
+            async with gate:
+                started = time.monotonic()
+                visitor = await connect(http, args.url, index, sessions=True)
+                times[index] = (started, time.monotonic())
+                return visitor
+
+        indexes = range(args.first, args.first + args.visitors)
+        visitors = await asyncio.gather(*(one(i) for i in indexes))
+        readers = [asyncio.create_task(held(v)) for v in visitors]
+        say(
+            {
+                "connected": [
+                    {
+                        "index": v.index,
+                        "conversationId": v.conversation_id,
+                        "deflate": v.deflate,
+                        "started": times[v.index][0],
+                        "done": times[v.index][1],
+                    }
+                    for v in visitors
+                ]
+            }
+        )
+        await command()  # anything, or stdin closing, ends the hold
+        for reader in readers:
+            reader.cancel()
+        await asyncio.gather(*(v.ws.close() for v in visitors), return_exceptions=True)
+
+
 # -- the bench's side ------------------------------------------------------------------------
 
 
@@ -193,14 +257,15 @@ class ClientProcess:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="web chat visitors for the benches")
-    parser.add_argument("mode", choices=["talk"])
+    parser.add_argument("mode", choices=["talk", "hold"])
     parser.add_argument("--url", required=True)
     parser.add_argument("--first", type=int, default=0)
     parser.add_argument("--visitors", type=int, required=True)
-    parser.add_argument("--sessions", action="store_true", help="open sessions first")
+    parser.add_argument("--sessions", action="store_true", help="talk: open sessions first")
+    parser.add_argument("--concurrency", type=int, default=16, help="hold: connects at a time")
     args = parser.parse_args()
     raise_open_files_limit()
-    asyncio.run(run_talk(args))
+    asyncio.run(run_talk(args) if args.mode == "talk" else run_hold(args))
 
 
 if __name__ == "__main__":
