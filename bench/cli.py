@@ -9,7 +9,7 @@ import os
 from collections.abc import Sequence
 
 #: seconds after which a stuck run is stopped, printing where every thread was
-WATCHDOG, WATCHDOG_QUICK = 3600.0, 900.0
+WATCHDOG, WATCHDOG_QUICK = 4 * 3600.0, 3600.0
 
 
 def options(description: str, parts: Sequence[str] = ()) -> argparse.Namespace:

@@ -237,6 +237,17 @@ def error_lines(log: Path, since: int = 0) -> list[str]:
     return found
 
 
+def summary(line: str) -> str:
+    """One log line in short: who logged what, and the last line of its traceback."""
+    try:
+        data = json.loads(line)
+    except ValueError:
+        return line[:300]
+    error = str(data.get("error", "")).strip().splitlines()
+    where = f"{data.get('level', '')} {data.get('logger', '')}: {data.get('message', '')}"
+    return (where + (f" ({error[-1]})" if error else ""))[:300]
+
+
 # -- the daemon ------------------------------------------------------------------------------
 
 

@@ -72,7 +72,7 @@ async def one_round(
                 report.add(*rows)
                 report.notes += notes
             errors = harness.error_lines(stage.daemon.log)
-        detail = f"{len(errors)}" + (f": {errors[0][:200]}" if errors else "")
+        detail = f"{len(errors)}" + (f": {harness.summary(errors[0])}" if errors else "")
         report.add(Check("daemon log, ERROR lines", stage.database, detail, not errors))
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import platform
 import subprocess
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -231,6 +232,7 @@ class Report:
     notes: list[str] = field(default_factory=list)
     #: the machine's load when the bench began (others' work skews the figures)
     load_before: str = field(default_factory=lambda: load_average())
+    started: float = field(default_factory=time.monotonic)
 
     def add(self, *rows: Row) -> None:
         self.rows.extend(rows)
@@ -252,7 +254,7 @@ class Report:
             f"### {self.title}",
             "",
             f"machine: {here.describe()} · load average at start: {self.load_before} · "
-            f"date: {when} · commit: {commit()}"
+            f"date: {when} · commit: {commit()} · took {time.monotonic() - self.started:.0f} s"
             + (
                 " · QUICK smoke run: sizes and durations too small to be figures"
                 if self.quick

@@ -320,7 +320,7 @@ async def one_round(
         f"share of a core while they connected {connect_cpu:.2f}, during the replies "
         f"{reply_cpu:.2f}; {len(sent_to):,} replies in {seconds:.1f} s; peak resident memory "
         f"{peak_rss / MB:.0f} MB"
-        + (f"; first fault after the drops: {faults[0][:300]}" if faults else "")
+        + (f"; first fault after the drops: {harness.summary(faults[0])}" if faults else "")
     )
 
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 LUA = Path(__file__).with_name("replay.lua")
+LATENCIES = ("p50_ms", "p90_ms", "p99_ms", "max_ms")
 
 
 def ensure_wrk() -> str:
@@ -156,6 +157,8 @@ async def replay(
         acked = acked_path.read_text().split()
     finally:
         acked_path.unlink(missing_ok=True)
+    # wrk reports a latency of 0 when nothing was answered: that is no latency at all
+    latency = {k: float(data[k]) if data["answered"] else float("nan") for k in LATENCIES}
     return WrkResult(
         answered=int(data["answered"]),
         ok=int(data["ok"]),
@@ -164,10 +167,10 @@ async def replay(
         wrapped=bool(data["wrapped"]),
         socket_errors=int(data["socket_errors"]),
         seconds=float(data["seconds"]),
-        p50_ms=float(data["p50_ms"]),
-        p90_ms=float(data["p90_ms"]),
-        p99_ms=float(data["p99_ms"]),
-        max_ms=float(data["max_ms"]),
+        p50_ms=latency["p50_ms"],
+        p90_ms=latency["p90_ms"],
+        p99_ms=latency["p99_ms"],
+        max_ms=latency["max_ms"],
         acked=acked,
         cpu_share=cpu / wall if wall else 0.0,
     )
