@@ -43,8 +43,8 @@ lint: $(STAMP) ## ruff, mypy --strict (the example plug-in too) and the import-l
 test: lint ## lint, then the tests on SQLite and on PostgreSQL (ARGS=... for pytest)
 	scripts/test.sh $(ARGS)
 
-bench: $(STAMP) ## measure paging, ingest and render speed (QUICK=1 for a short run)
-	for s in api_paging ingest render; do $(BIN)/python -m bench.$$s $(if $(QUICK),--quick); done
+bench: $(STAMP) ## measure inbound, outbound, web chat at scale, size, render (QUICK=1: smoke run)
+	QUICK=$(QUICK) PYTHON=$(BIN)/python scripts/bench.sh
 
 browsers: ## install Debian's Chromium for the browser tests
 	scripts/chromium.sh --install

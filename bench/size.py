@@ -1,0 +1,312 @@
+"""Size: what a page of the REST API costs when the tables are big, on SQLite and (with
+INBOX_TEST_POSTGRES_URL) on PostgreSQL.
+
+    python -m bench.size [--quick]
+
+Two daemons run side by side, one on a small database (a conversation of 1,000 messages,
+100 conversations) and one on a large one (1,000,000 messages, 100,000 conversations), and
+the same pages are asked of both, in turns: the first page, a middle one and the last one of
+`listMessages` and of `listConversations`, reached by walking the `next` cursors as a client
+would. A page should cost the same whatever the table size (target: large/small ≤ 1.5).
+
+Each database is seeded through the gateway's public surface (signed webhooks, sendMessage,
+status callbacks), then grown with copies of the rows it wrote (`bench.bulk`, direct SQL).
+The growth of the database per message copied gives the bytes a message costs on disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+
+from bench import bulk, harness
+from bench.api import Api
+from bench.cli import options
+from bench.load import message_delivery, post_all, wait_until
+from bench.report import Figure, RatioAtMost, Report
+from bench.signing import StatusCallback, phone, sid, twilio_inbound, twilio_status
+from bench.stats import Latency
+from gateway.store.database import create_db_engine
+from tests.support import Daemon
+
+#: page sizes: the largest the API serves for messages, its default for conversations
+MESSAGE_PAGE, CONVERSATION_PAGE = 100, 30
+
+
+@dataclass(frozen=True)
+class Sizes:
+    small_messages: int
+    large_messages: int
+    small_conversations: int
+    large_conversations: int
+    #: timed requests per page and side
+    rounds: int
+
+
+DEFAULT = Sizes(1_000, 1_000_000, 100, 100_000, rounds=40)
+# the last page of conversations holds 10 on both sides: 100 and 2,020 are 10 past a multiple of 30
+QUICK = Sizes(1_000, 20_000, 100, 2_020, rounds=10)
+
+
+@dataclass
+class Side:
+    """One daemon and its database, grown to a size."""
+
+    daemon: Daemon
+    conversation_id: str
+    messages: int
+    conversations: int
+    bytes_per_message: float = 0.0
+    fill_seconds: float = 0.0
+
+
+# -- seeding and growing ---------------------------------------------------------------------
+
+
+async def seed(
+    daemon: Daemon, http: aiohttp.ClientSession, fakes: harness.Fakes
+) -> tuple[str, str]:
+    """Through the public surface: a conversation of customer texts, replies delivered and an
+    internal note, and a second customer who texted once. Answers both conversations."""
+    url, api, run = daemon.url, Api(http, daemon.url), random.randrange(16**8)
+    customer, other = phone(1), phone(2)
+    await post_all(http, url, [twilio_inbound(url, "s0", customer, sid(run, 0))])
+    conversation_id = (await api.conversations())[0]["id"]
+    before = await fakes.sent_count(http)
+    for n in range(1, 5):
+        await api.send_text(conversation_id, f"Your parcel {n} is on its way [t{n}]")
+        await post_all(http, url, [twilio_inbound(url, f"s{n}", customer, sid(run, n))])
+    note = {"basic": {"items": [{"text": "Regular customer, be nice [note]"}]}}
+    body = {
+        "conversationId": conversation_id,
+        "message": {"content": note, "visibility": "BUSINESS"},
+    }
+    await api.post("/messages", body)
+
+    async def sent() -> bool:
+        return await fakes.sent_count(http) - before >= 4
+
+    await wait_until(sent)
+    callbacks = [
+        twilio_status(url, StatusCallback(f"d{n}", m["sid"], "delivered"), m["to"])
+        for n, m in enumerate(await fakes.sent(http, before))
+    ]
+    await post_all(http, url, callbacks)
+
+    async def delivered() -> bool:
+        statuses = [message_delivery(m) for m in await api.messages(conversation_id)]
+        return statuses.count("DELIVERED") == 4
+
+    await wait_until(delivered)
+    await post_all(http, url, [twilio_inbound(url, "o0", other, sid(run, 100))])
+    listed = [c["id"] for c in await api.conversations()]
+    return conversation_id, next(c for c in listed if c != conversation_id)
+
+
+async def prepare(
+    folder: Path,
+    url: str,
+    fakes: harness.Fakes,
+    http: aiohttp.ClientSession,
+    messages: int,
+    conversations: int,
+) -> Side:
+    """A daemon (stopped) whose database at `url` holds a conversation of `messages` messages
+    among `conversations` conversations."""
+    daemon = harness.daemon(folder, url, fakes, sms_rate_per_second=0)
+    async with harness.running(daemon):
+        conversation_id, other_id = await seed(daemon, http, fakes)
+    started = time.monotonic()
+    engine = create_db_engine(url)
+    loop = asyncio.get_running_loop()
+    try:
+        before = await loop.run_in_executor(None, bulk.database_bytes, engine)
+        added = await loop.run_in_executor(
+            None, bulk.grow_conversation, engine, conversation_id, messages
+        )
+        after = await loop.run_in_executor(None, bulk.database_bytes, engine)
+        await loop.run_in_executor(
+            None, bulk.add_conversations, engine, other_id, conversations - 2
+        )
+        await loop.run_in_executor(None, bulk.analyze, engine)
+    finally:
+        engine.dispose()
+    side = Side(daemon, conversation_id, messages, conversations)
+    side.bytes_per_message = (after - before) / added if added else float("nan")
+    side.fill_seconds = time.monotonic() - started
+    return side
+
+
+# -- pages -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Listing:
+    name: str
+    path: str
+    params: dict[str, str]
+
+
+def listings(side: Side) -> list[Listing]:
+    return [
+        Listing(
+            "listMessages",
+            "/messages",
+            {
+                "conversationId": side.conversation_id,
+                "visibility": "BUSINESS",
+                "paging.limit": str(MESSAGE_PAGE),
+                "sorting.order": "DESC",
+            },
+        ),
+        Listing("listConversations", "/conversations", {"paging.limit": str(CONVERSATION_PAGE)}),
+    ]
+
+
+async def cursors(api: Api, listing: Listing) -> list[str | None]:
+    """The cursor of every page of a listing (None for the first), walking `next`."""
+    found: list[str | None] = [None]
+    params = dict(listing.params)
+    while True:
+        page = await api.get(listing.path, params)
+        cursor = page["pagingMetadata"].get("cursors", {}).get("next")
+        if not cursor:
+            return found
+        found.append(cursor)
+        params = {**listing.params, "paging.cursor": cursor}
+
+
+async def timed(api: Api, listing: Listing, cursor: str | None) -> tuple[float, int]:
+    """Seconds one page took (read whole), and how many items it held."""
+    params = dict(listing.params)
+    if cursor is not None:
+        params["paging.cursor"] = cursor
+    started = time.perf_counter()
+    page = await api.get(listing.path, params)
+    took = time.perf_counter() - started
+    items = page.get("messages", page.get("conversations", []))
+    return took, len(items)
+
+
+async def compare(
+    http: aiohttp.ClientSession, small: Side, large: Side, rounds: int, db: str
+) -> tuple[list[Figure], list[str]]:
+    figures, notes = [], []
+    small_api, large_api = Api(http, small.daemon.url), Api(http, large.daemon.url)
+    for small_listing, large_listing in zip(listings(small), listings(large), strict=True):
+        started = time.monotonic()
+        small_cursors = await cursors(small_api, small_listing)
+        large_cursors = await cursors(large_api, large_listing)
+        notes.append(
+            f"{small_listing.name} on {db}: {len(small_cursors):,} and {len(large_cursors):,} "
+            f"pages walked in {time.monotonic() - started:.0f} s"
+        )
+        for where, pick in (("first", 0.0), ("middle", 0.5), ("last", 1.0)):
+            a_cursor = small_cursors[round((len(small_cursors) - 1) * pick)]
+            b_cursor = large_cursors[round((len(large_cursors) - 1) * pick)]
+            a_times: list[float] = []
+            b_times: list[float] = []
+            items: set[int] = set()
+            await timed(small_api, small_listing, a_cursor)  # warm both once
+            await timed(large_api, large_listing, b_cursor)
+            for n in range(rounds):
+                turns = [
+                    (small_api, small_listing, a_cursor, a_times),
+                    (large_api, large_listing, b_cursor, b_times),
+                ]
+                for api, listing, cursor, times in turns if n % 2 == 0 else turns[::-1]:
+                    took, count = await timed(api, listing, cursor)
+                    times.append(took)
+                    items.add(count)
+            a, b = Latency.of_seconds(a_times), Latency.of_seconds(b_times)
+            what = (
+                f"{large.messages:,} vs {small.messages:,} messages"
+                if small_listing.name == "listMessages"
+                else f"{large.conversations:,} vs {small.conversations:,} conversations"
+            )
+            figures.append(
+                Figure(
+                    f"{small_listing.name}, {where} page p50 ms, {what}",
+                    db,
+                    b.p50_ms,
+                    a.p50_ms,
+                    "small",
+                    RatioAtMost(1.5),
+                    2,
+                )
+            )
+            if len(items) != 1:
+                notes.append(f"{small_listing.name} {where} page: pages of {sorted(items)} items")
+    return figures, notes
+
+
+async def one_round(
+    backend: str, folder: Path, sizes: Sizes, fakes: harness.Fakes, report: Report
+) -> None:
+    db = harness.backend_name(backend)
+    here = folder / backend
+    with (
+        harness.database(backend, here / "small") as small_url,
+        harness.database(backend, here / "large") as large_url,
+    ):
+        http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+        async with http:
+            small = await prepare(
+                here / "small",
+                small_url,
+                fakes,
+                http,
+                sizes.small_messages,
+                sizes.small_conversations,
+            )
+            large = await prepare(
+                here / "large",
+                large_url,
+                fakes,
+                http,
+                sizes.large_messages,
+                sizes.large_conversations,
+            )
+            async with harness.running(small.daemon), harness.running(large.daemon):
+                figures, notes = await compare(http, small, large, sizes.rounds, db)
+    report.add(*figures)
+    report.add(
+        Figure(
+            "database bytes per message (large conversation)",
+            db,
+            large.bytes_per_message,
+            small.bytes_per_message,
+            f"{small.messages:,}-message conversation",
+        )
+    )
+    report.notes += notes
+    report.note(
+        f"{db}: the large database was filled in {large.fill_seconds:.0f} s; a message copied "
+        "carries its delivery, parts and outbox events, as the gateway wrote them"
+    )
+
+
+async def main() -> int:
+    args = options(__doc__ or "")
+    sizes = QUICK if args.quick else DEFAULT
+    report = Report("Size", quick=args.quick)
+    report.note(
+        f"pages of {MESSAGE_PAGE} messages and of {CONVERSATION_PAGE} conversations; "
+        f"{sizes.rounds} timed requests per page and database, in turns"
+    )
+    with harness.workspace() as folder:
+        fakes = harness.Fakes.make(folder, customers=0)
+        async with harness.running(fakes.server):
+            for backend in harness.backends():
+                await one_round(backend, folder, sizes, fakes, report)
+    print(report.text())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(asyncio.run(main()))

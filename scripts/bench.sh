@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Run the benches: each prints a table (machine, date, commit; figure, baseline, ratio, target).
+#
+# Usage: scripts/bench.sh [bench...]   (make bench runs them all; QUICK=1 for a smoke run)
+#   benches: inbound outbound webchat_scale size render (default: all of them, in that order)
+# Every database bench runs on SQLite and on PostgreSQL: it uses INBOX_TEST_POSTGRES_URL when
+# set, otherwise the throwaway server of scripts/postgres.sh (fsync off: the tables say so),
+# stopped again if this run started it. wrk comes from Debian's packages (installed by the
+# benches when missing, as root).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+PYTHON=${PYTHON:-.venv/bin/python}
+say() { printf 'bench.sh: %s\n' "$*" >&2; }
+
+benches=("$@")
+if [[ ${#benches[@]} == 0 ]]; then
+  benches=(inbound outbound webchat_scale size render)
+fi
+
+if [[ -z "${INBOX_TEST_POSTGRES_URL:-}" ]]; then
+  pg_started=""
+  scripts/postgres.sh status || pg_started=1
+  if url=$(scripts/postgres.sh start); then
+    export INBOX_TEST_POSTGRES_URL=$url
+  else
+    say "PostgreSQL could not be started: the benches run on SQLite only"
+  fi
+  if [[ -n "$pg_started" ]]; then
+    trap 'scripts/postgres.sh stop' EXIT
+  fi
+fi
+
+quick=()
+if [[ -n "${QUICK:-}" && "${QUICK}" != 0 ]]; then
+  quick=(--quick)
+fi
+
+for bench in "${benches[@]}"; do
+  say "python -m bench.$bench ${quick[*]}"
+  "$PYTHON" -m "bench.$bench" "${quick[@]}"
+done
