@@ -20,7 +20,8 @@ from gateway.domain.messages import announce, append_message
 from gateway.domain.participants import conversation_for
 from gateway.outbound.rules import SendRequest, send_message
 from gateway.store.models import MessageRow
-from tests.dispatch.harness import FakeAdapter, Running, eventually, running
+from tests.dispatch.harness import FakeAdapter, Running, running
+from tests.support.polling import eventually
 from tests.webhooks.subscriber import subscriber
 from tests.webhooks.test_webhooks import FAST
 

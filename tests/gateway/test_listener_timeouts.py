@@ -18,7 +18,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.gateway.conftest import TOKEN, free_port
+from tests.gateway.conftest import TOKEN
+from tests.support.ports import free_port
 
 #: short read timeouts, so the test need not wait 30 s; nothing asserts how fast they act
 TIMEOUT = 3.0

@@ -117,16 +117,17 @@ def make_inbox(
     ],
     tmp_path: Path,
 ) -> InboxFactory:
-    """Start a gateway; `human_agent_tag` turns on Messenger's 7-day agent window."""
+    """Start a gateway; `human_agent_tag` turns on Messenger's 7-day agent window, and any
+    other keyword changes that field of its `GatewayConfig`."""
 
-    async def make(human_agent_tag: bool = False) -> Inbox:
+    async def make(human_agent_tag: bool = False, **changes: Any) -> Inbox:
         config = GatewayConfig(
             database_url=sqlite_url(tmp_path),
             business_name="Test Shop",
             retry_delays=[600],
             agents=[Agent.with_password("alice", PASSWORD, display_name="Alice")],
             channels=offline_channels(human_agent_tag=human_agent_tag),
-        )
+        ).with_(**changes)
         app = gateway_app(config)
         return Inbox(await aiohttp_client(app), app)
 

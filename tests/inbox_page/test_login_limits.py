@@ -7,17 +7,13 @@ import asyncio
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
-from pathlib import Path
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from gateway.app import build_app
-from gateway.config import parse_config
 from gateway.web.inbox.auth import SESSIONS
-from tests.inbox_page.conftest import CONFIG, HASH, PAGE, PASSWORD, Inbox
-from tests.offline_channels import offline_channels
+from tests.inbox_page.conftest import PAGE, PASSWORD, Inbox, InboxFactory
 
 ClientFactory = Callable[[web.Application], Awaitable[TestClient[web.Request, web.Application]]]
 
@@ -27,13 +23,9 @@ ATTACKER = {**PAGE, "X-Forwarded-For": "203.0.113.9"}
 AGENT = {**PAGE, "X-Forwarded-For": "198.51.100.7"}
 
 
-async def behind_a_proxy(aiohttp_client: ClientFactory, tmp_path: Path, limits: str = "") -> Inbox:
+async def behind_a_proxy(make_inbox: InboxFactory, limits: str = "") -> Inbox:
     """A gateway behind a trusted TLS terminator (127.0.0.1, as the test client is)."""
-    text = CONFIG.format(db=tmp_path / "inbox.db", hash=HASH).replace(
-        "[gateway]\n", '[gateway]\ntrusted_proxies = ["127.0.0.1"]\n'
-    )
-    app = build_app(parse_config(text + limits + offline_channels(human_agent_tag=False)))
-    return Inbox(await aiohttp_client(app), app)
+    return await make_inbox(trusted_proxies=["127.0.0.1"], extra=limits)
 
 
 async def login(inbox: Inbox, password: str, headers: dict[str, str]) -> web.Response:
@@ -44,10 +36,10 @@ async def login(inbox: Inbox, password: str, headers: dict[str, str]) -> web.Res
 
 
 async def test_guesses_sent_in_parallel_are_counted_before_they_are_checked(
-    aiohttp_client: ClientFactory, tmp_path: Path
+    make_inbox: InboxFactory,
 ) -> None:
     # checks may queue as long as they like here: only the limit decides who is refused
-    inbox = await behind_a_proxy(aiohttp_client, tmp_path, PATIENT)
+    inbox = await behind_a_proxy(make_inbox, PATIENT)
     answers = await asyncio.gather(*(inbox.login(password=f"guess-{n}") for n in range(60)))
     statuses = Counter(response.status for response in answers)
     assert statuses == {401: 5, 429: 55}
@@ -65,9 +57,9 @@ async def test_five_guesses_a_minute_then_the_address_waits(inbox: Inbox) -> Non
 
 
 async def test_an_agent_logs_in_while_someone_elsewhere_guesses_their_password(
-    aiohttp_client: ClientFactory, tmp_path: Path
+    make_inbox: InboxFactory,
 ) -> None:
-    inbox = await behind_a_proxy(aiohttp_client, tmp_path, PATIENT)
+    inbox = await behind_a_proxy(make_inbox, PATIENT)
     guesses = await asyncio.gather(*(login(inbox, f"guess-{n}", ATTACKER) for n in range(20)))
     assert {r.status for r in guesses} == {401, 429}
     assert (await login(inbox, PASSWORD, ATTACKER)).status == 429
@@ -75,9 +67,9 @@ async def test_an_agent_logs_in_while_someone_elsewhere_guesses_their_password(
 
 
 async def test_guessing_many_usernames_from_one_address_is_limited_too(
-    aiohttp_client: ClientFactory, tmp_path: Path
+    make_inbox: InboxFactory,
 ) -> None:
-    inbox = await behind_a_proxy(aiohttp_client, tmp_path, "[limits]\nlogins_per_address = 10\n")
+    inbox = await behind_a_proxy(make_inbox, "[limits]\nlogins_per_address = 10\n")
     for n in range(10):
         body = {"username": f"user-{n}", "password": "guess"}
         response = await inbox.client.post("/inbox/api/login", json=body, headers=ATTACKER)
@@ -90,11 +82,10 @@ async def test_guessing_many_usernames_from_one_address_is_limited_too(
 
 @pytest.mark.parametrize("checks", [1, 2])
 async def test_a_login_waits_briefly_for_a_free_password_check_then_gets_503(
-    aiohttp_client: ClientFactory, tmp_path: Path, checks: int
+    make_inbox: InboxFactory, checks: int
 ) -> None:
     inbox = await behind_a_proxy(
-        aiohttp_client,
-        tmp_path,
+        make_inbox,
         f"[limits]\npassword_checks = {checks}\npassword_check_wait = 0.2\n",
     )
     slots = inbox.app[SESSIONS].password_checks

@@ -23,8 +23,9 @@ from gateway.app import build_app
 from gateway.config import parse_config
 from gateway.state import GATEWAY
 from gateway.store.models import ContactRow, IdentityRow, MessageRow
-from tests.api.conftest import BACKENDS, empty_database
-from tests.inbox_page.conftest import HASH, PAGE, PASSWORD, Inbox
+from tests.inbox_page.conftest import PAGE, PASSWORD, Inbox
+from tests.support.config import password_hash
+from tests.support.fixtures import BACKENDS, backend_database
 
 IDENTITY_SECRET = "site-identity-secret"
 ORIGIN = "http://127.0.0.1"
@@ -54,7 +55,7 @@ UNSTORABLE = {"NUL": "a\x00b", "lone surrogate": "a\ud800b", "low surrogate": "\
 
 @pytest.fixture(params=BACKENDS)
 def door_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    yield from empty_database(request, tmp_path)
+    yield from backend_database(request, tmp_path)
 
 
 @pytest.fixture
@@ -65,7 +66,9 @@ async def agent(
     door_database: str,
 ) -> Inbox:
     """The gateway with alice logged in to the inbox page, on each database."""
-    text = CONFIG.format(url=door_database, hash=HASH, origin=ORIGIN, secret=IDENTITY_SECRET)
+    text = CONFIG.format(
+        url=door_database, hash=password_hash(PASSWORD), origin=ORIGIN, secret=IDENTITY_SECRET
+    )
     app = build_app(parse_config(text))
     inbox = Inbox(await aiohttp_client(app), app)
     response = await inbox.login("alice", PASSWORD)
