@@ -45,6 +45,7 @@ from channels.events import (
     StatusUpdate,
     VerifiedIdentity,
 )
+from channels.links import is_link_url, is_media_url
 from channels.parts import (
     CardPart,
     Choice,
@@ -126,6 +127,8 @@ __all__ = [
     "classify_http_status",
     "format_phone",
     "holds_unstorable",
+    "is_link_url",
+    "is_media_url",
     "match_choice",
     "network_error",
     "numbered_line",

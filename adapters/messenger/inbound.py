@@ -37,8 +37,8 @@ from channels import (
     MessageContent,
     Participant,
     StatusUpdate,
+    is_media_url,
 )
-from channels.links import is_media_url
 
 log = logging.getLogger(__name__)
 

@@ -24,8 +24,8 @@ from channels import (
     OptChange,
     Participant,
     format_phone,
+    is_media_url,
 )
-from channels.links import is_media_url
 
 OPT_OUT_WORDS = frozenset(
     {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"}

@@ -54,8 +54,11 @@ async def tracker() -> AsyncIterator[Tracker]:
     await found.runner.cleanup()
 
 
-async def store(world: World, content: dict[str, Any], direction: Direction) -> None:
-    """Store a message in a web chat visitor's conversation, as if it had just arrived."""
+async def store(
+    world: World, content: dict[str, Any], direction: Direction, *, validate: bool = True
+) -> None:
+    """Store a message in a web chat visitor's conversation, as if it had just arrived
+    (`validate=False`: as it is, as an older version may have stored it)."""
     gateway = world.gateway
 
     def write(session: Any) -> None:
@@ -65,7 +68,9 @@ async def store(world: World, content: dict[str, Any], direction: Direction) -> 
         message = append_message(
             session,
             conversation,
-            content=MessageContent.model_validate(content).with_preview().wire(),
+            content=MessageContent.model_validate(content).with_preview().wire()
+            if validate
+            else content,
             sender=(conversation.participant_kind, conversation.participant_id)
             if direction is Direction.PARTICIPANT_TO_BUSINESS
             else ("appId", "crm"),
@@ -128,13 +133,15 @@ async def test_relative_and_same_origin_urls_are_never_loaded(world: World) -> N
             },
         },
         Direction.PARTICIPANT_TO_BUSINESS,
+        validate=False,
     )
     agent = await world.agent_page()
     requests: list[Request] = []
     agent.on("request", lambda request: requests.append(request))
     await open_thread(agent)
-    await expect(agent.locator(".message-row.in .text").first).to_have_text(
-        "[image] /inbox/api/media?channelId=chat&url=x"
+    # stored before links were checked: shown as text (the API turns it into text), never loaded
+    await expect(agent.locator(".message-row.in .text").first).to_contain_text(
+        "/inbox/api/media?channelId=chat&url=x"
     )
     assert await agent.locator(".message-row.in img, .message-row.in .image-deferred").count() == 0
     assert await agent.locator(".message-row.in a").count() == 0

@@ -25,10 +25,14 @@ from channels.testing import (
 from tests.channels.tiny_adapter import SECRET, TinyAdapter, TinyConfig, make, part, request
 
 
+async def _here(request: web.Request) -> web.Response:
+    return web.Response(text="here")
+
+
 @pytest.fixture
 async def local_server() -> AsyncIterator[int]:
     app = web.Application()
-    app.router.add_get("/", lambda _: web.Response(text="here"))
+    app.router.add_get("/", _here)
     runner = web.AppRunner(app)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()
@@ -74,8 +78,8 @@ async def test_loopback_hosts_pass(local_server: int) -> None:
 
 def test_the_socket_module_is_restored_after_the_block() -> None:
     connect, getaddrinfo = socket.socket.connect, socket.getaddrinfo
-    with pytest.raises(AssertionError), loopback_only():
-        socket.socket().connect_ex(("192.0.2.1", 9))
+    with pytest.raises(AssertionError), loopback_only(), socket.socket() as sock:
+        sock.connect_ex(("192.0.2.1", 9))
     assert (socket.socket.connect, socket.getaddrinfo) == (connect, getaddrinfo)
 
 

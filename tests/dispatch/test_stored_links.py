@@ -88,7 +88,7 @@ async def test_an_event_of_a_stored_javascript_link_carries_it_as_text(tmp_path:
     """The outgoing webhook of a message holding a javascript: link gets no link of it."""
     async with (
         subscriber() as sub,
-        running(tmp_path / "db.sqlite", extra=sub.config(), options=FAST) as run,
+        running(tmp_path / "db.sqlite", webhooks=[sub.webhook()], options=FAST) as run,
     ):
         gw = run.gateway
 

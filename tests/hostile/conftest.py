@@ -126,6 +126,8 @@ class Live:
     port: int
     db: Path
     tracebacks: Tracebacks
+    #: the gateway's own loop and application, for what a test prepares behind its back
+    thread: GatewayThread
     cookie: str = ""
     conversation_id: str = ""
     extra: dict[str, str] = field(default_factory=dict)
@@ -251,10 +253,11 @@ def check(live: Live, send: Any) -> Answer:
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     """The hostile suite's gateway, with an agent logged in and one conversation on web chat."""
     db = tmp_path_factory.mktemp("hostile") / "inbox.db"
-    with GatewayThread(hostile_config(db)) as running:
+    thread = GatewayThread(hostile_config(db))
+    with thread as running:
         tracebacks = Tracebacks()
         logging.getLogger().addHandler(tracebacks)
-        server = Live(running.port, db, tracebacks)
+        server = Live(running.port, db, tracebacks, thread)
         try:
             _prepare(server)
             yield server

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from gateway.web.inbox.auth import SESSIONS, find_agent, password_tag
 from tests.hostile.conftest import AGENT, Live
 
 
 def spare_session(live: Live) -> str:
     """A new session cookie of the agent (opened directly: no login, so no login limit)."""
-    app = live.runner.app
+    app = live.thread.live.app
 
     async def open_one() -> str:
         agent = find_agent(app, AGENT)
         assert agent is not None
         return await app[SESSIONS].store.open(agent.username, await password_tag(app, agent))
 
-    return asyncio.run_coroutine_threadsafe(open_one(), live.loop).result(timeout=30)
+    return live.thread.run(open_one())

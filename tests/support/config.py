@@ -246,6 +246,9 @@ class GatewayConfig:
     max_body_bytes: int | None = None
     shutdown_grace: float | None = None
     trusted_proxies: Sequence[str] | None = None
+    header_timeout: float | None = None
+    body_timeout: float | None = None
+    metrics_token: str | None = None
     #: API token name -> token
     tokens: Mapping[str, str] = field(default_factory=dict)
     agents: Sequence[Agent] = ()
@@ -287,6 +290,9 @@ class GatewayConfig:
             "max_body_bytes": self.max_body_bytes,
             "shutdown_grace": self.shutdown_grace,
             "trusted_proxies": None if self.trusted_proxies is None else list(self.trusted_proxies),
+            "header_timeout": self.header_timeout,
+            "body_timeout": self.body_timeout,
+            "metrics_token": self.metrics_token,
         }
         parts = [
             toml_table("[gateway]", gateway),
