@@ -2,7 +2,7 @@
 # Run the benches: each prints a table (machine, date, commit; figure, baseline, ratio, target).
 #
 # Usage: scripts/bench.sh [bench...]   (make bench runs them all; QUICK=1 for a smoke run)
-#   benches: inbound outbound webchat_scale size render (default: all of them, in that order)
+#   benches: inbound outbound webchat_scale size render capacity (default: all of them, in that order)
 # Every database bench runs on SQLite and on PostgreSQL: it uses INBOX_TEST_POSTGRES_URL when
 # set, otherwise the throwaway server of scripts/postgres.sh (fsync off: the tables say so),
 # stopped again if this run started it. wrk comes from Debian's packages (installed by the
@@ -15,7 +15,7 @@ say() { printf 'bench.sh: %s\n' "$*" >&2; }
 
 benches=("$@")
 if [[ ${#benches[@]} == 0 ]]; then
-  benches=(inbound outbound webchat_scale size render)
+  benches=(inbound outbound webchat_scale size render capacity)
 fi
 
 if [[ -z "${INBOX_TEST_POSTGRES_URL:-}" ]]; then
