@@ -1,4 +1,9 @@
-"""The live feed: new outbox events fanned out to in-process listeners (sockets, workers)."""
+"""The live feed: new outbox events handed to in-process listeners (sockets, workers).
+
+A listener either takes every event (the inbox page) or follows conversations (a web chat
+visitor): the feed keeps the latter in an index by conversation id, so an event costs the
+same whatever the number of visitors connected.
+"""
 
 from __future__ import annotations
 
@@ -32,6 +37,8 @@ class Listener:
         self.queue: asyncio.Queue[OutboxEvent | None] = asyncio.Queue(maxsize=10_000)
         self.accept = accept or (lambda _: True)
         self.closed = False
+        #: the conversations it follows (merged ones included); None: it takes every event
+        self.conversations: set[str] | None = None
 
     def offer(self, event: OutboxEvent) -> None:
         if self.closed or not self.accept(event):
@@ -65,7 +72,10 @@ class EventFeed:
     def __init__(self, db: Database) -> None:
         self.db = db
         self.cursor = 0
+        #: listeners of every event
         self.listeners: set[Listener] = set()
+        #: listeners of some conversations, by conversation id
+        self.followers: dict[str, set[Listener]] = {}
         #: called after each commit that may have appended events (and by `wake`)
         self.wakers: list[Callable[[], None]] = []
         #: called after each commit that may have made deliveries due: any write but the
@@ -94,6 +104,9 @@ class EventFeed:
                 await self._task
         for listener in list(self.listeners):
             listener.close()
+        for followers in list(self.followers.values()):
+            for listener in list(followers):
+                listener.close()
 
     def wake(self) -> None:
         self._wake.set()
@@ -120,13 +133,35 @@ class EventFeed:
             waker()
 
     def listen(self, accept: Callable[[OutboxEvent], bool] | None = None) -> Listener:
+        """A listener of every event (that `accept` takes)."""
         listener = Listener(accept)
         self.listeners.add(listener)
         return listener
 
+    def follow(self, listener: Listener, conversation_id: str) -> None:
+        """From now on `listener` gets only the events of the conversations it follows.
+
+        A listener made by `listen` takes every event until it first follows one, so that
+        nothing is missed while its conversation is still being looked up. A followed
+        conversation merged into another brings the listener that one's events too.
+        """
+        if listener.closed:
+            return
+        if listener.conversations is None:
+            listener.conversations = set()
+            self.listeners.discard(listener)
+        listener.conversations.add(conversation_id)
+        self.followers.setdefault(conversation_id, set()).add(listener)
+
     def unlisten(self, listener: Listener) -> None:
         listener.close()
         self.listeners.discard(listener)
+        for conversation_id in listener.conversations or ():
+            followers = self.followers.get(conversation_id)
+            if followers is not None:
+                followers.discard(listener)
+                if not followers:
+                    del self.followers[conversation_id]
 
     async def _run(self) -> None:
         while not self._stopping:
@@ -152,7 +187,7 @@ class EventFeed:
             if seq <= self.cursor or seq in self._ahead:
                 continue
             self._ahead.add(seq)
-            for listener in list(self.listeners):
+            for listener in self._audience(event):
                 listener.offer(event)
         while self.cursor + 1 in self._ahead:
             self.cursor += 1
@@ -167,6 +202,20 @@ class EventFeed:
             self.cursor = min(self._ahead) - 1
             self._gap_since = None
             self.hand_out([])
+
+    def _audience(self, event: OutboxEvent) -> set[Listener]:
+        """Who gets the event: every-event listeners and its conversation's followers."""
+        audience = set(self.listeners)
+        if event.conversation_id is None:
+            return audience
+        audience.update(self.followers.get(event.conversation_id, ()))
+        if event.slug == "conversations_merged":
+            # the followers of the conversations merged away follow the target from now on
+            for old in event.body.get("oldConversationIds") or ():
+                for listener in list(self.followers.get(str(old), ())):
+                    audience.add(listener)
+                    self.follow(listener, event.conversation_id)
+        return audience
 
     @staticmethod
     def _after(cursor: int) -> Callable[[Session], list[EventRow]]:
