@@ -17,6 +17,7 @@ from typing import Any
 from sqlmodel import Session, col, func, select
 
 from gateway.events.outbox import OutboxEvent
+from gateway.events.wakeups import OutboxWakeups
 from gateway.store.database import Database
 from gateway.store.models import EventRow
 from gateway.store.writer import Committed
@@ -25,6 +26,8 @@ log = logging.getLogger(__name__)
 
 #: how often the feed looks for events written by other nodes when nothing woke it
 POLL_SECONDS = 1.0
+#: on PostgreSQL, the same while other nodes' NOTIFYs wake it (polling is only the fallback)
+FALLBACK_POLL_SECONDS = 30.0
 #: how long a missing event number may be another node's transaction still committing; after
 #: that it is taken for a rolled-back one (PostgreSQL sequences leave such holes)
 GAP_PATIENCE = 5.0
@@ -69,8 +72,9 @@ class Listener:
 class EventFeed:
     """Reads the outbox after each commit and hands new events to every listener."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, fallback_poll: float = FALLBACK_POLL_SECONDS) -> None:
         self.db = db
+        self.fallback_poll = fallback_poll
         self.cursor = 0
         #: listeners of every event
         self.listeners: set[Listener] = set()
@@ -87,6 +91,14 @@ class EventFeed:
         #: events above `cursor` already handed out, when an earlier number is still missing
         self._ahead: set[int] = set()
         self._gap_since: float | None = None
+        #: on PostgreSQL, other nodes' commits wake the feed through LISTEN/NOTIFY
+        self.wakeups: OutboxWakeups | None = None
+
+    @property
+    def poll_seconds(self) -> float:
+        """How long the feed waits for a wake-up before it reads the outbox anyway."""
+        listening = self.wakeups is not None and self.wakeups.connected
+        return self.fallback_poll if listening else POLL_SECONDS
 
     async def start(self) -> None:
         self.cursor = await self.db.read(
@@ -94,8 +106,13 @@ class EventFeed:
         )
         self.db.writer.on_commit.append(self.committed)
         self._task = asyncio.create_task(self._run(), name="event-feed")
+        if not self.db.sqlite:
+            self.wakeups = OutboxWakeups(self.db.url, self.notified, self._listening)
+            await self.wakeups.start()
 
     async def stop(self) -> None:
+        if self.wakeups is not None:
+            await self.wakeups.stop()
         self._stopping = True
         self._wake.set()
         if self._task is not None:
@@ -131,6 +148,21 @@ class EventFeed:
             wakers = self.wakers if news.events else []
         for waker in wakers:
             waker()
+
+    def notified(self, seq: int) -> None:
+        """A node (this one or another) committed events up to `seq`: read those not seen."""
+        if seq > self.cursor and seq not in self._ahead:
+            self._wake.set()
+            for waker in self.wakers:
+                waker()
+
+    def _listening(self, connected: bool) -> None:
+        # (re)connected: what was committed while nobody listened is read now; dropped: the
+        # feed goes back to polling every second, which the wake-up starts
+        self._wake.set()
+        if connected:
+            for waker in self.wakers:
+                waker()
 
     def listen(self, accept: Callable[[OutboxEvent], bool] | None = None) -> Listener:
         """A listener of every event (that `accept` takes)."""
@@ -168,7 +200,7 @@ class EventFeed:
             # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow the
             # cancellation that stops the feed when a wake-up arrives at the same moment.
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(POLL_SECONDS):
+                async with asyncio.timeout(self.poll_seconds):
                     await self._wake.wait()
             self._wake.clear()
             if self._stopping:
