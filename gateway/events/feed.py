@@ -70,7 +70,8 @@ class Listener:
 
 
 class EventFeed:
-    """Reads the outbox after each commit and hands new events to every listener."""
+    """Reads the outbox after each commit (and, on PostgreSQL, each other node's NOTIFY) and
+    hands each new event to the listeners of every event and to its conversation's."""
 
     def __init__(self, db: Database, fallback_poll: float = FALLBACK_POLL_SECONDS) -> None:
         self.db = db
