@@ -174,17 +174,20 @@ async def run_hold(args: argparse.Namespace) -> None:
             return
         gate = asyncio.Semaphore(args.concurrency)
         times: dict[int, tuple[float, float]] = {}
+        readers: list[asyncio.Task[None]] = []
 
         async def one(index: int) -> Visitor:
             async with gate:
                 started = time.monotonic()
                 visitor = await connect(http, args.url, index, sessions=True)
                 times[index] = (started, time.monotonic())
-                return visitor
+            # read at once, as the widget does: a socket that leaves the server's pings
+            # unanswered while the others connect is closed by the server after 45 s
+            readers.append(asyncio.create_task(held(visitor)))
+            return visitor
 
         indexes = range(args.first, args.first + args.visitors)
         visitors = await asyncio.gather(*(one(i) for i in indexes))
-        readers = [asyncio.create_task(held(v)) for v in visitors]
         say(
             {
                 "connected": [

@@ -51,7 +51,7 @@ def build_app(
     gateway = Gateway(
         config=config,
         db=db,
-        feed=EventFeed(db),
+        feed=EventFeed(db, fallback_poll=config.database.poll_seconds),
         business=Business(config.gateway.business_name, config.gateway.business_image_url or None),
         rates={s.channel_id: s.rate_per_second for s in specs},
     )

@@ -13,14 +13,16 @@ import asyncio
 import logging
 import random
 import time
+import zlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import TypeVar
 
 import aiohttp
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from sqlalchemy import delete, func
+from sqlalchemy import delete, func, text
 from sqlmodel import Session, col, select
 
 from gateway.backoff import Schedule, Uniform
@@ -36,6 +38,7 @@ from gateway.store.models import EarlyStatusRow, EventRow, IdempotencyRow, MenuR
 from gateway.store.webhook_models import WebhookCursorRow
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: idempotency keys and numbered menus hold this long (SPEC sections 4 and 8)
 KEEP = timedelta(hours=24)
@@ -155,6 +158,41 @@ def expire_early_statuses(session: Session) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
+#: the first key of the PostgreSQL advisory locks the sweeps take ("ibxg")
+SWEEP_LOCKS = 0x69627867
+
+
+def alone(sweep: str, work: Callable[[Session], T], skipped: T) -> Callable[[Session], T]:
+    """`work` as a write that one node at a time does: on PostgreSQL, a node finding the
+    sweep's lock taken (another node is doing it right now) skips it and answers `skipped`.
+
+    What a sweep does is safe to do twice (a note is written once per window, an expired
+    row is deleted once); the lock keeps the nodes from doing the same work side by side.
+    """
+    key = zlib.crc32(sweep.encode()) & 0x7FFFFFFF
+
+    def run(session: Session) -> T:
+        if session.get_bind().dialect.name == "postgresql":
+            taken = session.execute(
+                text("SELECT pg_try_advisory_xact_lock(:space, :key)"),
+                {"space": SWEEP_LOCKS, "key": key},
+            ).scalar()
+            if not taken:
+                return skipped
+        return work(session)
+
+    return run
+
+
+def expire_all(session: Session) -> tuple[int, int]:
+    """Every expiry at once; answers the idempotency keys and the menus forgotten."""
+    keys = expire_idempotency_keys(session)
+    menus = expire_menus(session)
+    expire_early_statuses(session)
+    forget_closed_windows(session)
+    return keys, menus
+
+
 def backlog(session: Session) -> tuple[int, dict[str, int]]:
     """Deliveries still pending, and events each webhook subscriber has yet to take."""
     pending = pending_count(session)
@@ -186,10 +224,7 @@ def build_scheduler(
             gateway.metrics.webhooks_pending.labels(label).set(count)
 
     async def expire() -> None:
-        keys = await db.write(expire_idempotency_keys)
-        menus = await db.write(expire_menus)
-        await db.write(expire_early_statuses)
-        await db.write(forget_closed_windows)
+        keys, menus = await db.write(alone("expiry", expire_all, (0, 0)), quiet=True)
         if keys or menus:
             log.info("expired %d idempotency keys and %d menus", keys, menus)
 
@@ -202,7 +237,9 @@ def build_scheduler(
 
     async def closed_windows() -> None:
         directory = gateway.directory
-        noted = await db.write(lambda session: note_closed_windows(session, directory))
+        noted = await db.write(
+            alone("closed-windows", lambda session: note_closed_windows(session, directory), 0)
+        )
         if noted:
             log.info("noted %d closed messaging windows", noted)
 

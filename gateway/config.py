@@ -105,6 +105,8 @@ class GatewaySection(Section):
 
 class DatabaseSection(Section):
     url: str = "sqlite:///inbox.db"
+    #: PostgreSQL: how often a node reads the outbox when no other node's NOTIFY woke it
+    poll_seconds: Annotated[float, Field(gt=0, le=3600)] = 30.0
 
     @field_validator("url")
     @classmethod

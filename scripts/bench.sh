@@ -15,7 +15,7 @@ say() { printf 'bench.sh: %s\n' "$*" >&2; }
 
 benches=("$@")
 if [[ ${#benches[@]} == 0 ]]; then
-  benches=(inbound outbound webchat_scale size render capacity)
+  benches=(inbound outbound webchat_scale size render capacity nodes)
 fi
 
 if [[ -z "${INBOX_TEST_POSTGRES_URL:-}" ]]; then

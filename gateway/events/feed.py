@@ -1,4 +1,9 @@
-"""The live feed: new outbox events fanned out to in-process listeners (sockets, workers)."""
+"""The live feed: new outbox events handed to in-process listeners (sockets, workers).
+
+A listener either takes every event (the inbox page) or follows conversations (a web chat
+visitor): the feed keeps the latter in an index by conversation id, so an event costs the
+same whatever the number of visitors connected.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ from typing import Any
 from sqlmodel import Session, col, func, select
 
 from gateway.events.outbox import OutboxEvent
+from gateway.events.wakeups import OutboxWakeups
 from gateway.store.database import Database
 from gateway.store.models import EventRow
 from gateway.store.writer import Committed
@@ -20,6 +26,8 @@ log = logging.getLogger(__name__)
 
 #: how often the feed looks for events written by other nodes when nothing woke it
 POLL_SECONDS = 1.0
+#: on PostgreSQL, the same while other nodes' NOTIFYs wake it (polling is only the fallback)
+FALLBACK_POLL_SECONDS = 30.0
 #: how long a missing event number may be another node's transaction still committing; after
 #: that it is taken for a rolled-back one (PostgreSQL sequences leave such holes)
 GAP_PATIENCE = 5.0
@@ -32,6 +40,8 @@ class Listener:
         self.queue: asyncio.Queue[OutboxEvent | None] = asyncio.Queue(maxsize=10_000)
         self.accept = accept or (lambda _: True)
         self.closed = False
+        #: the conversations it follows (merged ones included); None: it takes every event
+        self.conversations: set[str] | None = None
 
     def offer(self, event: OutboxEvent) -> None:
         if self.closed or not self.accept(event):
@@ -60,12 +70,17 @@ class Listener:
 
 
 class EventFeed:
-    """Reads the outbox after each commit and hands new events to every listener."""
+    """Reads the outbox after each commit (and, on PostgreSQL, each other node's NOTIFY) and
+    hands each new event to the listeners of every event and to its conversation's."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, fallback_poll: float = FALLBACK_POLL_SECONDS) -> None:
         self.db = db
+        self.fallback_poll = fallback_poll
         self.cursor = 0
+        #: listeners of every event
         self.listeners: set[Listener] = set()
+        #: listeners of some conversations, by conversation id
+        self.followers: dict[str, set[Listener]] = {}
         #: called after each commit that may have appended events (and by `wake`)
         self.wakers: list[Callable[[], None]] = []
         #: called after each commit that may have made deliveries due: any write but the
@@ -77,6 +92,14 @@ class EventFeed:
         #: events above `cursor` already handed out, when an earlier number is still missing
         self._ahead: set[int] = set()
         self._gap_since: float | None = None
+        #: on PostgreSQL, other nodes' commits wake the feed through LISTEN/NOTIFY
+        self.wakeups: OutboxWakeups | None = None
+
+    @property
+    def poll_seconds(self) -> float:
+        """How long the feed waits for a wake-up before it reads the outbox anyway."""
+        listening = self.wakeups is not None and self.wakeups.connected
+        return self.fallback_poll if listening else POLL_SECONDS
 
     async def start(self) -> None:
         self.cursor = await self.db.read(
@@ -84,8 +107,13 @@ class EventFeed:
         )
         self.db.writer.on_commit.append(self.committed)
         self._task = asyncio.create_task(self._run(), name="event-feed")
+        if not self.db.sqlite:
+            self.wakeups = OutboxWakeups(self.db.url, self.notified, self._listening)
+            await self.wakeups.start()
 
     async def stop(self) -> None:
+        if self.wakeups is not None:
+            await self.wakeups.stop()
         self._stopping = True
         self._wake.set()
         if self._task is not None:
@@ -94,6 +122,9 @@ class EventFeed:
                 await self._task
         for listener in list(self.listeners):
             listener.close()
+        for followers in list(self.followers.values()):
+            for listener in list(followers):
+                listener.close()
 
     def wake(self) -> None:
         self._wake.set()
@@ -119,21 +150,58 @@ class EventFeed:
         for waker in wakers:
             waker()
 
+    def notified(self, seq: int) -> None:
+        """A node (this one or another) committed events up to `seq`: read those not seen."""
+        if seq > self.cursor and seq not in self._ahead:
+            self._wake.set()
+            for waker in self.wakers:
+                waker()
+
+    def _listening(self, connected: bool) -> None:
+        # (re)connected: what was committed while nobody listened is read now; dropped: the
+        # feed goes back to polling every second, which the wake-up starts
+        self._wake.set()
+        if connected:
+            for waker in self.wakers:
+                waker()
+
     def listen(self, accept: Callable[[OutboxEvent], bool] | None = None) -> Listener:
+        """A listener of every event (that `accept` takes)."""
         listener = Listener(accept)
         self.listeners.add(listener)
         return listener
 
+    def follow(self, listener: Listener, conversation_id: str) -> None:
+        """From now on `listener` gets only the events of the conversations it follows.
+
+        A listener made by `listen` takes every event until it first follows one, so that
+        nothing is missed while its conversation is still being looked up. A followed
+        conversation merged into another brings the listener that one's events too.
+        """
+        if listener.closed:
+            return
+        if listener.conversations is None:
+            listener.conversations = set()
+            self.listeners.discard(listener)
+        listener.conversations.add(conversation_id)
+        self.followers.setdefault(conversation_id, set()).add(listener)
+
     def unlisten(self, listener: Listener) -> None:
         listener.close()
         self.listeners.discard(listener)
+        for conversation_id in listener.conversations or ():
+            followers = self.followers.get(conversation_id)
+            if followers is not None:
+                followers.discard(listener)
+                if not followers:
+                    del self.followers[conversation_id]
 
     async def _run(self) -> None:
         while not self._stopping:
             # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow the
             # cancellation that stops the feed when a wake-up arrives at the same moment.
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(POLL_SECONDS):
+                async with asyncio.timeout(self.poll_seconds):
                     await self._wake.wait()
             self._wake.clear()
             if self._stopping:
@@ -152,7 +220,7 @@ class EventFeed:
             if seq <= self.cursor or seq in self._ahead:
                 continue
             self._ahead.add(seq)
-            for listener in list(self.listeners):
+            for listener in self._audience(event):
                 listener.offer(event)
         while self.cursor + 1 in self._ahead:
             self.cursor += 1
@@ -167,6 +235,20 @@ class EventFeed:
             self.cursor = min(self._ahead) - 1
             self._gap_since = None
             self.hand_out([])
+
+    def _audience(self, event: OutboxEvent) -> set[Listener]:
+        """Who gets the event: every-event listeners and its conversation's followers."""
+        audience = set(self.listeners)
+        if event.conversation_id is None:
+            return audience
+        audience.update(self.followers.get(event.conversation_id, ()))
+        if event.slug == "conversations_merged":
+            # the followers of the conversations merged away follow the target from now on
+            for old in event.body.get("oldConversationIds") or ():
+                for listener in list(self.followers.get(str(old), ())):
+                    audience.add(listener)
+                    self.follow(listener, event.conversation_id)
+        return audience
 
     @staticmethod
     def _after(cursor: int) -> Callable[[Session], list[EventRow]]:

@@ -62,33 +62,36 @@ class ConversationFeed:
     def __init__(self, gateway: Gateway, resolve: Callable[[], Any]) -> None:
         self._gateway = gateway
         self._resolve = resolve
-        self._ids: set[str] = set()
+        # Until its conversation is known the listener takes every event (one may be this
+        # visitor's); from then on the feed offers it only that conversation's.
         self._listener: Listener = gateway.feed.listen(self._accept)
 
-    def _accept(self, event: OutboxEvent) -> bool:
+    @staticmethod
+    def _accept(event: OutboxEvent) -> bool:
         if event.slug == "conversations_merged":
             return True
         message = message_of(event)
-        if message is None:
-            return False
-        if message.get("visibility") != Visibility.BUSINESS_AND_PARTICIPANT.value:
-            return False
-        # Until the conversation is known, keep every message: one may be this visitor's.
-        return not self._ids or event.conversation_id in self._ids
+        return (
+            message is not None
+            and message.get("visibility") == Visibility.BUSINESS_AND_PARTICIPANT.value
+        )
 
     def __aiter__(self) -> AsyncIterator[Mapping[str, Any]]:
         return self._iterate()
 
     async def _iterate(self) -> AsyncIterator[Mapping[str, Any]]:
-        self._ids.add(await self._resolve())
+        feed = self._gateway.feed
+        feed.follow(self._listener, await self._resolve())
         async for event in self._listener:
+            followed = self._listener.conversations or set()
             if event.slug == "conversations_merged":
-                old = set(event.body.get("oldConversationIds") or [])
-                if old & self._ids:
-                    self._ids.add(str(event.body.get("targetConversationId")))
+                # merged while the conversation was looked up: the feed could not know yet
+                old = {str(c) for c in event.body.get("oldConversationIds") or ()}
+                if old & followed and event.conversation_id is not None:
+                    feed.follow(self._listener, event.conversation_id)
                 continue
             message = message_of(event)
-            if message is not None and event.conversation_id in self._ids:
+            if message is not None and event.conversation_id in followed:
                 yield message
 
     def close(self) -> None:

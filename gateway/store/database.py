@@ -89,9 +89,13 @@ class Database:
 
         return await asyncio.get_running_loop().run_in_executor(self._readers, run)
 
-    async def write(self, fn: Callable[[Session], T]) -> T:
-        """Run `fn` in the next group commit; returns once it is committed."""
-        return await self.writer.submit(fn)
+    async def write(self, fn: Callable[[Session], T], *, quiet: bool = False) -> T:
+        """Run `fn` in the next group commit; returns once it is committed.
+
+        `quiet`: `fn` appends no event and makes no delivery due (bookkeeping, such as a
+        lease), so its commit wakes neither the live feed nor the dispatcher.
+        """
+        return await self.writer.submit(fn, quiet=quiet)
 
     async def write_batched(self, handler: BatchHandler[I, T], item: I) -> T:
         """Write `item` in the next group commit, with the other items of the same handler."""

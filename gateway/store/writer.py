@@ -42,6 +42,7 @@ class Committed:
     #: the outbox rows that batched jobs appended, in outbox order
     events: list[Any]
     #: False when other jobs ran too, whose events are not listed (read them from the table)
+    #: and which may have made deliveries due; quiet jobs (bookkeeping) do neither
     complete: bool
 
 
@@ -51,6 +52,8 @@ class _Job:
     future: asyncio.Future[Any]
     handler: BatchHandler[Any, Any] | None = None
     item: Any = None
+    #: the job appends no event and makes no delivery due
+    quiet: bool = False
 
 
 class WriterClosed(RuntimeError):
@@ -93,11 +96,13 @@ class GroupCommitWriter:
         await self._task
         self._task = None
 
-    async def submit(self, fn: Callable[[Session], T]) -> T:
+    async def submit(self, fn: Callable[[Session], T], *, quiet: bool = False) -> T:
+        """Run `fn` in the next group commit; `quiet` when it appends no event and makes no
+        delivery due, so that its commit wakes none of those who follow the outbox."""
         if self._closing or self._task is None:
             raise WriterClosed("the database writer is not running")
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Job(fn, future))
+        self._queue.put_nowait(_Job(fn, future, quiet=quiet))
         return await future
 
     async def submit_batched(self, handler: BatchHandler[I, T], item: I) -> T:
@@ -167,7 +172,8 @@ class GroupCommitWriter:
             for job in plain:
                 outcome[id(job)] = self._attempt(session, job)
             session.commit()
-            news = Committed(list(session.info[ANNOUNCED]), complete=not plain)
+            loud = any(not job.quiet for job in plain)
+            news = Committed(list(session.info[ANNOUNCED]), complete=not loud)
         return [outcome[id(job)] for job in batch], news
 
     def _attempt_group(self, session: Session, jobs: list[_Job]) -> dict[int, tuple[bool, Any]]:

@@ -237,6 +237,8 @@ class GatewayConfig:
     """A whole configuration file; `with_(...)` makes a changed copy."""
 
     database_url: str = "sqlite:///inbox.db"
+    #: `[database] poll_seconds`: how often a node reads the outbox when nothing woke it
+    database_poll_seconds: float | None = None
     #: `host:port`; None: the daemon's default (start_gateway fills in a free port)
     listen: str | None = None
     #: None: `http://<listen>` when `listen` is given
@@ -296,7 +298,9 @@ class GatewayConfig:
         }
         parts = [
             toml_table("[gateway]", gateway),
-            toml_table("[database]", {"url": self.database_url}),
+            toml_table(
+                "[database]", {"url": self.database_url, "poll_seconds": self.database_poll_seconds}
+            ),
         ]
         if self.tokens:
             tokens = [{"name": name, "token": token} for name, token in self.tokens.items()]

@@ -26,6 +26,7 @@ def test_every_gateway_and_delivery_key_has_a_field() -> None:
 def test_a_config_with_every_section_reads_back_as_written() -> None:
     config = GatewayConfig(
         database_url="postgresql://shop@db.example:5432/inbox",
+        database_poll_seconds=45.0,
         listen="0.0.0.0:8443",
         public_url="https://inbox.example.com",
         business_name='The "Quoted" Shop \\ Café',
@@ -54,7 +55,7 @@ def test_a_config_with_every_section_reads_back_as_written() -> None:
     assert gateway.business_name == 'The "Quoted" Shop \\ Café'
     assert (gateway.max_body_bytes, gateway.shutdown_grace) == (2048, 2.5)
     assert gateway.trusted_proxies == ["10.0.0.0/8"]
-    assert parsed.database.url == config.database_url
+    assert (parsed.database.url, parsed.database.poll_seconds) == (config.database_url, 45.0)
     assert {t.name: t.token for t in parsed.api.tokens} == dict(config.tokens)
     [agent] = parsed.agents
     assert (agent.username, agent.display_name) == ("alice", "Alice")

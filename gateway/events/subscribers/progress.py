@@ -85,6 +85,18 @@ def lease_taker(
     return take
 
 
+def held_elsewhere(key: str, owner: str, stamp: datetime) -> Callable[[Session], bool]:
+    """A read: does another sender hold the subscriber's lease at `stamp`?"""
+
+    def look(session: Session) -> bool:
+        row = session.get(WebhookCursorRow, key)
+        if row is None or row.owner in (None, owner) or row.leased_until is None:
+            return False
+        return aware(row.leased_until) > stamp
+
+    return look
+
+
 def next_work(
     session: Session, key: str, slugs: Collection[str], stamp: datetime, gapless: bool
 ) -> Work:

@@ -29,6 +29,7 @@ from gateway.events.subscribers.progress import (
     Work,
     cursor_opener,
     failure_recorder,
+    held_elsewhere,
     lease_taker,
     next_work,
     skipper,
@@ -111,7 +112,7 @@ class WebhookSender:
         db = self.db
         stamp = now()
         for sub in self.subscribers:
-            await db.write(cursor_opener(sub.key, sub.url, stamp))
+            await db.write(cursor_opener(sub.key, sub.url, stamp), quiet=True)
             if db.sqlite:
                 # one process owns a SQLite file: a lease left by a crash is nobody's any more
                 await self._renew(sub, force=True)
@@ -145,10 +146,25 @@ class WebhookSender:
                 await sleep_until_woken(wake, pause)
 
     async def _renew(self, sub: Subscriber, force: bool = False) -> bool:
+        """Hold the subscriber's lease (renewed at half time); False: another node holds it.
+
+        The sender's writes are quiet: they append no event, so their commits wake no
+        sender (a node waiting for the lease would otherwise wake itself, over and over).
+        """
         stamp = now()
-        if not force and self._leased_until[sub.key] - stamp > LEASE / 2:
+        held_until = self._leased_until[sub.key]
+        if not force and held_until - stamp > LEASE / 2:
             return True
-        taken = await self.db.write(lease_taker(sub.key, self.owner, stamp, LEASE, force))
+        # a node waiting for another's lease only reads, so idle nodes write nothing
+        if (
+            not force
+            and held_until <= stamp
+            and await self.db.read(held_elsewhere(sub.key, self.owner, stamp))
+        ):
+            return False
+        taken = await self.db.write(
+            lease_taker(sub.key, self.owner, stamp, LEASE, force), quiet=True
+        )
         self._leased_until[sub.key] = stamp + LEASE if taken else stamp
         return taken
 
@@ -162,14 +178,16 @@ class WebhookSender:
             lambda s: next_work(s, sub.key, sub.slugs, stamp, gapless=db.sqlite)
         )
         if work.skip_to is not None:
-            await db.write(skipper(sub.key, self.owner, work.skip_to, stamp))
+            await db.write(skipper(sub.key, self.owner, work.skip_to, stamp), quiet=True)
         if work.event is None:
             if work.wait_until is None:
                 return self.poll_seconds
             return max(0.0, min(self.poll_seconds, (work.wait_until - now()).total_seconds()))
         error = await self._post(sub, work.event)
         if error is None:
-            await db.write(success_recorder(sub.key, self.owner, work.event, work.replay, now()))
+            await db.write(
+                success_recorder(sub.key, self.owner, work.event, work.replay, now()), quiet=True
+            )
             return 0.0
         attempt = await db.write(
             failure_recorder(
@@ -181,7 +199,8 @@ class WebhookSender:
                 now(),
                 self.schedule,
                 self.uniform,
-            )
+            ),
+            quiet=True,
         )
         log.warning(
             "outgoing webhook %s refused event %s (%s, attempt %d): %s",
