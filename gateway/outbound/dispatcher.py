@@ -33,7 +33,7 @@ from gateway.outbound.claim import (
     release_abandoned,
     releaser,
 )
-from gateway.outbound.pacing import Clock, Pacer, Sleep
+from gateway.outbound.pacing import Clock, Pacer, SharedSlots, Sleep
 from gateway.outbound.record import fail_now, failure_recorder, finisher
 from gateway.outbound.sent import RECORD_SENT, SentPart
 from gateway.state import Gateway
@@ -68,7 +68,13 @@ class Dispatcher:
         self.poll_seconds = poll_seconds
         self.uniform = uniform
         self.slots = gateway.config.delivery.workers
-        self.pacer = Pacer(gateway.rates, clock=pacing_clock, sleep=pacing_sleep)
+        self.pacer = Pacer(
+            gateway.rates,
+            clock=pacing_clock,
+            sleep=pacing_sleep,
+            # several nodes may share a PostgreSQL database: they share each channel's pace
+            shared=None if gateway.db.sqlite else SharedSlots(gateway.db.engine),
+        )
         self._jobs: dict[str, asyncio.Task[None]] = {}
         self._busy: Counter[str] = Counter()
         self._wake = asyncio.Event()
