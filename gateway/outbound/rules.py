@@ -72,7 +72,7 @@ def send_message(
 ) -> tuple[MessageRow, DeliveryRow | None]:
     """Store (and queue for delivery) one message, or raise `Refused` having stored nothing."""
     if token_name is not None and idempotency_key is not None:
-        earlier = _replay(session, token_name, idempotency_key, now)
+        earlier = replay(session, token_name, idempotency_key, now)
         if earlier is not None:
             return earlier
     conversation = resolve_conversation(session, request.conversation_id)
@@ -115,7 +115,7 @@ def send_message(
     return message, delivery
 
 
-def _replay(
+def replay(
     session: Session, token_name: str, key: str, now: datetime
 ) -> tuple[MessageRow, DeliveryRow | None] | None:
     """The first message sent with this key, if the key is still fresh."""
