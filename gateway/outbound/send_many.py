@@ -14,18 +14,20 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import Session
+from sqlalchemy import or_
+from sqlmodel import Session, col, select
 
 from channels import DeliveryStatus
 from gateway.domain.append import NewMessage, append_messages
 from gateway.domain.directory import Directory
 from gateway.domain.errors import conversation_not_found
 from gateway.domain.messages import announcement
-from gateway.domain.participants import resolve_conversation
+from gateway.domain.participants import CONTACT, VISITOR, resolve_conversation
 from gateway.domain.records import message_wire
 from gateway.events import outbox
 from gateway.outbound.rules import Route, SendRequest, choose_route, replay
 from gateway.store.bulk import BulkInsert
+from gateway.store.models import ConversationRow, IdentityRow
 from gateway.store.tables import DELIVERIES, IDEMPOTENCY_KEYS
 from gateway.store.writer import BatchHandler
 
@@ -86,11 +88,12 @@ def store_sends(session: Session, items: list[SendItem]) -> list[dict[str, Any]]
     """Store every request's message (and queue it); one `{"message": …}` answer each."""
     answers: list[dict[str, Any] | None] = []
     fresh: list[_New] = []
+    identities = _participants_identities(session, [item.request.conversation_id for item in items])
     for item in items:
         earlier = _earlier(session, item)
         answers.append(earlier)
         if earlier is None:
-            fresh.append(_checked(session, item))
+            fresh.append(_checked(session, item, identities))
     append_messages(session, [new.message for new in fresh])
     deliveries: list[dict[str, Any]] = []
     keys: list[dict[str, Any]] = []
@@ -138,13 +141,54 @@ def _earlier(session: Session, item: SendItem) -> dict[str, Any] | None:
     return {"message": message_wire(message, delivery, item.directory)}
 
 
-def _checked(session: Session, item: SendItem) -> _New:
+Owner = tuple[str, str]
+
+
+def _participants_identities(
+    session: Session, conversation_ids: list[str]
+) -> dict[Owner, list[IdentityRow]]:
+    """The identities of these conversations' participants, oldest first, by participant.
+
+    Reading the conversations also keeps them in the session, where `resolve_conversation`
+    then finds them without another query.
+    """
+    conversations = session.exec(
+        select(ConversationRow).where(col(ConversationRow.id).in_(set(conversation_ids)))
+    ).all()
+    contacts = {c.participant_id for c in conversations if c.participant_kind == CONTACT}
+    visitors = {c.participant_id for c in conversations if c.participant_kind == VISITOR}
+    found: dict[Owner, list[IdentityRow]] = {
+        (c.participant_kind, c.participant_id): [] for c in conversations
+    }
+    if not contacts and not visitors:
+        return found
+    rows = session.exec(
+        select(IdentityRow)
+        .where(
+            or_(
+                col(IdentityRow.contact_id).in_(contacts), col(IdentityRow.visitor_id).in_(visitors)
+            )
+        )
+        .order_by(col(IdentityRow.id))
+    )
+    for row in rows:
+        if row.contact_id in contacts:
+            found[(CONTACT, row.contact_id)].append(row)
+        if row.visitor_id in visitors:
+            found[(VISITOR, row.visitor_id)].append(row)
+    return found
+
+
+def _checked(session: Session, item: SendItem, identities: dict[Owner, list[IdentityRow]]) -> _New:
     """The message to append for a request the rules accept; raises `Refused` otherwise."""
     request = item.request
     conversation = resolve_conversation(session, request.conversation_id)
     if conversation is None:
         raise conversation_not_found(request.conversation_id)
-    route = choose_route(session, item.directory, conversation, request, item.sender, item.now)
+    known = identities.get((conversation.participant_kind, conversation.participant_id))
+    route = choose_route(
+        session, item.directory, conversation, request, item.sender, item.now, known
+    )
     message = NewMessage(
         conversation_id=conversation.id,
         content=request.content.with_preview().wire(),
