@@ -151,7 +151,7 @@ class LimitsSection(Section):
 
 class DeliverySection(Section):
     retry_delays: list[Annotated[float, Field(ge=0)]] = [1, 5, 30, 120, 300, 600, 1200, 1800]
-    workers: int = Field(default=4, ge=1, le=64)
+    workers: int = Field(default=32, ge=1, le=64)
 
 
 class WebhookSection(Section):

@@ -34,8 +34,16 @@ class TextFormatter(logging.Formatter):
         return f"{line} [{rid}]" if rid else line
 
 
+#: the packages whose lines the log is for; every other library logs warnings and worse only
+OWN_LOGGERS = ("gateway", "channels", "adapters")
+
+
 def setup_logging(level: str = "INFO", json_lines: bool | None = None) -> None:
-    """Log to stderr, JSON unless stderr is a terminal."""
+    """Log to stderr, JSON unless stderr is a terminal: the gateway's lines at `level`.
+
+    Libraries log at WARNING and above whatever `level` is: the `twilio` library alone writes
+    each request's URL and headers at INFO, eleven lines for every SMS sent.
+    """
     if json_lines is None:
         json_lines = not sys.stderr.isatty()
     handler = logging.StreamHandler()
@@ -46,9 +54,20 @@ def setup_logging(level: str = "INFO", json_lines: bool | None = None) -> None:
     )
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(level)
+    own = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
+    root.setLevel(max(logging.WARNING, own))
+    for name in OWN_LOGGERS:
+        own_logger(name, own)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+
+
+def own_logger(name: str, level: int | None = None) -> None:
+    """Let the logger `name` (a package of the gateway's, or a plug-in adapter's) log at
+    `level`, by default the gateway's own."""
+    if level is None:
+        level = logging.getLogger(OWN_LOGGERS[0]).getEffectiveLevel()
+    logging.getLogger(name).setLevel(level)
 
 
 class ClientFaultFilter(logging.Filter):

@@ -12,7 +12,7 @@ from gateway import listener
 from gateway.app import build_app
 from gateway.cli.events import add_events_command
 from gateway.config import ConfigError, database_url, load_config
-from gateway.logs import setup_logging
+from gateway.logs import own_logger, setup_logging
 from gateway.plugins.detached import DetachedHost
 from gateway.plugins.registry import GROUP, channel_specs, load_checked_config, scan_adapters
 from gateway.sandbox import add_sandbox_command
@@ -26,6 +26,9 @@ log = logging.getLogger("gateway")
 def cmd_run(args: argparse.Namespace) -> int:
     setup_logging(args.log_level)
     config = load_checked_config(args.config)
+    for adapter in scan_adapters().adapters.values():
+        # a plug-in adapter's lines are the gateway's own, unlike those of the libraries it uses
+        own_logger(adapter.__module__.split(".")[0])
     app = build_app(config)
     log.info(
         "inbox-gateway listening on %s (public URL %s)",

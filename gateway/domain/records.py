@@ -20,7 +20,6 @@ from gateway.domain.participants import (
 from gateway.store.models import (
     ContactRow,
     ConversationRow,
-    DeliveryRow,
     IdentityRow,
 )
 
@@ -103,7 +102,7 @@ class MessageFields(Protocol):
 
 
 def message_wire(
-    message: MessageFields, delivery: DeliveryRow | None, directory: Directory
+    message: MessageFields, delivery: DeliveryFields | None, directory: Directory
 ) -> dict[str, Any]:
     data: dict[str, Any] = {
         "id": message.id,

@@ -131,6 +131,11 @@ class EventFeed:
         for waker in (*self.wakers, *self.delivery_wakers):
             waker()
 
+    def deliveries_due(self) -> None:
+        """Wake whoever sends deliveries: a commit just queued some."""
+        for waker in self.delivery_wakers:
+            waker()
+
     def committed(self, news: Committed) -> None:
         """After a group commit: hand out the events it lists, read the table for the rest.
 

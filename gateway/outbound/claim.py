@@ -13,9 +13,11 @@ from sqlmodel import Session, col
 
 from channels import DeliveryStatus
 from gateway.clock import aware
+from gateway.domain.append import NewMessage
 from gateway.domain.directory import Directory
 from gateway.domain.records import message_wire
-from gateway.store.models import ConversationRow, DeliveryRow, MessageRow
+from gateway.store.models import DeliveryRow, MessageRow
+from gateway.store.tables import CONVERSATIONS, DELIVERIES, MESSAGES
 
 PENDING = DeliveryStatus.PENDING.value
 #: replies count as answers to a participant's message for this long on channels without a window
@@ -119,6 +121,18 @@ def find_due(session: Session, now: datetime, limit: int) -> Due:
     )
 
 
+@dataclass(frozen=True)
+class _Delivery:
+    """A claimed delivery's public fields, for the message's public form."""
+
+    channel_id: str
+    status: str
+    provider_message_ids: list[str] | None
+    updated_at: datetime
+    error_code: str | None
+    error_message: str | None
+
+
 def claimer(
     ids: list[str],
     now: datetime,
@@ -126,54 +140,115 @@ def claimer(
     directory: Directory,
     skip_locked: bool,
 ) -> Callable[[Session], list[Job]]:
-    """A write that claims those of `ids` still due, and returns them as jobs."""
+    """A write that claims those of `ids` still due, and returns them as jobs.
+
+    One SELECT reads each delivery with its message and conversation, one UPDATE claims them.
+    """
 
     def claim(session: Session) -> list[Job]:
         if not ids:
             return []
-        query = select(DeliveryRow).where(col(DeliveryRow.message_id).in_(ids), _due(now))
+        query = (
+            select(
+                DELIVERIES.c.message_id,
+                DELIVERIES.c.conversation_id.label("delivery_conversation_id"),
+                DELIVERIES.c.channel_id,
+                DELIVERIES.c.recipient,
+                DELIVERIES.c.status,
+                DELIVERIES.c.provider_message_ids,
+                DELIVERIES.c.parts_sent,
+                DELIVERIES.c.attempts,
+                DELIVERIES.c.agent_window,
+                DELIVERIES.c.updated_at,
+                DELIVERIES.c.error_code,
+                DELIVERIES.c.error_message,
+                *(MESSAGES.c[name].label(f"m_{name}") for name in _MESSAGE_COLUMNS),
+                CONVERSATIONS.c.last_inbound_at,
+                CONVERSATIONS.c.last_inbound_channel_id,
+            )
+            .join(MESSAGES, MESSAGES.c.id == DELIVERIES.c.message_id)
+            .outerjoin(CONVERSATIONS, CONVERSATIONS.c.id == DELIVERIES.c.conversation_id)
+            .where(DELIVERIES.c.message_id.in_(ids), _due_rows(now))
+        )
         if skip_locked:
             # another node may be claiming the same rows: take only those nobody holds
-            query = query.with_for_update(skip_locked=True)
-        deliveries = list(session.execute(query).scalars())
-        jobs: list[Job] = []
-        for delivery in deliveries:
-            delivery.claimed_until = now + lease
-            message = session.get(MessageRow, delivery.message_id)
-            if message is None:  # cannot happen: messages are never deleted
-                continue
-            conversation = session.get(ConversationRow, delivery.conversation_id)
-            jobs.append(
-                Job(
-                    message_id=delivery.message_id,
-                    conversation_id=delivery.conversation_id,
-                    channel_id=delivery.channel_id,
-                    recipient=delivery.recipient,
-                    content=dict(message.content),
-                    parts_sent=delivery.parts_sent,
-                    attempts=delivery.attempts,
-                    agent_window=delivery.agent_window,
-                    is_response=_answers(conversation, delivery.channel_id, now, directory),
-                    wire_message=message_wire(message, delivery, directory),
-                )
-            )
-        session.flush()
-        return jobs
+            query = query.with_for_update(skip_locked=True, of=DELIVERIES)
+        connection = session.connection()
+        rows = connection.execute(query).all()
+        if not rows:
+            return []
+        connection.execute(
+            update(DELIVERIES)
+            .where(DELIVERIES.c.message_id.in_([row.message_id for row in rows]))
+            .values(claimed_until=now + lease)
+        )
+        return [_job(row, now, directory) for row in rows]
 
     return claim
 
 
-def _answers(
-    conversation: ConversationRow | None, channel_id: str, now: datetime, directory: Directory
+_MESSAGE_COLUMNS = (
+    "id",
+    "conversation_id",
+    "sequence",
+    "content",
+    "sender_kind",
+    "sender_id",
+    "direction",
+    "visibility",
+    "created_at",
+    "source_channel_id",
+    "target_channel_id",
+    "provider_message_id",
+    "badges",
+    "interaction_id",
+)
+
+
+def _due_rows(now: datetime) -> Any:
+    return and_(
+        DELIVERIES.c.status == PENDING,
+        DELIVERIES.c.next_attempt_at <= now,
+        or_(DELIVERIES.c.claimed_until.is_(None), DELIVERIES.c.claimed_until <= now),
+    )
+
+
+def _job(row: Any, now: datetime, directory: Directory) -> Job:
+    message = NewMessage(**{name: getattr(row, f"m_{name}") for name in _MESSAGE_COLUMNS})
+    delivery = _Delivery(
+        row.channel_id,
+        row.status,
+        row.provider_message_ids,
+        row.updated_at,
+        row.error_code,
+        row.error_message,
+    )
+    answers = (
+        row.last_inbound_at is not None
+        and row.last_inbound_channel_id == row.channel_id
+        and _recent(row.last_inbound_at, row.channel_id, now, directory)
+    )
+    return Job(
+        message_id=row.message_id,
+        conversation_id=row.delivery_conversation_id,
+        channel_id=row.channel_id,
+        recipient=row.recipient,
+        content=dict(row.m_content),
+        parts_sent=row.parts_sent,
+        attempts=row.attempts,
+        agent_window=row.agent_window,
+        is_response=answers,
+        wire_message=message_wire(message, delivery, directory),
+    )
+
+
+def _recent(
+    last_inbound_at: datetime, channel_id: str, now: datetime, directory: Directory
 ) -> bool:
-    """Whether a send answers the participant's recent message on the same channel."""
-    if conversation is None or conversation.last_inbound_at is None:
-        return False
-    if conversation.last_inbound_channel_id != channel_id:
-        return False
+    """Whether the participant's last message on the channel is recent enough to answer."""
     info = directory.get(channel_id)
     window = info.capabilities.messaging_window if info else None
-    return now - aware(conversation.last_inbound_at) <= (window or RESPONSE_WINDOW)
+    return now - aware(last_inbound_at) <= (window or RESPONSE_WINDOW)
 
 
 def releaser(ids: list[str]) -> Callable[[Session], int]:

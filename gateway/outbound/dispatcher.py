@@ -8,13 +8,14 @@ import logging
 import random
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import timedelta
 
 from sqlmodel import Session
 
 from channels import (
     Adapter,
+    Choice,
     MessageContent,
     OutboundPart,
     SendError,
@@ -32,8 +33,9 @@ from gateway.outbound.claim import (
     release_abandoned,
     releaser,
 )
-from gateway.outbound.pacing import Clock, Pacer, Sleep
-from gateway.outbound.record import fail_now, failure_recorder, finisher, part_recorder
+from gateway.outbound.pacing import Clock, Pacer, SharedSlots, Sleep
+from gateway.outbound.record import fail_now, failure_recorder, finisher
+from gateway.outbound.sent import RECORD_SENT, SentPart
 from gateway.state import Gateway
 
 log = logging.getLogger(__name__)
@@ -66,7 +68,13 @@ class Dispatcher:
         self.poll_seconds = poll_seconds
         self.uniform = uniform
         self.slots = gateway.config.delivery.workers
-        self.pacer = Pacer(gateway.rates, clock=pacing_clock, sleep=pacing_sleep)
+        self.pacer = Pacer(
+            gateway.rates,
+            clock=pacing_clock,
+            sleep=pacing_sleep,
+            # several nodes may share a PostgreSQL database: they share each channel's pace
+            shared=None if gateway.db.sqlite else SharedSlots(gateway.db.engine),
+        )
         self._jobs: dict[str, asyncio.Task[None]] = {}
         self._busy: Counter[str] = Counter()
         self._wake = asyncio.Event()
@@ -246,10 +254,14 @@ class Dispatcher:
                 wire_message=job.wire_message,
             )
             await self.pacer.acquire(job.channel_id)
+            # the last part's record finishes the delivery in the same write
+            menu = rendered.menu if index == total - 1 else None
             with self._awaiting_answer(job.message_id):
-                if not await self._send_part(job, adapter, outbound, total):
+                if not await self._send_part(job, adapter, outbound, total, menu):
                     return
-        await gw.db.write(finisher(job.message_id, rendered.menu, gw.directory))
+        if job.parts_sent >= total:
+            # nothing left to send (no parts, or every part was recorded before a stop)
+            await gw.db.write(finisher(job.message_id, rendered.menu, gw.directory))
 
     @contextlib.contextmanager
     def _awaiting_answer(self, message_id: str) -> Iterator[None]:
@@ -261,9 +273,18 @@ class Dispatcher:
             self._unanswered.discard(message_id)
 
     async def _send_part(
-        self, job: Job, adapter: Adapter, outbound: OutboundPart, total: int
+        self,
+        job: Job,
+        adapter: Adapter,
+        outbound: OutboundPart,
+        total: int,
+        finish_with: Sequence[Choice] | None,
     ) -> bool:
-        """Send one part and record the outcome; False when the delivery stops here."""
+        """Send one part and record the outcome; False when the delivery stops here.
+
+        With `finish_with` (the menu the message carries, for its last part) the same write
+        marks the delivery finished.
+        """
         gw = self.gateway
         handed_over_at = now()
         started = time.perf_counter()
@@ -284,18 +305,18 @@ class Dispatcher:
             return False
         gw.metrics.send_latency.labels(job.channel_id).observe(time.perf_counter() - started)
         gw.metrics.messages_out.labels(job.channel_id).inc()
-        await gw.db.write(
-            part_recorder(
-                job.message_id,
-                outbound.index,
-                total,
-                result.provider_message_id,
-                result.status,
-                self.lease,
-                handed_over_at,
-                gw.directory,
-            )
+        sent = SentPart(
+            job.message_id,
+            outbound.index,
+            total,
+            result.provider_message_id,
+            result.status,
+            self.lease,
+            handed_over_at,
+            gw.directory,
+            finish_with,
         )
+        await gw.db.write_batched(RECORD_SENT, sent)
         return True
 
     async def _failed(self, job: Job, error: SendError) -> None:

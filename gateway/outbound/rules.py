@@ -72,7 +72,7 @@ def send_message(
 ) -> tuple[MessageRow, DeliveryRow | None]:
     """Store (and queue for delivery) one message, or raise `Refused` having stored nothing."""
     if token_name is not None and idempotency_key is not None:
-        earlier = _replay(session, token_name, idempotency_key, now)
+        earlier = replay(session, token_name, idempotency_key, now)
         if earlier is not None:
             return earlier
     conversation = resolve_conversation(session, request.conversation_id)
@@ -115,7 +115,7 @@ def send_message(
     return message, delivery
 
 
-def _replay(
+def replay(
     session: Session, token_name: str, key: str, now: datetime
 ) -> tuple[MessageRow, DeliveryRow | None] | None:
     """The first message sent with this key, if the key is still fresh."""
@@ -138,8 +138,12 @@ def choose_route(
     request: SendRequest,
     sender: tuple[str, str],
     now: datetime,
+    identities: list[IdentityRow] | None = None,
 ) -> Route | None:
-    """The identity to send to, per the SPEC's order; None for messages that stay inside."""
+    """The identity to send to, per the SPEC's order; None for messages that stay inside.
+
+    `identities` are the participant's, oldest first, when the caller read them already.
+    """
     if not request.goes_out:
         return None
     wanted = request.target_channel_ids[0] if request.target_channel_ids else None
@@ -150,7 +154,9 @@ def choose_route(
             400,
             field="message.targetChannelIds.0",
         )
-    identities = [i for i in identities_of(session, conversation) if i.channel_id in directory]
+    if identities is None:
+        identities = identities_of(session, conversation)
+    identities = [i for i in identities if i.channel_id in directory]
     channel_id = _pick_channel(directory, conversation, request, identities)
     if channel_id is None:
         raise Refused(

@@ -229,3 +229,13 @@ class EarlyStatusRow(SQLModel, table=True):
     error_message: str | None = Field(default=None, max_length=2000)
     opted_out: bool = False
     received_at: datetime = _when(index=True)
+
+
+class PacingRow(SQLModel, table=True):
+    """A paced channel's next free send slot, which every node on one PostgreSQL reserves from
+    (migration 0010), so that the channel keeps its pace for the gateway as a whole."""
+
+    __tablename__ = "channel_pacing"
+
+    channel_id: str = Field(primary_key=True, max_length=64)
+    next_slot_at: datetime = _when()

@@ -35,6 +35,47 @@ def test_a_slow_channel_keeps_few_sends_claimed_and_unpaced_ones_none() -> None:
     assert pacer.in_flight_limit("chat") is None and not pacer.paced("chat")
 
 
+class Slots:
+    """A shared slot book that answers the waits it is given, or fails like a database away."""
+
+    def __init__(self, waits: list[float], down: bool = False) -> None:
+        self.waits = waits
+        self.down = down
+        self.asked: list[tuple[str, float]] = []
+
+    async def reserve(self, channel_id: str, interval: float) -> float:
+        self.asked.append((channel_id, interval))
+        if self.down:
+            raise ConnectionError("the database is away")
+        return self.waits.pop(0)
+
+
+async def test_nodes_sharing_a_database_wait_for_the_slot_it_gives() -> None:
+    clock = ManualClock(100.0)
+    slots = Slots([0.0, 0.75])
+    pacer = Pacer({"sms": 4.0, "chat": None}, clock.clock, clock.sleep, shared=slots)
+    await pacer.acquire("chat")  # unpaced: no slot taken
+    await pacer.acquire("sms")
+    second = asyncio.create_task(pacer.acquire("sms"))
+    await eventually(lambda: clock.sleeping == 1)
+    clock.advance(0.5)
+    await asyncio.sleep(0)
+    assert not second.done()  # the slot the database gave is 0.75 s away
+    clock.advance(0.25)
+    await second
+    assert slots.asked == [("sms", 0.25), ("sms", 0.25)]
+
+
+async def test_a_node_keeps_its_own_pace_while_the_database_is_away() -> None:
+    clock = ManualClock(100.0)
+    pacer = Pacer({"sms": 2.0}, clock.clock, clock.sleep, shared=Slots([], down=True))
+    await pacer.acquire("sms")
+    second = asyncio.create_task(pacer.acquire("sms"))
+    await eventually(lambda: clock.sleeping == 1)
+    clock.advance(0.5)
+    await second
+
+
 def test_delivery_retries_follow_the_delays_and_retry_after() -> None:
     start = datetime(2026, 1, 1, tzinfo=UTC)
     exact = lambda low, high: 1.0  # noqa: E731

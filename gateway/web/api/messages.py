@@ -14,7 +14,8 @@ from gateway.domain.directory import Directory
 from gateway.domain.errors import Refused, conversation_not_found
 from gateway.domain.participants import resolve_conversation
 from gateway.domain.records import message_wire
-from gateway.outbound.rules import SendRequest, send_message
+from gateway.outbound.rules import SendRequest
+from gateway.outbound.send_many import STORE_SENDS, SendItem
 from gateway.state import GATEWAY
 from gateway.store.models import DeliveryRow, MessageRow
 from gateway.web.api import paging
@@ -48,19 +49,18 @@ async def send(request: web.Request) -> web.Response:
     name = token_name(request)
     gw = request.config_dict[GATEWAY]
 
-    def store(session: Session) -> dict[str, Any]:
-        row, delivery = send_message(
-            session,
-            gw.directory,
-            send_request,
-            sender=("appId", name),
-            now=now(),
-            token_name=name,
-            idempotency_key=key,
-        )
-        return {"message": message_wire(row, delivery, gw.directory)}
-
-    return web.json_response(await gw.db.write(store))
+    item = SendItem(
+        send_request,
+        sender=("appId", name),
+        now=now(),
+        directory=gw.directory,
+        token_name=name,
+        idempotency_key=key,
+    )
+    answer = await gw.db.write_batched(STORE_SENDS, item)
+    if send_request.goes_out:
+        gw.feed.deliveries_due()
+    return web.json_response(answer)
 
 
 async def get_message(request: web.Request) -> web.Response:

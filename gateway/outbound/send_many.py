@@ -1,0 +1,219 @@
+"""sendMessage requests of one group commit, stored together with a few statements.
+
+Each request is checked by the same rules as `send_message` (its conversation, the channel,
+opt-outs, the messaging window, an `Idempotency-Key` seen before), reading what it needs; then
+the messages of every request are appended with `append_messages`, and their deliveries,
+idempotency keys and events are inserted with one statement each. A request the rules refuse
+fails the group, and the writer then stores each request alone, so only that one is refused;
+so does a key another request (or node) stored first, which the request alone then replays.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import or_
+from sqlmodel import Session, col, select
+
+from channels import DeliveryStatus
+from gateway.domain.append import NewMessage, append_messages
+from gateway.domain.directory import Directory
+from gateway.domain.errors import conversation_not_found
+from gateway.domain.messages import announcement
+from gateway.domain.participants import CONTACT, VISITOR, resolve_conversation
+from gateway.domain.records import message_wire
+from gateway.events import outbox
+from gateway.outbound.rules import Route, SendRequest, choose_route, replay
+from gateway.store.bulk import BulkInsert
+from gateway.store.models import ConversationRow, IdentityRow
+from gateway.store.tables import DELIVERIES, IDEMPOTENCY_KEYS
+from gateway.store.writer import BatchHandler
+
+PENDING = DeliveryStatus.PENDING.value
+
+
+@dataclass(frozen=True)
+class SendItem:
+    """One sendMessage request, as the API accepted it."""
+
+    request: SendRequest
+    sender: tuple[str, str]
+    now: datetime
+    directory: Directory
+    token_name: str | None = None
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True)
+class PendingDelivery:
+    """A delivery as it is first stored, for the message's public form."""
+
+    channel_id: str
+    updated_at: datetime
+    status: str = PENDING
+    provider_message_ids: list[str] | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+
+
+_INSERT_DELIVERIES = BulkInsert(
+    DELIVERIES,
+    [
+        "message_id",
+        "conversation_id",
+        "channel_id",
+        "recipient",
+        "status",
+        "parts_total",
+        "parts_sent",
+        "attempts",
+        "next_attempt_at",
+        "agent_window",
+        "updated_at",
+    ],
+)
+_INSERT_KEYS = BulkInsert(IDEMPOTENCY_KEYS, ["token_name", "key", "message_id", "created_at"])
+
+
+@dataclass
+class _New:
+    item: SendItem
+    message: NewMessage
+    route: Route | None
+
+
+def store_sends(session: Session, items: list[SendItem]) -> list[dict[str, Any]]:
+    """Store every request's message (and queue it); one `{"message": …}` answer each."""
+    answers: list[dict[str, Any] | None] = []
+    fresh: list[_New] = []
+    identities = _participants_identities(session, [item.request.conversation_id for item in items])
+    for item in items:
+        earlier = _earlier(session, item)
+        answers.append(earlier)
+        if earlier is None:
+            fresh.append(_checked(session, item, identities))
+    append_messages(session, [new.message for new in fresh])
+    deliveries: list[dict[str, Any]] = []
+    keys: list[dict[str, Any]] = []
+    events: list[outbox.NewEvent] = []
+    made = iter(fresh)
+    for index, answer in enumerate(answers):
+        if answer is not None:
+            continue
+        new = next(made)
+        message, item = new.message, new.item
+        pending = None
+        if new.route is not None:
+            pending = PendingDelivery(new.route.identity.channel_id, item.now)
+            deliveries.append(_delivery_row(message, new.route, item.now))
+        if item.token_name is not None and item.idempotency_key is not None:
+            keys.append(
+                {
+                    "token_name": item.token_name,
+                    "key": item.idempotency_key,
+                    "message_id": message.id,
+                    "created_at": item.now,
+                }
+            )
+        wire = message_wire(message, pending, item.directory)
+        events.append(announcement(message, wire))
+        answers[index] = {"message": wire}
+    connection = session.connection()
+    _INSERT_DELIVERIES.execute(connection, deliveries)
+    _INSERT_KEYS.execute(connection, keys)
+    outbox.emit_many(session, events)
+    return [answer for answer in answers if answer is not None]
+
+
+STORE_SENDS: BatchHandler[SendItem, dict[str, Any]] = BatchHandler("api-sends", store_sends)
+
+
+def _earlier(session: Session, item: SendItem) -> dict[str, Any] | None:
+    """The answer given to the first request with this `Idempotency-Key`, if still fresh."""
+    if item.token_name is None or item.idempotency_key is None:
+        return None
+    earlier = replay(session, item.token_name, item.idempotency_key, item.now)
+    if earlier is None:
+        return None
+    message, delivery = earlier
+    return {"message": message_wire(message, delivery, item.directory)}
+
+
+Owner = tuple[str, str]
+
+
+def _participants_identities(
+    session: Session, conversation_ids: list[str]
+) -> dict[Owner, list[IdentityRow]]:
+    """The identities of these conversations' participants, oldest first, by participant.
+
+    Reading the conversations also keeps them in the session, where `resolve_conversation`
+    then finds them without another query.
+    """
+    conversations = session.exec(
+        select(ConversationRow).where(col(ConversationRow.id).in_(set(conversation_ids)))
+    ).all()
+    contacts = {c.participant_id for c in conversations if c.participant_kind == CONTACT}
+    visitors = {c.participant_id for c in conversations if c.participant_kind == VISITOR}
+    found: dict[Owner, list[IdentityRow]] = {
+        (c.participant_kind, c.participant_id): [] for c in conversations
+    }
+    if not contacts and not visitors:
+        return found
+    rows = session.exec(
+        select(IdentityRow)
+        .where(
+            or_(
+                col(IdentityRow.contact_id).in_(contacts), col(IdentityRow.visitor_id).in_(visitors)
+            )
+        )
+        .order_by(col(IdentityRow.id))
+    )
+    for row in rows:
+        if row.contact_id in contacts:
+            found[(CONTACT, row.contact_id)].append(row)
+        if row.visitor_id in visitors:
+            found[(VISITOR, row.visitor_id)].append(row)
+    return found
+
+
+def _checked(session: Session, item: SendItem, identities: dict[Owner, list[IdentityRow]]) -> _New:
+    """The message to append for a request the rules accept; raises `Refused` otherwise."""
+    request = item.request
+    conversation = resolve_conversation(session, request.conversation_id)
+    if conversation is None:
+        raise conversation_not_found(request.conversation_id)
+    known = identities.get((conversation.participant_kind, conversation.participant_id))
+    route = choose_route(
+        session, item.directory, conversation, request, item.sender, item.now, known
+    )
+    message = NewMessage(
+        conversation_id=conversation.id,
+        content=request.content.with_preview().wire(),
+        sender_kind=item.sender[0],
+        sender_id=item.sender[1],
+        direction=request.direction.value,
+        visibility=request.visibility.value,
+        created_at=item.now,
+        target_channel_id=route.identity.channel_id if route else None,
+        badges=list(request.badges),
+    )
+    return _New(item, message, route)
+
+
+def _delivery_row(message: NewMessage, route: Route, stamp: datetime) -> dict[str, Any]:
+    return {
+        "message_id": message.id,
+        "conversation_id": message.conversation_id,
+        "channel_id": route.identity.channel_id,
+        "recipient": route.identity.address,
+        "status": PENDING,
+        "parts_total": 0,
+        "parts_sent": 0,
+        "attempts": 0,
+        "next_attempt_at": stamp,
+        "agent_window": route.agent_window,
+        "updated_at": stamp,
+    }

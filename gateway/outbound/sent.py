@@ -1,0 +1,216 @@
+"""Parts the providers accepted, recorded for many sends at once in one group commit.
+
+Every worker's accepted part is one item of a group commit. The usual case, a message of one
+part whose delivery is still PENDING with no status waiting for it, is recorded and finished
+for all items together with three statements: the parts' INSERT, the deliveries' UPDATE
+(SENT, the claim let go) and the events' INSERT. Anything else (a part of a longer message, a
+numbered menu to remember, a status the provider reported before its answer reached us, a
+delivery already moved on) takes the row-by-row way of `part_recorder` and `finisher`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from channels import Choice, DeliveryStatus
+from gateway.clock import now
+from gateway.domain.directory import Directory
+from gateway.domain.records import delivery_wire
+from gateway.events import outbox
+from gateway.outbound.record import finisher, part_recorder
+from gateway.store.bulk import BulkInsert, placeholder, processors
+from gateway.store.tables import DELIVERIES, DELIVERY_PARTS, EARLY_STATUSES
+from gateway.store.writer import BatchHandler
+
+PENDING = DeliveryStatus.PENDING.value
+SENT = DeliveryStatus.SENT.value
+
+
+@dataclass(frozen=True)
+class SentPart:
+    """A part the provider accepted; with `finish_with` (the message's numbered menu, maybe
+    empty) it was the last one, and the delivery is finished in the same write."""
+
+    message_id: str
+    index: int
+    total: int
+    provider_message_id: str
+    status: DeliveryStatus
+    lease: timedelta
+    handed_over_at: datetime
+    directory: Directory
+    finish_with: Sequence[Choice] | None = None
+
+    @property
+    def plain(self) -> bool:
+        """Whether it is the one part of a message without a menu, accepted as SENT."""
+        return (
+            self.index == 0
+            and self.total == 1
+            and self.finish_with is not None
+            and not self.finish_with
+            and self.status is DeliveryStatus.SENT
+        )
+
+
+@dataclass(frozen=True)
+class _Finished:
+    """A delivery as the fast way leaves it, for its public form."""
+
+    channel_id: str
+    status: str
+    provider_message_ids: list[str] | None
+    updated_at: datetime
+    error_code: str | None = None
+    error_message: str | None = None
+
+
+_INSERT_PARTS = BulkInsert(
+    DELIVERY_PARTS, ["message_id", "channel_id", "part_index", "provider_message_id", "status"]
+)
+_FINISH_COLUMNS = ["provider_message_ids", "accepted_at", "updated_at", "message_id"]
+#: a delivery no one moved on since it was claimed: SENT, its one part recorded, unclaimed
+_FINISH = (
+    "UPDATE deliveries SET status = '" + SENT + "', parts_total = 1, parts_sent = 1, "
+    "provider_message_ids = {p}, claimed_until = NULL, next_attempt_at = NULL, "
+    "accepted_at = {p}, updated_at = {p}, error_code = NULL, error_message = NULL "
+    "WHERE message_id = {p} AND status = '" + PENDING + "' AND parts_sent = 0"
+)
+
+
+def record_sent(session: Session, items: list[SentPart]) -> list[None]:
+    """Record every item's part (and finish the deliveries of last parts)."""
+    fast = _fast_ones(session, [item for item in items if item.plain])
+    if fast:
+        _record_fast(session, fast)
+    for item in items:
+        if item.message_id in fast and fast[item.message_id].item is item:
+            continue
+        _record_one(session, item)
+    return [None for _ in items]
+
+
+RECORD_SENT: BatchHandler[SentPart, None] = BatchHandler("outbound-sent", record_sent)
+
+
+@dataclass(frozen=True)
+class _Fast:
+    item: SentPart
+    channel_id: str
+    conversation_id: str
+
+
+def _fast_ones(session: Session, plain: list[SentPart]) -> dict[str, _Fast]:
+    """The plain items the statements can record, with their channel, by message id."""
+    if not plain:
+        return {}
+    connection = session.connection()
+    ids = [item.message_id for item in plain]
+    deliveries = {
+        row.message_id: row
+        for row in connection.execute(
+            select(
+                DELIVERIES.c.message_id,
+                DELIVERIES.c.channel_id,
+                DELIVERIES.c.conversation_id,
+                DELIVERIES.c.status,
+                DELIVERIES.c.parts_sent,
+            ).where(DELIVERIES.c.message_id.in_(ids))
+        )
+    }
+    provider_ids = [item.provider_message_id for item in plain]
+    # a status that beat the provider's answer here, or a part recorded already: the long way
+    taken = {
+        (row.channel_id, row.provider_message_id)
+        for table in (EARLY_STATUSES, DELIVERY_PARTS)
+        for row in connection.execute(
+            select(table.c.channel_id, table.c.provider_message_id).where(
+                table.c.provider_message_id.in_(provider_ids)
+            )
+        )
+    }
+    fast: dict[str, _Fast] = {}
+    seen: set[tuple[str, str]] = set()
+    for item in plain:
+        row = deliveries.get(item.message_id)
+        if row is None or row.status != PENDING or row.parts_sent != 0:
+            continue
+        key = (row.channel_id, item.provider_message_id)
+        if key in taken or key in seen or item.message_id in fast:
+            continue
+        seen.add(key)
+        fast[item.message_id] = _Fast(item, row.channel_id, row.conversation_id)
+    return fast
+
+
+def _record_fast(session: Session, fast: dict[str, _Fast]) -> None:
+    connection = session.connection()
+    stamp = now()
+    _INSERT_PARTS.execute(
+        connection,
+        [
+            {
+                "message_id": one.item.message_id,
+                "channel_id": one.channel_id,
+                "part_index": 0,
+                "provider_message_id": one.item.provider_message_id,
+                "status": SENT,
+            }
+            for one in fast.values()
+        ],
+    )
+    procs = processors(connection, DELIVERIES, _FINISH_COLUMNS)
+    rows = [
+        tuple(
+            value if proc is None else proc(value)
+            for value, proc in zip(
+                (
+                    [one.item.provider_message_id],
+                    one.item.handed_over_at,
+                    stamp,
+                    one.item.message_id,
+                ),
+                procs,
+                strict=True,
+            )
+        )
+        for one in fast.values()
+    ]
+    connection.exec_driver_sql(_FINISH.format(p=placeholder(connection)), rows)
+    events: list[outbox.NewEvent] = []
+    for one in fast.values():
+        delivery = _Finished(one.channel_id, SENT, [one.item.provider_message_id], stamp)
+        events.append(
+            outbox.NewEvent(
+                "message_delivery_updated",
+                one.item.message_id,
+                {
+                    "conversationId": one.conversation_id,
+                    "messageId": one.item.message_id,
+                    "delivery": delivery_wire(delivery),
+                },
+                one.conversation_id,
+            )
+        )
+    outbox.emit_many(session, events)
+
+
+def _record_one(session: Session, item: SentPart) -> None:
+    part_recorder(
+        item.message_id,
+        item.index,
+        item.total,
+        item.provider_message_id,
+        item.status,
+        item.lease,
+        item.handed_over_at,
+        item.directory,
+    )(session)
+    if item.finish_with is not None:
+        session.flush()
+        finisher(item.message_id, item.finish_with, item.directory)(session)
