@@ -109,6 +109,7 @@ class GatewayHost:
         self.channel_id = channel_id
         self.public_url = gateway.config.gateway.public_url
         self.metrics = metrics
+        self.limits = gateway.limits
         self._master_secret = master_secret
         self._lookups: set[asyncio.Task[None]] = set()
 

@@ -11,7 +11,7 @@ from aiohttp.web_protocol import RequestPayloadError
 
 from channels import Route, WebhookRequest, WebhookResponse
 from channels.adapter import HttpHandler, SocketHandler
-from gateway.client_address import of_request
+from gateway.client_address import address_group, of_request
 from gateway.domain.errors import application_body
 from gateway.domain.unstorable import UnstorableText
 from gateway.state import GATEWAY
@@ -89,6 +89,7 @@ def undecodable() -> web.Response:
 def frozen_request(request: web.Request, body: bytes) -> WebhookRequest:
     settings = request.app[GATEWAY].config.gateway
     public_url = settings.public_url
+    client = of_request(request, settings.trusted_networks)
     return WebhookRequest(
         method=request.method,
         path=request.path,
@@ -96,7 +97,8 @@ def frozen_request(request: web.Request, body: bytes) -> WebhookRequest:
         headers={k.lower(): v for k, v in request.headers.items()},
         body=body,
         public_url=public_url + request.path_qs,
-        remote=of_request(request, settings.trusted_networks),
+        remote=client,
+        client_group=address_group(client),
     )
 
 
