@@ -76,7 +76,12 @@ class WebchatAdapter:
         self.config = config
         self.host = host
         self._origins = OriginPolicy(config.allowed_origins)
-        self._signer = TokenSigner(lambda: host.secret("webchat-token"), channel_id)
+        self._signer = TokenSigner(
+            lambda: host.secret("webchat-token"),
+            channel_id,
+            identity_secret=config.identity_secret,
+            lifetime=config.token_lifetime_days * 86400,
+        )
         self._flood = FloodGate(config.flood_messages, config.flood_seconds)
         self._sessions = SessionEndpoint(host, self._origins, self._signer, config.identity_secret)
         self._widget = WidgetScript(config.title)
@@ -113,13 +118,13 @@ class WebchatAdapter:
                 "this site is not allowed to open chat sessions",
             )
             return
-        participant = self._signer.read(request.query.get("token", ""))
+        participant = self._signer.participant(request.query.get("token", ""))
         if participant is None:
             await self._refuse(
                 socket,
                 CLOSE_INVALID_TOKEN,
                 "INVALID_TOKEN",
-                "the token is missing or not valid; open a new session",
+                "the token is missing, expired or not valid; open a new session",
             )
             return
         connection = VisitorConnection(self.host, participant, socket, self._flood)

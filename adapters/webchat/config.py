@@ -20,6 +20,9 @@ class WebchatConfig(ChannelConfig):
     #: a visitor may send this many messages per `flood_seconds`
     flood_messages: int = Field(default=20, ge=1)
     flood_seconds: float = Field(default=10.0, gt=0)
+    #: days a visitor's token stays valid after it was last renewed (the widget renews it on
+    #: every page load, so a visitor who comes back within this many days keeps their chat)
+    token_lifetime_days: float = Field(default=30.0, gt=0, le=3650)
 
     @field_validator("allowed_origins")
     @classmethod

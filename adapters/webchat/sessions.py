@@ -1,5 +1,8 @@
 """`POST sessions`: a visitor's token and conversation, anonymous or verified by the site.
 
+With a valid token the answer is a fresh token for the same visitor (expiry slides); with an
+anonymous token past its lifetime, a new visitor and conversation.
+
 Only pages on an allowed origin may open sessions. A request without an `Origin` header is
 refused too: browsers always send one with a `fetch` POST, so a missing header means a
 client that is not the widget; such clients can send `Origin` like a browser would.
@@ -130,9 +133,14 @@ class SessionEndpoint:
 
         current: Participant | None = None
         if body.token is not None:
-            current = self._signer.read(body.token)
-            if current is None:
+            reading = self._signer.read(body.token)
+            if reading is None or (reading.expired and not reading.participant.anonymous):
+                # forged, or of an identity secret since rotated, or an identified visitor's
+                # token past its lifetime: the site identifies the visitor again
                 return _error(403, "INVALID_TOKEN", "the token is not valid here", cors)
+            if not reading.expired:
+                current = reading.participant
+            # an anonymous token past its lifetime starts a new conversation
 
         if body.identity is None:
             participant = current or Participant(address=new_visitor_id(), anonymous=True)
