@@ -10,6 +10,7 @@ from typing import ClassVar
 from adapters.webchat.config import WebchatConfig
 from adapters.webchat.connection import VisitorConnection
 from adapters.webchat.flood import FloodGate
+from adapters.webchat.limits import ChannelLimits, client_of
 from adapters.webchat.origins import OriginPolicy
 from adapters.webchat.protocol import error_frame
 from adapters.webchat.sessions import SessionEndpoint
@@ -83,7 +84,10 @@ class WebchatAdapter:
             lifetime=config.token_lifetime_days * 86400,
         )
         self._flood = FloodGate(config.flood_messages, config.flood_seconds)
-        self._sessions = SessionEndpoint(host, self._origins, self._signer, config.identity_secret)
+        self._limits = ChannelLimits(channel_id, host.limits, config)
+        self._sessions = SessionEndpoint(
+            host, self._origins, self._signer, config.identity_secret, self._limits
+        )
         self._widget = WidgetScript(config.title)
         self._connections: set[VisitorConnection] = set()
 
@@ -127,7 +131,9 @@ class WebchatAdapter:
                 "the token is missing, expired or not valid; open a new session",
             )
             return
-        connection = VisitorConnection(self.host, participant, socket, self._flood)
+        connection = VisitorConnection(
+            self.host, participant, socket, self._flood, self._limits, client_of(request)
+        )
         self._connections.add(connection)
         try:
             await connection.run()

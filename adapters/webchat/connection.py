@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from adapters.webchat.flood import FloodGate
+from adapters.webchat.limits import ChannelLimits
 from adapters.webchat.protocol import (
     BadFrame,
     Interact,
@@ -48,11 +49,15 @@ class VisitorConnection:
         participant: Participant,
         socket: Socket,
         flood: FloodGate,
+        limits: ChannelLimits,
+        client: str,
     ) -> None:
         self._host = host
         self._participant = participant
         self._socket = socket
         self._flood = flood
+        self._limits = limits
+        self._client = client
         self._flood_key = ("a:" if participant.anonymous else "u:") + participant.address
         # Held while a message is stored and acknowledged, so the visitor's own echo from the
         # subscription never overtakes the ack that tells the widget the message's id.
@@ -117,9 +122,15 @@ class VisitorConnection:
         elif isinstance(frame, Sync):
             await self._sync(frame.after_sequence)
 
+    async def _may_write(self) -> bool:
+        """Count a message or button press: this visitor's, and their address's."""
+        if not self._flood.allow(self._flood_key):
+            return False
+        return await self._limits.message(self._client) is None
+
     async def _message(self, frame: SendMessage) -> None:
         cid = frame.client_message_id
-        if not self._flood.allow(self._flood_key):
+        if not await self._may_write():
             await self._send(
                 error_frame("RATE_LIMITED", "too many messages; wait a moment and send again", cid)
             )
@@ -146,7 +157,7 @@ class VisitorConnection:
             await self._send(ack)
 
     async def _interact(self, frame: Interact) -> None:
-        if not self._flood.allow(self._flood_key):
+        if not await self._may_write():
             await self._send(error_frame("RATE_LIMITED", "too many actions; wait a moment"))
             return
         await self._simple(

@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from datetime import timedelta
 from typing import Any
 
 from sqlmodel import Session, col, select
@@ -21,6 +22,7 @@ from channels import (
     Session as ChatSession,
 )
 from channels.types import Visibility
+from gateway.clock import now
 from gateway.domain.messages import merge_conversations
 from gateway.domain.participants import (
     CONTACT,
@@ -32,6 +34,7 @@ from gateway.domain.participants import (
     owner_of,
 )
 from gateway.domain.records import message_wire
+from gateway.domain.silent_visitors import forget_silent_visitors
 from gateway.domain.unstorable import refuse_unstorable
 from gateway.events.feed import Listener, message_of
 from gateway.events.outbox import OutboxEvent
@@ -54,6 +57,11 @@ log = logging.getLogger(__name__)
 
 #: messages one `history` answer carries at most; the widget (widget.js) asks again when full
 HISTORY_PAGE = 500
+#: anonymous visitors who never wrote are forgotten this long after their session opened
+SILENT_VISITOR_AGE = timedelta(days=1)
+#: each new anonymous visitor's session forgets up to this many silent ones (more than one,
+#: so that they never pile up faster than they are forgotten)
+SILENT_PER_NEW_VISITOR = 2
 
 
 class ConversationFeed:
@@ -167,7 +175,11 @@ class GatewayHost:
 
         def open_(session: Session) -> ChatSession:
             if verified is None:
-                conversation, _, _ = conversation_for(session, channel_id, participant)
+                conversation, _, created = conversation_for(session, channel_id, participant)
+                if created and participant.anonymous:
+                    # swept at creation, in the same commit: each new visitor clears the way
+                    cutoff = now() - SILENT_VISITOR_AGE
+                    forget_silent_visitors(session, cutoff, SILENT_PER_NEW_VISITOR)
             else:
                 contact = contact_for_verified(session, channel_id, verified)
                 conversation, _ = ensure_conversation(session, CONTACT, contact.id)

@@ -56,6 +56,8 @@ class ConversationRow(SQLModel, table=True):
         # The API's listing of live conversations, newest activity first (migration 0004).
         Index("ix_conversations_live_activity", "merged_into", "last_activity_at", "id"),
         Index("ix_conversations_last_inbound", "last_inbound_at"),
+        # Anonymous visitors who never wrote, forgotten after a day (migration 0009).
+        Index("ix_conversations_silent", "participant_kind", "last_sequence", "created_at"),
     )
 
     id: str = Field(primary_key=True, max_length=40)
