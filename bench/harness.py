@@ -54,6 +54,10 @@ RAISED_LIMITS: dict[str, Any] = {
     "sessions_per_minute_total": 10_000_000,
     "messages_per_minute": 1_000_000,
     "messages_per_minute_total": 10_000_000,
+    "sockets_per_address": 1_000_000,
+    "sockets_total": 10_000_000,
+    "read_sync_frames": 1_000_000,
+    "read_sync_seconds": 1.0,
 }
 #: seconds a server may take to answer its health check after it was started
 START_TIMEOUT = 60.0

@@ -10,7 +10,7 @@ from typing import ClassVar
 from adapters.webchat.config import WebchatConfig
 from adapters.webchat.connection import VisitorConnection
 from adapters.webchat.flood import FloodGate
-from adapters.webchat.limits import ChannelLimits, client_of
+from adapters.webchat.limits import ChannelLimits, client_of, visitor_of
 from adapters.webchat.origins import OriginPolicy
 from adapters.webchat.protocol import error_frame
 from adapters.webchat.sessions import SessionEndpoint
@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 #: WebSocket close codes (application range) the widget understands
 CLOSE_INVALID_TOKEN = 4401
 CLOSE_ORIGIN_NOT_ALLOWED = 4403
+CLOSE_TOO_MANY_SOCKETS = 4429
 
 CAPABILITIES = Capabilities(
     native_content=True,
@@ -131,14 +132,26 @@ class WebchatAdapter:
                 "the token is missing, expired or not valid; open a new session",
             )
             return
-        connection = VisitorConnection(
-            self.host, participant, socket, self._flood, self._limits, client_of(request)
-        )
-        self._connections.add(connection)
+        visitor, client = visitor_of(participant), client_of(request)
+        if not await self._limits.open_socket(visitor, client):
+            await self._refuse(
+                socket,
+                CLOSE_TOO_MANY_SOCKETS,
+                "TOO_MANY_SOCKETS",
+                "too many chat connections are open; close a tab or try again later",
+            )
+            return
         try:
-            await connection.run()
+            connection = VisitorConnection(
+                self.host, participant, socket, self._flood, self._limits, client
+            )
+            self._connections.add(connection)
+            try:
+                await connection.run()
+            finally:
+                self._connections.discard(connection)
         finally:
-            self._connections.discard(connection)
+            await self._limits.close_socket(visitor, client)
 
     async def _refuse(self, socket: Socket, close_code: int, code: str, text: str) -> None:
         try:

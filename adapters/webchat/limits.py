@@ -2,15 +2,16 @@
 
 Per client address (the gateway's `client_group`: the address, or its IPv6 /64) and for the
 whole channel, so that neither one address nor many can flood the inbox: new sessions a
-minute, visitor messages a minute (across every token of the address). Counting happens
-before the work, through `ChannelHost.limits`, so limits hold across the gateway's nodes
-whenever its limits service does.
+minute, visitor messages a minute (across every token of the address), open sockets. Per
+visitor token: open sockets, and the `sync` and `read` frames that make the gateway read or
+write. Counting happens before the work, through `ChannelHost.limits`, so limits hold
+across the gateway's nodes whenever its limits service does.
 """
 
 from __future__ import annotations
 
 from adapters.webchat.config import WebchatConfig
-from channels import Limits, WebhookRequest
+from channels import Limits, Participant, WebhookRequest
 
 #: the key every client shares, for the channel-wide limits
 TOTAL = "*"
@@ -20,6 +21,11 @@ MINUTE = 60.0
 def client_of(request: WebhookRequest) -> str:
     """The key a client is counted under: its address group, as the gateway made it."""
     return request.client_group or request.remote or "unknown"
+
+
+def visitor_of(participant: Participant) -> str:
+    """The key a visitor token is counted under (anonymous and identified kept apart)."""
+    return ("a:" if participant.anonymous else "u:") + participant.address
 
 
 class ChannelLimits:
@@ -50,3 +56,38 @@ class ChannelLimits:
         return await self._take(
             "messages", client, config.messages_per_minute, config.messages_per_minute_total
         )
+
+    async def open_socket(self, visitor: str, client: str) -> bool:
+        """Hold a socket place for the visitor, their address and the channel; False (nothing
+        held) when any is full."""
+        config = self._config
+        wanted = [
+            ("sockets-per-visitor", visitor, config.sockets_per_visitor),
+            ("sockets-per-address", client, config.sockets_per_address),
+            ("sockets-total", TOTAL, config.sockets_total),
+        ]
+        held: list[tuple[str, str]] = []
+        for bucket, key, capacity in wanted:
+            if not await self._limits.acquire(self._prefix + bucket, key, capacity=capacity):
+                for taken in reversed(held):
+                    await self._limits.release(*taken)
+                return False
+            held.append((self._prefix + bucket, key))
+        return True
+
+    async def close_socket(self, visitor: str, client: str) -> None:
+        """Give back the places `open_socket` held."""
+        await self._limits.release(self._prefix + "sockets-per-visitor", visitor)
+        await self._limits.release(self._prefix + "sockets-per-address", client)
+        await self._limits.release(self._prefix + "sockets-total", TOTAL)
+
+    async def read_or_sync(self, visitor: str) -> bool:
+        """Count a `sync` or `read` frame of the visitor's; False when over the limit."""
+        config = self._config
+        wait = await self._limits.take(
+            self._prefix + "read-sync",
+            visitor,
+            limit=config.read_sync_frames,
+            per_seconds=config.read_sync_seconds,
+        )
+        return wait is None

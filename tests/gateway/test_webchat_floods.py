@@ -15,6 +15,7 @@ from gateway.domain.participants import VISITOR
 from gateway.store.models import ConversationRow, IdentityRow
 from tests.gateway.conftest import LiveGateway, StartGateway
 from tests.support.config import webchat_channel
+from tests.support.polling import eventually
 
 SITE = "https://shop.example.com"
 
@@ -108,3 +109,33 @@ async def test_visitors_who_never_wrote_are_forgotten_after_a_day(
         status, back = await open_session(http, live, {"token": silent["token"]})
         assert status == 200
         assert back["anonymousVisitorId"] == silent["anonymousVisitorId"]
+
+
+async def test_a_token_opens_twenty_sockets_and_no_more(start_gateway: StartGateway) -> None:
+    live = await start_gateway(webchat_channel(allowed_origins=[SITE]))
+    async with aiohttp.ClientSession() as http:
+        _, visitor = await open_session(http, live)
+        url = f"{live.url}/channels/chat/ws?token={visitor['token']}"
+        sockets = [await http.ws_connect(url, headers={"Origin": SITE}) for _ in range(25)]
+        served, refused = 0, 0
+        for ws in sockets:
+            await ws.send_json({"type": "sync", "afterSequence": "0"})
+            frame = await ws.receive_json(timeout=5)
+            if frame["type"] == "history":
+                served += 1
+            else:
+                assert frame["code"] == "TOO_MANY_SOCKETS"
+                await ws.receive(timeout=5)
+                assert ws.close_code == 4429
+                refused += 1
+        assert (served, refused) == (20, 5)
+        for ws in sockets:
+            await ws.close()
+
+        # the places are given back once the tabs have closed
+        async def served_again() -> bool:
+            async with http.ws_connect(url, headers={"Origin": SITE}) as ws:
+                await ws.send_json({"type": "sync", "afterSequence": "0"})
+                return bool((await ws.receive_json(timeout=5))["type"] == "history")
+
+        assert await eventually(served_again)

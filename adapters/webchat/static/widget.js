@@ -693,7 +693,8 @@
         markRead();
         // Page on from this page's last message, not from lastSequence: a live message shown
         // meanwhile may be newer than messages still waiting in the next page.
-        if (frame.messages.length >= HISTORY_PAGE && tail > syncedSequence) {
+        var full = frame.more === true || frame.messages.length >= HISTORY_PAGE;
+        if (full && tail > syncedSequence) {
           syncedSequence = tail;
           sync(socket, tail);
         } else {
