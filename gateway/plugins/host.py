@@ -24,6 +24,7 @@ from channels import (
 from channels.types import Visibility
 from gateway.clock import now
 from gateway.domain.messages import merge_conversations
+from gateway.domain.participant_view import for_participant
 from gateway.domain.participants import (
     CONTACT,
     contact_for_verified,
@@ -97,7 +98,7 @@ class ConversationFeed:
                 continue
             message = message_of(event)
             if message is not None and event.conversation_id in self._ids:
-                yield message
+                yield for_participant(message, self._gateway.business)
 
     def close(self) -> None:
         self._gateway.feed.unlisten(self._listener)
@@ -209,8 +210,11 @@ class GatewayHost:
         return known or (await self.open_session(participant)).conversation_id
 
     async def history(self, participant: Participant, after_sequence: int) -> list[dict[str, Any]]:
+        """Messages the participant may see after a sequence, business messages signed by the
+        business (never by the agent or the API token that wrote them)."""
         conversation_id = await self.conversation_id(participant)
         directory = self.gateway.directory
+        business = self.gateway.business
 
         def read(session: Session) -> list[dict[str, Any]]:
             rows = session.exec(
@@ -228,7 +232,7 @@ class GatewayHost:
                 .order_by(col(MessageRow.sequence))
                 .limit(HISTORY_PAGE)
             )
-            return [message_wire(m, d, directory) for m, d in rows]
+            return [for_participant(message_wire(m, d, directory), business) for m, d in rows]
 
         return await self.gateway.db.read(read)
 
