@@ -14,10 +14,10 @@ and documented alike:
   False, holding nothing, when `capacity` are already held.
 
 `InMemoryLimits` keeps the counts in this process with bounded memory (past `max_keys` per
-bucket the least recently used key is forgotten): enough for one daemon. A shared
-implementation (PostgreSQL) keeps the same interface so that limits hold across processes and
-nodes; callers depend only on `Limits`. Pure counting, no I/O: it belongs to the contract so
-that adapter tests count as the daemon does.
+bucket the least recently used key is forgotten): enough for one daemon. On PostgreSQL the
+gateway counts in the database instead (`gateway.store.shared_limits`), so that limits hold
+across processes and nodes; callers depend only on `Limits`. `InMemoryLimits` is pure
+counting, no I/O: it belongs to the contract so that adapter tests count as the daemon does.
 """
 
 from __future__ import annotations

@@ -210,6 +210,32 @@ class AgentSessionRow(SQLModel, table=True):
     expires_at: datetime = _when(index=True)
 
 
+class LimitUseRow(SQLModel, table=True):
+    """One counted use of a limited door (`Limits.take`), shared by every node (PostgreSQL)."""
+
+    __tablename__ = "limit_uses"
+    __table_args__ = (Index("ix_limit_uses_key", "bucket", "key", "used_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    bucket: str = Field(max_length=128)
+    key: str = Field(max_length=255)
+    #: seconds since the epoch
+    used_at: float
+
+
+class LimitHoldRow(SQLModel, table=True):
+    """Places one node holds (`Limits.acquire`), renewed while it runs (PostgreSQL)."""
+
+    __tablename__ = "limit_holds"
+
+    bucket: str = Field(primary_key=True, max_length=128)
+    key: str = Field(primary_key=True, max_length=255)
+    holder: str = Field(primary_key=True, max_length=64)
+    held: int
+    #: seconds since the epoch; a holder that stops renewing frees its places after a lease
+    renewed_at: float = Field(index=True)
+
+
 class SecretRow(SQLModel, table=True):
     __tablename__ = "secrets"
 
