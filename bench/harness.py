@@ -45,9 +45,20 @@ PAGE_TOKEN = "bench-page-token"
 APP_SECRET = "bench-app-secret"
 #: the site the web chat widget is embedded in
 ORIGIN = "http://shop.bench.example"
-#: a bench load comes from one address and a few visitors: the per-visitor flood limit of the
-#: web chat is raised so that it measures speed, not the limit
-RAISED_LIMITS: dict[str, Any] = {"flood_messages": 1_000_000_000, "flood_seconds": 1.0}
+#: a bench load comes from one address and a few visitors: the web chat's limits per visitor
+#: and per client address are raised so that it measures speed, not the limits
+RAISED_LIMITS: dict[str, Any] = {
+    "flood_messages": 1_000_000_000,
+    "flood_seconds": 1.0,
+    "sessions_per_minute": 1_000_000,
+    "sessions_per_minute_total": 10_000_000,
+    "messages_per_minute": 1_000_000,
+    "messages_per_minute_total": 10_000_000,
+    "sockets_per_address": 1_000_000,
+    "sockets_total": 10_000_000,
+    "read_sync_frames": 1_000_000,
+    "read_sync_seconds": 1.0,
+}
 #: seconds a server may take to answer its health check after it was started
 START_TIMEOUT = 60.0
 

@@ -45,6 +45,7 @@ from channels.events import (
     StatusUpdate,
     VerifiedIdentity,
 )
+from channels.limits import InMemoryLimits, Limits
 from channels.links import is_link_url, is_media_url
 from channels.parts import (
     CardPart,
@@ -89,9 +90,11 @@ __all__ = [
     "FormMedia",
     "HttpHandler",
     "Image",
+    "InMemoryLimits",
     "InboundEvent",
     "InboundMessage",
     "IngestOutcome",
+    "Limits",
     "LinkButton",
     "Media",
     "MediaKind",

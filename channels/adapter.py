@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict
 
 from channels.capabilities import Capabilities
 from channels.events import InboundEvent, Participant, VerifiedIdentity
+from channels.limits import Limits
 from channels.parts import OutboundPart, SendResult
 from channels.types import ChannelType
 
@@ -36,7 +37,10 @@ class WebhookRequest:
     body: bytes
     #: the URL the provider called, built from `public_url` (for signature checks)
     public_url: str
+    #: the client's address (the peer, or what a trusted proxy says it saw)
     remote: str | None = None
+    #: the key per-address limits count this client under: the address, or its IPv6 /64
+    client_group: str | None = None
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())
@@ -120,6 +124,10 @@ class ChannelHost(Protocol):
 
     channel_id: str
     public_url: str
+    #: the gateway's limits service: count uses (`take`) and places held (`acquire`/`release`)
+    #: per key before doing the work; shared by every door, and across nodes when the
+    #: gateway's implementation is shared
+    limits: Limits
 
     async def ingest(self, events: Sequence[InboundEvent]) -> list[IngestOutcome]:
         """Store the events in one commit; answers only once they are on disk."""

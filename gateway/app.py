@@ -20,6 +20,7 @@ from gateway.config import Config, database_url
 from gateway.domain.directory import ChannelInfo
 from gateway.domain.records import Business
 from gateway.events.feed import EventFeed
+from gateway.limits import InMemoryLimits, Limits
 from gateway.logs import quiet_client_faults, request_id
 from gateway.plugins.host import GatewayHost
 from gateway.plugins.registry import ChannelSpec, channel_specs
@@ -28,6 +29,7 @@ from gateway.state import GATEWAY, Gateway
 from gateway.store import migrate
 from gateway.store.database import Database
 from gateway.store.secrets import master_secret
+from gateway.store.shared_limits import PostgresLimits
 from gateway.web import api, inbox
 
 log = logging.getLogger(__name__)
@@ -48,12 +50,17 @@ def build_app(
         )
     quiet_client_faults()
     db = Database(database_url(config))
+    # on PostgreSQL every node counts in the database, so limits hold across nodes
+    limits: Limits = (
+        PostgresLimits(db) if db.engine.dialect.name == "postgresql" else InMemoryLimits()
+    )
     gateway = Gateway(
         config=config,
         db=db,
         feed=EventFeed(db, fallback_poll=config.database.poll_seconds),
         business=Business(config.gateway.business_name, config.gateway.business_image_url or None),
         rates={s.channel_id: s.rate_per_second for s in specs},
+        limits=limits,
     )
     app = web.Application(
         client_max_size=config.gateway.max_body_bytes,
@@ -62,6 +69,7 @@ def build_app(
     app[GATEWAY] = gateway
     app[HOSTS] = []
     app.cleanup_ctx.append(database_context)
+    app.cleanup_ctx.append(limits_context)
     app.cleanup_ctx.append(feed_context)
     for spec in specs:
         adapter = _build_adapter(app, gateway, spec)
@@ -103,6 +111,16 @@ async def database_context(app: web.Application) -> AsyncIterator[None]:
     gateway.master_secret = await db.write(master_secret)
     yield
     await db.close()
+
+
+async def limits_context(app: web.Application) -> AsyncIterator[None]:
+    limits = app[GATEWAY].limits
+    if not isinstance(limits, PostgresLimits):
+        yield
+        return
+    await limits.start()
+    yield
+    await limits.stop()
 
 
 async def feed_context(app: web.Application) -> AsyncIterator[None]:

@@ -10,6 +10,7 @@ from typing import ClassVar
 from adapters.webchat.config import WebchatConfig
 from adapters.webchat.connection import VisitorConnection
 from adapters.webchat.flood import FloodGate
+from adapters.webchat.limits import ChannelLimits, client_of, visitor_of
 from adapters.webchat.origins import OriginPolicy
 from adapters.webchat.protocol import error_frame
 from adapters.webchat.sessions import SessionEndpoint
@@ -36,6 +37,7 @@ log = logging.getLogger(__name__)
 #: WebSocket close codes (application range) the widget understands
 CLOSE_INVALID_TOKEN = 4401
 CLOSE_ORIGIN_NOT_ALLOWED = 4403
+CLOSE_TOO_MANY_SOCKETS = 4429
 
 CAPABILITIES = Capabilities(
     native_content=True,
@@ -76,9 +78,17 @@ class WebchatAdapter:
         self.config = config
         self.host = host
         self._origins = OriginPolicy(config.allowed_origins)
-        self._signer = TokenSigner(lambda: host.secret("webchat-token"), channel_id)
+        self._signer = TokenSigner(
+            lambda: host.secret("webchat-token"),
+            channel_id,
+            identity_secret=config.identity_secret,
+            lifetime=config.token_lifetime_days * 86400,
+        )
         self._flood = FloodGate(config.flood_messages, config.flood_seconds)
-        self._sessions = SessionEndpoint(host, self._origins, self._signer, config.identity_secret)
+        self._limits = ChannelLimits(channel_id, host.limits, config)
+        self._sessions = SessionEndpoint(
+            host, self._origins, self._signer, config.identity_secret, self._limits
+        )
         self._widget = WidgetScript(config.title)
         self._connections: set[VisitorConnection] = set()
 
@@ -113,21 +123,35 @@ class WebchatAdapter:
                 "this site is not allowed to open chat sessions",
             )
             return
-        participant = self._signer.read(request.query.get("token", ""))
+        participant = self._signer.participant(request.query.get("token", ""))
         if participant is None:
             await self._refuse(
                 socket,
                 CLOSE_INVALID_TOKEN,
                 "INVALID_TOKEN",
-                "the token is missing or not valid; open a new session",
+                "the token is missing, expired or not valid; open a new session",
             )
             return
-        connection = VisitorConnection(self.host, participant, socket, self._flood)
-        self._connections.add(connection)
+        visitor, client = visitor_of(participant), client_of(request)
+        if not await self._limits.open_socket(visitor, client):
+            await self._refuse(
+                socket,
+                CLOSE_TOO_MANY_SOCKETS,
+                "TOO_MANY_SOCKETS",
+                "too many chat connections are open; close a tab or try again later",
+            )
+            return
         try:
-            await connection.run()
+            connection = VisitorConnection(
+                self.host, participant, socket, self._flood, self._limits, client
+            )
+            self._connections.add(connection)
+            try:
+                await connection.run()
+            finally:
+                self._connections.discard(connection)
         finally:
-            self._connections.discard(connection)
+            await self._limits.close_socket(visitor, client)
 
     async def _refuse(self, socket: Socket, close_code: int, code: str, text: str) -> None:
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
@@ -10,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from adapters.webchat.flood import FloodGate
+from adapters.webchat.limits import ChannelLimits, visitor_of
 from adapters.webchat.protocol import (
     BadFrame,
     Interact,
@@ -39,6 +41,21 @@ log = logging.getLogger(__name__)
 _SETTLED = {DeliveryStatus.DELIVERED.value, DeliveryStatus.READ.value, DeliveryStatus.FAILED.value}
 
 
+#: a `history` frame carries messages up to about this many characters of JSON (and always at
+#: least one): the page a `sync` answers is bounded in size as well as in messages
+HISTORY_FRAME_CHARS = 512 * 1024
+
+
+def within_budget(messages: list[dict[str, Any]], budget: int) -> list[dict[str, Any]]:
+    """The first messages whose JSON fits in `budget` characters (at least one)."""
+    used = 0
+    for count, message in enumerate(messages):
+        used += len(json.dumps(message, separators=(",", ":")))
+        if used > budget and count > 0:
+            return messages[:count]
+    return messages
+
+
 class VisitorConnection:
     """Serves one open socket of one visitor until either side closes it."""
 
@@ -48,12 +65,16 @@ class VisitorConnection:
         participant: Participant,
         socket: Socket,
         flood: FloodGate,
+        limits: ChannelLimits,
+        client: str,
     ) -> None:
         self._host = host
         self._participant = participant
         self._socket = socket
         self._flood = flood
-        self._flood_key = ("a:" if participant.anonymous else "u:") + participant.address
+        self._limits = limits
+        self._client = client
+        self._flood_key = visitor_of(participant)
         # Held while a message is stored and acknowledged, so the visitor's own echo from the
         # subscription never overtakes the ack that tells the widget the message's id.
         self._order = asyncio.Lock()
@@ -106,20 +127,30 @@ class VisitorConnection:
         try:
             frame = parse_frame(text)
         except BadFrame as exc:
-            await self._send(error_frame(exc.code, exc.message, exc.client_message_id))
+            if await self._limits.read_or_sync(self._flood_key):
+                await self._send(error_frame(exc.code, exc.message, exc.client_message_id))
             return
         if isinstance(frame, SendMessage):
             await self._message(frame)
         elif isinstance(frame, Interact):
             await self._interact(frame)
+        elif not await self._limits.read_or_sync(self._flood_key):
+            # each costs a read of the history or a write: counted, then refused
+            await self._send(error_frame("RATE_LIMITED", "too many requests; wait a moment"))
         elif isinstance(frame, Read):
             await self._simple(ReadUpTo(participant=self._participant, sequence=frame.sequence))
         elif isinstance(frame, Sync):
             await self._sync(frame.after_sequence)
 
+    async def _may_write(self) -> bool:
+        """Count a message or button press: this visitor's, and their address's."""
+        if not self._flood.allow(self._flood_key):
+            return False
+        return await self._limits.message(self._client) is None
+
     async def _message(self, frame: SendMessage) -> None:
         cid = frame.client_message_id
-        if not self._flood.allow(self._flood_key):
+        if not await self._may_write():
             await self._send(
                 error_frame("RATE_LIMITED", "too many messages; wait a moment and send again", cid)
             )
@@ -146,7 +177,7 @@ class VisitorConnection:
             await self._send(ack)
 
     async def _interact(self, frame: Interact) -> None:
-        if not self._flood.allow(self._flood_key):
+        if not await self._may_write():
             await self._send(error_frame("RATE_LIMITED", "too many actions; wait a moment"))
             return
         await self._simple(
@@ -169,8 +200,12 @@ class VisitorConnection:
             log.exception("web chat: reading history failed")
             await self._send(error_frame("UNAVAILABLE", "history is not available right now"))
             return
-        await self._send({"type": "history", "messages": messages})
-        await self._delivered(messages)
+        page = within_budget(messages, HISTORY_FRAME_CHARS)
+        frame: dict[str, Any] = {"type": "history", "messages": page}
+        if len(page) < len(messages):
+            frame["more"] = True  # the widget asks again after the last message of this page
+        await self._send(frame)
+        await self._delivered(page)
 
     async def _pump(self, subscription: Subscription) -> None:
         try:

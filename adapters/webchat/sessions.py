@@ -1,5 +1,8 @@
 """`POST sessions`: a visitor's token and conversation, anonymous or verified by the site.
 
+With a valid token the answer is a fresh token for the same visitor (expiry slides); with an
+anonymous token past its lifetime, a new visitor and conversation.
+
 Only pages on an allowed origin may open sessions. A request without an `Origin` header is
 refused too: browsers always send one with a `fetch` POST, so a missing header means a
 client that is not the widget; such clients can send `Origin` like a browser would.
@@ -10,10 +13,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import math
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from adapters.webchat.limits import ChannelLimits, client_of
 from adapters.webchat.origins import OriginPolicy
 from adapters.webchat.tokens import TokenSigner, new_visitor_id
 from channels import ChannelHost, Participant, VerifiedIdentity, WebhookRequest, WebhookResponse
@@ -50,6 +55,17 @@ def _error(status: int, code: str, description: str, headers: dict[str, str]) ->
     )
 
 
+def _too_many(wait: float, headers: dict[str, str]) -> WebhookResponse:
+    retry = str(max(1, math.ceil(wait)))
+    text = "too many new chat sessions from this address; try again later"
+    return _error(
+        429,
+        "RATE_LIMITED",
+        text,
+        {**headers, "Retry-After": retry, "Access-Control-Expose-Headers": "Retry-After"},
+    )
+
+
 def _invalid(exc: ValidationError, headers: dict[str, str]) -> WebhookResponse:
     violations = [
         {"field": ".".join(str(p) for p in e["loc"]) or "body", "description": e["msg"]}
@@ -79,8 +95,10 @@ class SessionEndpoint:
         origins: OriginPolicy,
         signer: TokenSigner,
         identity_secret: str | None,
+        limits: ChannelLimits,
     ) -> None:
         self._host = host
+        self._limits = limits
         self._origins = origins
         self._signer = signer
         self._identity_secret = identity_secret
@@ -130,9 +148,20 @@ class SessionEndpoint:
 
         current: Participant | None = None
         if body.token is not None:
-            current = self._signer.read(body.token)
-            if current is None:
+            reading = self._signer.read(body.token)
+            if reading is None or (reading.expired and not reading.participant.anonymous):
+                # forged, or of an identity secret since rotated, or an identified visitor's
+                # token past its lifetime: the site identifies the visitor again
                 return _error(403, "INVALID_TOKEN", "the token is not valid here", cors)
+            if not reading.expired:
+                current = reading.participant
+            # an anonymous token past its lifetime starts a new conversation
+
+        if current is None or body.identity is not None:
+            # a new visitor, or one being identified: either may create rows, so it counts
+            wait = await self._limits.new_session(client_of(request))
+            if wait is not None:
+                return _too_many(wait, cors)
 
         if body.identity is None:
             participant = current or Participant(address=new_visitor_id(), anonymous=True)

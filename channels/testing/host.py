@@ -10,6 +10,7 @@ from typing import Any
 
 from channels.adapter import IngestOutcome, Session
 from channels.events import InboundEvent, InboundMessage, Participant, VerifiedIdentity
+from channels.limits import InMemoryLimits, Limits
 from channels.text import refuse_unstorable
 
 
@@ -46,6 +47,8 @@ class RecordingHost:
     stored_messages: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     feeds: dict[str, list[_Feed]] = field(default_factory=dict)
     merged: list[tuple[str, str]] = field(default_factory=list)
+    #: counted as the gateway counts (in memory); a test may pass its own, with a clock
+    limits: Limits = field(default_factory=InMemoryLimits)
     _seen: set[str] = field(default_factory=set)
 
     async def ingest(self, events: Sequence[InboundEvent]) -> list[IngestOutcome]:

@@ -8,6 +8,8 @@ from typing import Any, NoReturn
 from channels import (
     InboundEvent,
     IngestOutcome,
+    InMemoryLimits,
+    Limits,
     Participant,
     Session,
     Subscription,
@@ -22,6 +24,8 @@ class DetachedHost:
 
     def __init__(self, channel_id: str) -> None:
         self.channel_id = channel_id
+        # counting is harmless; nothing that counts runs on a channel only described
+        self.limits: Limits = InMemoryLimits()
 
     def _refuse(self) -> NoReturn:
         raise RuntimeError(f"channel {self.channel_id} is only being described, not run")

@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from datetime import timedelta
 from typing import Any
 
 from sqlmodel import Session, col, select
@@ -21,7 +22,9 @@ from channels import (
     Session as ChatSession,
 )
 from channels.types import Visibility
+from gateway.clock import now
 from gateway.domain.messages import merge_conversations
+from gateway.domain.participant_view import for_participant
 from gateway.domain.participants import (
     CONTACT,
     contact_for_verified,
@@ -32,6 +35,7 @@ from gateway.domain.participants import (
     owner_of,
 )
 from gateway.domain.records import message_wire
+from gateway.domain.silent_visitors import forget_silent_visitors
 from gateway.domain.unstorable import refuse_unstorable
 from gateway.events.feed import Listener, message_of
 from gateway.events.outbox import OutboxEvent
@@ -54,6 +58,11 @@ log = logging.getLogger(__name__)
 
 #: messages one `history` answer carries at most; the widget (widget.js) asks again when full
 HISTORY_PAGE = 500
+#: anonymous visitors who never wrote are forgotten this long after their session opened
+SILENT_VISITOR_AGE = timedelta(days=1)
+#: each new anonymous visitor's session forgets up to this many silent ones (more than one,
+#: so that they never pile up faster than they are forgotten)
+SILENT_PER_NEW_VISITOR = 2
 
 
 class ConversationFeed:
@@ -92,7 +101,7 @@ class ConversationFeed:
                 continue
             message = message_of(event)
             if message is not None and event.conversation_id in followed:
-                yield message
+                yield for_participant(message, self._gateway.business)
 
     def close(self) -> None:
         self._gateway.feed.unlisten(self._listener)
@@ -112,6 +121,7 @@ class GatewayHost:
         self.channel_id = channel_id
         self.public_url = gateway.config.gateway.public_url
         self.metrics = metrics
+        self.limits = gateway.limits
         self._master_secret = master_secret
         self._lookups: set[asyncio.Task[None]] = set()
 
@@ -169,7 +179,11 @@ class GatewayHost:
 
         def open_(session: Session) -> ChatSession:
             if verified is None:
-                conversation, _, _ = conversation_for(session, channel_id, participant)
+                conversation, _, created = conversation_for(session, channel_id, participant)
+                if created and participant.anonymous:
+                    # swept at creation, in the same commit: each new visitor clears the way
+                    cutoff = now() - SILENT_VISITOR_AGE
+                    forget_silent_visitors(session, cutoff, SILENT_PER_NEW_VISITOR)
             else:
                 contact = contact_for_verified(session, channel_id, verified)
                 conversation, _ = ensure_conversation(session, CONTACT, contact.id)
@@ -199,8 +213,11 @@ class GatewayHost:
         return known or (await self.open_session(participant)).conversation_id
 
     async def history(self, participant: Participant, after_sequence: int) -> list[dict[str, Any]]:
+        """Messages the participant may see after a sequence, business messages signed by the
+        business (never by the agent or the API token that wrote them)."""
         conversation_id = await self.conversation_id(participant)
         directory = self.gateway.directory
+        business = self.gateway.business
 
         def read(session: Session) -> list[dict[str, Any]]:
             rows = session.exec(
@@ -218,7 +235,7 @@ class GatewayHost:
                 .order_by(col(MessageRow.sequence))
                 .limit(HISTORY_PAGE)
             )
-            return [message_wire(m, d, directory) for m, d in rows]
+            return [for_participant(message_wire(m, d, directory), business) for m, d in rows]
 
         return await self.gateway.db.read(read)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, cast
@@ -11,7 +12,7 @@ from aiohttp.web_protocol import RequestPayloadError
 
 from channels import Route, WebhookRequest, WebhookResponse
 from channels.adapter import HttpHandler, SocketHandler
-from gateway.client_address import of_request
+from gateway.client_address import address_group, of_request
 from gateway.domain.errors import application_body
 from gateway.domain.unstorable import UnstorableText
 from gateway.state import GATEWAY
@@ -89,6 +90,7 @@ def undecodable() -> web.Response:
 def frozen_request(request: web.Request, body: bytes) -> WebhookRequest:
     settings = request.app[GATEWAY].config.gateway
     public_url = settings.public_url
+    client = of_request(request, settings.trusted_networks)
     return WebhookRequest(
         method=request.method,
         path=request.path,
@@ -96,7 +98,8 @@ def frozen_request(request: web.Request, body: bytes) -> WebhookRequest:
         headers={k.lower(): v for k, v in request.headers.items()},
         body=body,
         public_url=public_url + request.path_qs,
-        remote=of_request(request, settings.trusted_networks),
+        remote=client,
+        client_group=address_group(client),
     )
 
 
@@ -135,12 +138,27 @@ def _http(route: Route, limit: int) -> Callable[[web.Request], Awaitable[web.Str
     return serve
 
 
+def _gone(request: web.Request) -> bool:
+    transport = request.transport
+    return transport is None or transport.is_closing()
+
+
 def _socket(route: Route) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     handler = cast(SocketHandler, route.handler)
 
     async def serve(request: web.Request) -> web.StreamResponse:
-        ws = web.WebSocketResponse(heartbeat=30, max_msg_size=MAX_FRAME_BYTES)
-        await ws.prepare(request)
+        # permessage-deflate is declined (compress=False): its zlib state costs about 100 KB a
+        # socket, more than a chat's small JSON frames save in bandwidth
+        ws = web.WebSocketResponse(heartbeat=30, max_msg_size=MAX_FRAME_BYTES, compress=False)
+        try:
+            await ws.prepare(request)
+        except ConnectionError as exc:
+            return _left_during_handshake(request, exc)
+        if _gone(request):
+            with contextlib.suppress(ConnectionError):
+                await ws.close()
+            _left_during_handshake(request, None)
+            return ws
         try:
             await handler(frozen_request(request, b""), AiohttpSocket(ws))
         finally:
@@ -149,6 +167,14 @@ def _socket(route: Route) -> Callable[[web.Request], Awaitable[web.StreamRespons
         return ws
 
     return serve
+
+
+def _left_during_handshake(request: web.Request, error: BaseException | None) -> web.Response:
+    # A visitor who closes the tab mid-handshake is ordinary traffic, not a failure of ours.
+    why = f" ({type(error).__name__})" if error is not None else ""
+    log.info("a client left during the WebSocket handshake of %s%s", request.path, why)
+    # No one will read it: aiohttp's attempt to send it ends quietly on the closed connection.
+    return web.Response(status=400, text="the client left during the handshake")
 
 
 def mount_routes(app: web.Application, channel_id: str, routes: list[Route], limit: int) -> None:

@@ -56,6 +56,8 @@ class ConversationRow(SQLModel, table=True):
         # The API's listing of live conversations, newest activity first (migration 0004).
         Index("ix_conversations_live_activity", "merged_into", "last_activity_at", "id"),
         Index("ix_conversations_last_inbound", "last_inbound_at"),
+        # Anonymous visitors who never wrote, forgotten after a day (migration 0009).
+        Index("ix_conversations_silent", "participant_kind", "last_sequence", "created_at"),
     )
 
     id: str = Field(primary_key=True, max_length=40)
@@ -206,6 +208,32 @@ class AgentSessionRow(SQLModel, table=True):
     password_tag: str = Field(max_length=64)
     created_at: datetime = _when()
     expires_at: datetime = _when(index=True)
+
+
+class LimitUseRow(SQLModel, table=True):
+    """One counted use of a limited door (`Limits.take`), shared by every node (PostgreSQL)."""
+
+    __tablename__ = "limit_uses"
+    __table_args__ = (Index("ix_limit_uses_key", "bucket", "key", "used_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    bucket: str = Field(max_length=128)
+    key: str = Field(max_length=255)
+    #: seconds since the epoch
+    used_at: float
+
+
+class LimitHoldRow(SQLModel, table=True):
+    """Places one node holds (`Limits.acquire`), renewed while it runs (PostgreSQL)."""
+
+    __tablename__ = "limit_holds"
+
+    bucket: str = Field(primary_key=True, max_length=128)
+    key: str = Field(primary_key=True, max_length=255)
+    holder: str = Field(primary_key=True, max_length=64)
+    held: int
+    #: seconds since the epoch; a holder that stops renewing frees its places after a lease
+    renewed_at: float = Field(index=True)
 
 
 class SecretRow(SQLModel, table=True):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -45,7 +46,7 @@ async def page_through(visitor: Visitor) -> list[list[dict[str, Any]]]:
         frame = await visitor.socket.next_frame()
         assert frame["type"] == "history"
         pages.append(frame["messages"])
-        if len(frame["messages"]) < PAGE:
+        if len(frame["messages"]) < PAGE and not frame.get("more"):
             return pages
         after = int(frame["messages"][-1]["sequence"])
 
@@ -87,4 +88,28 @@ def test_the_widget_pages_with_the_gateways_page_size() -> None:
     source = WIDGET.read_text()
     match = re.search(r"var HISTORY_PAGE = (\d+);", source)
     assert match is not None and int(match.group(1)) == PAGE
-    assert "frame.messages.length >= HISTORY_PAGE" in source
+    assert "frame.more === true || frame.messages.length >= HISTORY_PAGE" in source
+
+
+async def test_a_history_frame_is_bounded_in_size_and_pages_on_with_more() -> None:
+    """Twenty long messages (100,000 characters each) come in frames of at most ~512 KB."""
+    host = PagedHost(channel_id="chat")
+    chat = WebchatAdapter(
+        "chat",
+        WebchatConfig.model_validate({"type": "webchat", "allowed_origins": [SITE]}),
+        host,
+    )
+    token, visitor_id = await new_visitor(chat)
+    long = stored(20)
+    for message in long:
+        message["content"] = {"basic": {"items": [{"text": "x" * 100_000}]}}
+    host.stored_messages[visitor_id] = long
+    visitor = Visitor(chat, token)
+    await eventually(lambda: visitor_id in host.feeds)
+    pages = await page_through(visitor)
+    await visitor.leave()
+    assert [m["id"] for page in pages for m in page] == [f"m{n}" for n in range(1, 21)]
+    assert all(len(json.dumps(page)) <= 600_000 for page in pages)
+    assert len(pages) >= 4
+    frames = [f for f in visitor.socket.sent if f["type"] == "history"]
+    assert all(f.get("more") for f in frames[:-1]) and "more" not in frames[-1]

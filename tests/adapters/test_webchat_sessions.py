@@ -179,7 +179,6 @@ async def test_a_returning_token_opens_the_same_conversation() -> None:
     again = await post(chat, session_request({"token": first["token"]}))
     assert again["conversationId"] == first["conversationId"]
     assert again["anonymousVisitorId"] == first["anonymousVisitorId"]
-    assert again["token"] == first["token"]
 
 
 async def test_a_tampered_token_is_refused() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any, cast
@@ -78,12 +79,19 @@ async def eventually(check: Callable[[], bool]) -> None:
 class Visitor:
     """One browser tab connected to the adapter."""
 
-    def __init__(self, adapter: WebchatAdapter, token: str, origin: str | None = SITE) -> None:
+    def __init__(
+        self,
+        adapter: WebchatAdapter,
+        token: str,
+        origin: str | None = SITE,
+        client: str = "198.51.100.7",
+    ) -> None:
         self.socket = FakeSocket()
         headers = {"origin": origin} if origin else {}
         request = json_request(
             "/channels/chat/ws", b"", method="GET", query={"token": token}, headers=headers
         )
+        request = dataclasses.replace(request, remote=client, client_group=client)
         self.task = asyncio.create_task(serve(adapter, request, self.socket))
 
     async def leave(self) -> None:

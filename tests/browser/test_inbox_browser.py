@@ -85,8 +85,19 @@ async def test_a_returning_visitor_gets_what_was_sent_while_away(world: World) -
     await expect(agent.locator(".message-row.out .text")).to_have_text("Your parcel has shipped!")
 
     returning = await context.new_page()
+    renewals: list[str] = []
+    returning.on(
+        "request",
+        lambda request: (
+            renewals.append(request.post_data or "")
+            if request.url.endswith("/sessions") and request.method == "POST"
+            else None
+        ),
+    )
     await open_chat(returning, world.site_url)
     await expect(returning.locator(OUT, has_text="Your parcel has shipped!")).to_be_visible()
+    # the widget renewed its token on load (expiry slides), keeping the same conversation
+    assert any('"token"' in body for body in renewals), renewals
 
 
 async def test_markup_from_a_visitor_is_shown_as_inert_text(world: World) -> None:

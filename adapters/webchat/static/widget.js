@@ -78,6 +78,8 @@
   var timer = null;
   var unavailable = false;
   var tokenRejected = false;
+  var renewed = false; // whether this page has renewed the stored token yet
+  var conversation = store.get("conversation"); // the conversation this page shows
   var panelOpen = false;
   var lastSequence = 0; // highest sequence shown
   // Every message up to here is shown; a live message may be past it while history pages in.
@@ -541,6 +543,8 @@
 
   function forget() {
     setToken(null);
+    conversation = null;
+    store.remove("conversation");
     identifiedAs = null;
     store.remove("user");
     store.remove("read");
@@ -586,10 +590,14 @@
         if (!response.ok || !data || typeof data.token !== "string") {
           throw new Error("chat session refused (" + response.status + ")");
         }
-        if (data.token !== token) {
+        if (data.conversationId !== conversation) {
           clearMessages(); // another conversation: show it from the start
-          setToken(data.token);
+          conversation = data.conversationId;
+          store.set("conversation", conversation);
         }
+        // A fresh token each time: its lifetime starts again (the conversation is the same).
+        setToken(data.token);
+        renewed = true;
         if (identity && pendingIdentity === identity) {
           pendingIdentity = null;
           identifiedAs = identity.userId;
@@ -627,7 +635,7 @@
 
   function start() {
     if (ws || timer || starting || unavailable) return;
-    if (!token || pendingIdentity) {
+    if (!token || pendingIdentity || !renewed) {
       starting = true;
       openSession().then(function () {
         starting = false;
@@ -685,7 +693,8 @@
         markRead();
         // Page on from this page's last message, not from lastSequence: a live message shown
         // meanwhile may be newer than messages still waiting in the next page.
-        if (frame.messages.length >= HISTORY_PAGE && tail > syncedSequence) {
+        var full = frame.more === true || frame.messages.length >= HISTORY_PAGE;
+        if (full && tail > syncedSequence) {
           syncedSequence = tail;
           sync(socket, tail);
         } else {
@@ -959,8 +968,12 @@
     window.addEventListener("storage", function (event) {
       // Another tab identified the visitor or started afresh: follow it.
       if (event.key !== KEY + ":token" || event.newValue === token) return;
+      var stored = store.get("conversation");
+      var sameConversation = token && event.newValue && stored === conversation;
       token = event.newValue;
       identifiedAs = store.get("user");
+      if (sameConversation) return; // another tab renewed the token: this socket stays
+      conversation = stored;
       dropSocket();
       clearMessages();
       if (token) restart(); // a removed token: wait for the other tab's new one
