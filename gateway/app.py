@@ -11,7 +11,7 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.web_protocol import RequestPayloadError
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from channels import Adapter, Route
 from gateway import background
@@ -21,6 +21,7 @@ from gateway.domain.directory import ChannelInfo
 from gateway.domain.records import Business
 from gateway.events.feed import EventFeed
 from gateway.logs import quiet_client_faults, request_id
+from gateway.metrics import exposition
 from gateway.plugins.host import GatewayHost
 from gateway.plugins.registry import ChannelSpec, channel_specs
 from gateway.plugins.routes import mount_routes, too_large, undecodable
@@ -201,5 +202,5 @@ async def metrics(request: web.Request) -> web.Response:
                 headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
             )
     gateway.metrics.writer_queue.set(gateway.db.writer.depth)
-    body = generate_latest(gateway.metrics.registry)
+    body = exposition(gateway.metrics)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
