@@ -27,7 +27,7 @@ from gateway.plugins.registry import ChannelSpec, channel_specs
 from gateway.plugins.routes import mount_routes, too_large, undecodable
 from gateway.state import GATEWAY, Gateway
 from gateway.store import migrate
-from gateway.store.database import Database
+from gateway.store.database import RETRY_AFTER_SECONDS, Database, unreachable
 from gateway.store.secrets import master_secret
 from gateway.web import api, inbox
 
@@ -172,10 +172,26 @@ async def request_context(
     except web.HTTPException as exc:
         status = exc.status
         raise
+    except Exception as exc:
+        if not unreachable(exc):
+            raise
+        # Not the client's fault and not a bug: it may try again once the database is back.
+        log.warning("%s %s: the database cannot be reached: %s", request.method, request.path, exc)
+        status = 503
+        return database_unreachable()
     finally:
         metrics = request.app[GATEWAY].metrics
         metrics.answered(request.method, route_name, status, time.perf_counter() - started)
         request_id.reset(token)
+
+
+def database_unreachable() -> web.Response:
+    """503 with Retry-After: the request could not be served because the database is away."""
+    return web.json_response(
+        {"message": "the database cannot be reached; try again shortly"},
+        status=503,
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
 
 
 async def healthz(_: web.Request) -> web.Response:
@@ -186,7 +202,11 @@ async def readyz(request: web.Request) -> web.Response:
     gateway = request.app[GATEWAY]
     if await gateway.db.ping():
         return web.json_response({"status": "ready"})
-    return web.json_response({"status": "database unreachable"}, status=503)
+    return web.json_response(
+        {"status": "database unreachable"},
+        status=503,
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
 
 
 async def metrics(request: web.Request) -> web.Response:

@@ -8,8 +8,9 @@ import logging
 import random
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
+from typing import TypeVar
 
 from sqlmodel import Session
 
@@ -35,7 +36,9 @@ from gateway.outbound.claim import (
 from gateway.outbound.pacing import Clock, Pacer, Sleep
 from gateway.outbound.record import fail_now, failure_recorder, finisher, part_recorder
 from gateway.state import Gateway
+from gateway.store.database import unreachable
 
+T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 #: how long a claim holds before another worker may take the delivery over
@@ -44,6 +47,10 @@ LEASE = timedelta(seconds=60)
 SEND_TIMEOUT = 30.0
 #: how often the dispatcher looks for due rows when nothing woke it
 POLL_SECONDS = 1.0
+#: the first and the longest wait before a provider's answer is written again, while the
+#: database cannot be reached
+RECORD_RETRY_FIRST = 0.5
+RECORD_RETRY_LAST = 5.0
 
 
 class Dispatcher:
@@ -249,7 +256,7 @@ class Dispatcher:
             with self._awaiting_answer(job.message_id):
                 if not await self._send_part(job, adapter, outbound, total):
                     return
-        await gw.db.write(finisher(job.message_id, rendered.menu, gw.directory))
+        await self._record(job, finisher(job.message_id, rendered.menu, gw.directory))
 
     @contextlib.contextmanager
     def _awaiting_answer(self, message_id: str) -> Iterator[None]:
@@ -284,7 +291,8 @@ class Dispatcher:
             return False
         gw.metrics.send_latency.labels(job.channel_id).observe(time.perf_counter() - started)
         gw.metrics.messages_out.labels(job.channel_id).inc()
-        await gw.db.write(
+        await self._record(
+            job,
             part_recorder(
                 job.message_id,
                 outbound.index,
@@ -294,7 +302,7 @@ class Dispatcher:
                 self.lease,
                 handed_over_at,
                 gw.directory,
-            )
+            ),
         )
         return True
 
@@ -305,10 +313,11 @@ class Dispatcher:
             log.error(
                 "channel %s refused a send because of its settings: %s", job.channel_id, error
             )
-        outcome = await gw.db.write(
+        outcome = await self._record(
+            job,
             failure_recorder(
                 job.message_id, error, gw.config.delivery.retry_delays, gw.directory, self.uniform
-            )
+            ),
         )
         if outcome.failed:
             log.warning(
@@ -322,6 +331,24 @@ class Dispatcher:
                 outcome.next_attempt_at,
                 error,
             )
+
+    async def _record(self, job: Job, write: Callable[[Session], T]) -> T:
+        """Write what the provider answered, waiting out a database outage: an answer not
+        recorded would have the part sent again once the claim's lease ends."""
+        delay = RECORD_RETRY_FIRST
+        while True:
+            try:
+                return await self.gateway.db.write(write)
+            except Exception as exc:
+                if not unreachable(exc):
+                    raise
+                log.warning(
+                    "the database cannot be reached; recording message %s's send again in %.1f s",
+                    job.message_id,
+                    delay,
+                )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RECORD_RETRY_LAST)
 
 
 async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
