@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import logging
 import time
@@ -16,7 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from channels import Adapter, Route
 from gateway import background
 from gateway.clock import new_id
-from gateway.config import Config, database_url
+from gateway.config import Config, database_url, spool_folder
 from gateway.domain.directory import ChannelInfo
 from gateway.domain.records import Business
 from gateway.events.feed import EventFeed
@@ -24,11 +25,12 @@ from gateway.logs import quiet_client_faults, request_id
 from gateway.metrics import exposition
 from gateway.plugins.host import GatewayHost
 from gateway.plugins.registry import ChannelSpec, channel_specs
-from gateway.plugins.routes import mount_routes, too_large, undecodable
+from gateway.plugins.routes import SPOOL, SPOOLED_ROUTES, mount_routes, too_large, undecodable
 from gateway.state import GATEWAY, Gateway
 from gateway.store import migrate
 from gateway.store.database import RETRY_AFTER_SECONDS, Database, unreachable
 from gateway.store.secrets import master_secret
+from gateway.store.spool import Spool
 from gateway.web import api, inbox
 
 log = logging.getLogger(__name__)
@@ -62,6 +64,8 @@ def build_app(
     )
     app[GATEWAY] = gateway
     app[HOSTS] = []
+    app[SPOOL] = Spool(spool_folder(config))
+    app[SPOOLED_ROUTES] = {}
     app.cleanup_ctx.append(database_context)
     app.cleanup_ctx.append(feed_context)
     for spec in specs:
@@ -76,6 +80,7 @@ def build_app(
         routes: list[Route] = list(adapter.routes())
         mount_routes(app, spec.channel_id, routes, config.gateway.max_body_bytes)
     app.cleanup_ctx.append(adapters_context)
+    app.cleanup_ctx.append(spool_context)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
@@ -129,6 +134,68 @@ async def adapters_context(app: web.Application) -> AsyncIterator[None]:
                 await adapter.stop()
             except Exception:
                 log.exception("stopping adapter %s failed", adapter.type)
+
+
+#: how often the spool is looked at for provider webhooks to hand in
+SPOOL_SECONDS = 1.0
+
+
+async def spool_context(app: web.Application) -> AsyncIterator[None]:
+    """Hand the webhooks kept while the database was away to their channels once it is back."""
+    spool = app[SPOOL]
+    recovered = await asyncio.to_thread(spool.recover)
+    if recovered:
+        log.info("%d webhooks kept by an ended process will be stored", recovered)
+    task = asyncio.create_task(_hand_in_forever(app), name="spool")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def _hand_in_forever(app: web.Application) -> None:
+    while True:
+        try:
+            await hand_in(app)
+        except Exception:
+            log.exception("handing in spooled webhooks failed")
+        await asyncio.sleep(SPOOL_SECONDS)
+
+
+async def hand_in(app: web.Application) -> None:
+    """Hand in the spooled webhooks, oldest first, until none is left or the database is
+    still away."""
+    spool, routes = app[SPOOL], app[SPOOLED_ROUTES]
+    waiting = await asyncio.to_thread(spool.waiting)
+    if not waiting:
+        spool.behind = False
+        return
+    with spool.turn() as mine:
+        if not mine:
+            return  # another process of this gateway is handing them in
+        for path in waiting:
+            taken = await asyncio.to_thread(spool.take, path)
+            if taken is None:
+                continue
+            handler = routes.get(taken.request.path)
+            if handler is None:
+                log.error("a spooled webhook for %s has no channel any more", taken.request.path)
+                await asyncio.to_thread(spool.done, taken)
+                continue
+            try:
+                answer = await handler(taken.request)
+            except Exception as exc:
+                if unreachable(exc):
+                    await asyncio.to_thread(spool.give_back, taken)
+                    return
+                log.exception("a spooled webhook for %s failed", taken.request.path)
+                answer = None
+            if answer is not None and answer.status >= 400:
+                log.warning(
+                    "a spooled webhook for %s was refused: %d", taken.request.path, answer.status
+                )
+            await asyncio.to_thread(spool.done, taken)
+            log.info("stored a webhook kept while the database was away")
 
 
 async def _in_thread(fn: Callable[[], None]) -> None:

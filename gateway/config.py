@@ -64,6 +64,8 @@ class GatewaySection(Section):
     body_timeout: float = Field(default=30.0, gt=0, le=3600)
     #: worker processes serving `listen` together (more than 1 needs PostgreSQL)
     processes: int = Field(default=1, ge=1, le=64)
+    #: where provider webhooks wait while the database is away (relative to the config file)
+    spool_dir: Annotated[str, Field(min_length=1)] = "spool"
 
     @field_validator("listen")
     @classmethod
@@ -328,3 +330,11 @@ def database_url(config: Config) -> str:
         if relative and relative != ":memory:":
             return prefix + str(Path(config.source).resolve().parent / relative)
     return url
+
+
+def spool_folder(config: Config) -> Path:
+    """`spool_dir`, with a relative path taken from the config file's folder."""
+    folder = Path(config.gateway.spool_dir)
+    if not folder.is_absolute() and config.source:
+        folder = Path(config.source).resolve().parent / folder
+    return folder

@@ -1,5 +1,6 @@
 """The database goes away under a running daemon and comes back: the daemon says it is not
-ready meanwhile, then carries on by itself, and what it accepted goes out once."""
+ready meanwhile, keeps the provider webhooks it cannot store on disk, then carries on by
+itself: what it accepted goes out once, and what it kept is stored once, in order."""
 
 from __future__ import annotations
 
@@ -77,10 +78,22 @@ async def test_the_daemon_is_unready_while_the_database_is_away_then_resumes_alo
 
                     server.stop()
                     await eventually(lambda: _is(ready(), 503), 30)
-                    # what cannot be stored is refused for a retry, not answered 500
-                    during = await twilio.post_inbound(inbound, CUSTOMER, "while away")
-                    assert during.status == 503
-                    await asyncio.sleep(2)  # the retry falls due meanwhile
+                    # the REST API asks for a retry rather than failing with 500
+                    async with http.get(
+                        daemon.url + "/inbox/v2/conversations", headers=AUTH
+                    ) as response:
+                        assert response.status == 503
+                        assert "Retry-After" in response.headers
+                    # an SMS is kept on disk and acknowledged, as is Twilio's retry of it
+                    first = await twilio.post_inbound(inbound, CUSTOMER, "while away")
+                    assert first.status == 200
+                    retried = await twilio.post_inbound(
+                        inbound, CUSTOMER, "while away", message_sid=first.message_sid
+                    )
+                    assert retried.status == 200
+                    second = await twilio.post_inbound(inbound, CUSTOMER, "still away")
+                    assert second.status == 200
+                    await asyncio.sleep(2)  # the send's retry falls due meanwhile
 
                     server.start()
                     await eventually(lambda: _is(ready(), 200), 30)
@@ -93,13 +106,13 @@ async def test_the_daemon_is_unready_while_the_database_is_away_then_resumes_alo
                         return {"before the outage", "after the outage"} <= set(bodies)
 
                     await eventually(both_sent, 30)
-                    await eventually(lambda: "back again" in _texts(sub.accepted), 30)
+                    await eventually(lambda: len(sub.accepted) == 4, 30)
                 assert await daemon.stop() == 0
             finally:
                 await daemon.kill()
         sent = Counter(m["Body"] for m in twilio.sent)
         assert sent == {"before the outage": 1, "after the outage": 1}
-        assert _texts(sub.accepted) == ["hello", "back again"]
+        assert _texts(sub.accepted) == ["hello", "while away", "still away", "back again"]
 
 
 async def _is(status: Any, expected: int) -> bool:

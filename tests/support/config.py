@@ -251,6 +251,8 @@ class GatewayConfig:
     metrics_token: str | None = None
     #: worker processes behind `listen` (more than 1 needs PostgreSQL)
     processes: int | None = None
+    #: where provider webhooks wait while the database is away
+    spool_dir: str | None = None
     #: API token name -> token
     tokens: Mapping[str, str] = field(default_factory=dict)
     agents: Sequence[Agent] = ()
@@ -296,6 +298,7 @@ class GatewayConfig:
             "body_timeout": self.body_timeout,
             "metrics_token": self.metrics_token,
             "processes": self.processes,
+            "spool_dir": self.spool_dir,
         }
         parts = [
             toml_table("[gateway]", gateway),
