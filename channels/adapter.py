@@ -85,11 +85,18 @@ SocketHandler = Callable[[WebhookRequest, Socket], Awaitable[None]]
 
 @dataclass(frozen=True)
 class Route:
-    """One route under `/channels/<id>/`; `path` is relative, e.g. `"inbound"`."""
+    """One route under `/channels/<id>/`; `path` is relative, e.g. `"inbound"`.
+
+    `spooled_answer`: for a provider's webhook whose answer only says "received" and whose
+    handler stores each event once however often it is handed in. When the database cannot
+    be reached, the gateway keeps such a request on local disk, answers this, and hands the
+    request to the handler again once the database is back. None: it is answered 503.
+    """
 
     method: Literal["GET", "POST", "OPTIONS", "WS"]
     path: str
     handler: HttpHandler | SocketHandler
+    spooled_answer: WebhookResponse | None = None
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import logging
 import time
@@ -11,25 +12,27 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.web_protocol import RequestPayloadError
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from channels import Adapter, Route
 from gateway import background
 from gateway.clock import new_id
-from gateway.config import Config, database_url
+from gateway.config import Config, database_url, spool_folder
 from gateway.domain.directory import ChannelInfo
 from gateway.domain.records import Business
 from gateway.events.feed import EventFeed
 from gateway.limits import InMemoryLimits, Limits
 from gateway.logs import quiet_client_faults, request_id
+from gateway.metrics import exposition
 from gateway.plugins.host import GatewayHost
 from gateway.plugins.registry import ChannelSpec, channel_specs
-from gateway.plugins.routes import mount_routes, too_large, undecodable
+from gateway.plugins.routes import SPOOL, SPOOLED_ROUTES, mount_routes, too_large, undecodable
 from gateway.state import GATEWAY, Gateway
 from gateway.store import migrate
-from gateway.store.database import Database
+from gateway.store.database import RETRY_AFTER_SECONDS, Database, unreachable
 from gateway.store.secrets import master_secret
 from gateway.store.shared_limits import PostgresLimits
+from gateway.store.spool import Spool
 from gateway.web import api, inbox
 
 log = logging.getLogger(__name__)
@@ -68,6 +71,8 @@ def build_app(
     )
     app[GATEWAY] = gateway
     app[HOSTS] = []
+    app[SPOOL] = Spool(spool_folder(config))
+    app[SPOOLED_ROUTES] = {}
     app.cleanup_ctx.append(database_context)
     app.cleanup_ctx.append(limits_context)
     app.cleanup_ctx.append(feed_context)
@@ -83,6 +88,7 @@ def build_app(
         routes: list[Route] = list(adapter.routes())
         mount_routes(app, spec.channel_id, routes, config.gateway.max_body_bytes)
     app.cleanup_ctx.append(adapters_context)
+    app.cleanup_ctx.append(spool_context)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
@@ -148,6 +154,68 @@ async def adapters_context(app: web.Application) -> AsyncIterator[None]:
                 log.exception("stopping adapter %s failed", adapter.type)
 
 
+#: how often the spool is looked at for provider webhooks to hand in
+SPOOL_SECONDS = 1.0
+
+
+async def spool_context(app: web.Application) -> AsyncIterator[None]:
+    """Hand the webhooks kept while the database was away to their channels once it is back."""
+    spool = app[SPOOL]
+    recovered = await asyncio.to_thread(spool.recover)
+    if recovered:
+        log.info("%d webhooks kept by an ended process will be stored", recovered)
+    task = asyncio.create_task(_hand_in_forever(app), name="spool")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def _hand_in_forever(app: web.Application) -> None:
+    while True:
+        try:
+            await hand_in(app)
+        except Exception:
+            log.exception("handing in spooled webhooks failed")
+        await asyncio.sleep(SPOOL_SECONDS)
+
+
+async def hand_in(app: web.Application) -> None:
+    """Hand in the spooled webhooks, oldest first, until none is left or the database is
+    still away."""
+    spool, routes = app[SPOOL], app[SPOOLED_ROUTES]
+    waiting = await asyncio.to_thread(spool.waiting)
+    if not waiting:
+        spool.behind = False
+        return
+    with spool.turn() as mine:
+        if not mine:
+            return  # another process of this gateway is handing them in
+        for path in waiting:
+            taken = await asyncio.to_thread(spool.take, path)
+            if taken is None:
+                continue
+            handler = routes.get(taken.request.path)
+            if handler is None:
+                log.error("a spooled webhook for %s has no channel any more", taken.request.path)
+                await asyncio.to_thread(spool.done, taken)
+                continue
+            try:
+                answer = await handler(taken.request)
+            except Exception as exc:
+                if unreachable(exc):
+                    await asyncio.to_thread(spool.give_back, taken)
+                    return
+                log.exception("a spooled webhook for %s failed", taken.request.path)
+                answer = None
+            if answer is not None and answer.status >= 400:
+                log.warning(
+                    "a spooled webhook for %s was refused: %d", taken.request.path, answer.status
+                )
+            await asyncio.to_thread(spool.done, taken)
+            log.info("stored a webhook kept while the database was away")
+
+
 async def _in_thread(fn: Callable[[], None]) -> None:
     await asyncio.get_running_loop().run_in_executor(None, fn)
 
@@ -189,10 +257,26 @@ async def request_context(
     except web.HTTPException as exc:
         status = exc.status
         raise
+    except Exception as exc:
+        if not unreachable(exc):
+            raise
+        # Not the client's fault and not a bug: it may try again once the database is back.
+        log.warning("%s %s: the database cannot be reached: %s", request.method, request.path, exc)
+        status = 503
+        return database_unreachable()
     finally:
         metrics = request.app[GATEWAY].metrics
         metrics.answered(request.method, route_name, status, time.perf_counter() - started)
         request_id.reset(token)
+
+
+def database_unreachable() -> web.Response:
+    """503 with Retry-After: the request could not be served because the database is away."""
+    return web.json_response(
+        {"message": "the database cannot be reached; try again shortly"},
+        status=503,
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
 
 
 async def healthz(_: web.Request) -> web.Response:
@@ -203,7 +287,11 @@ async def readyz(request: web.Request) -> web.Response:
     gateway = request.app[GATEWAY]
     if await gateway.db.ping():
         return web.json_response({"status": "ready"})
-    return web.json_response({"status": "database unreachable"}, status=503)
+    return web.json_response(
+        {"status": "database unreachable"},
+        status=503,
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
 
 
 async def metrics(request: web.Request) -> web.Response:
@@ -219,5 +307,5 @@ async def metrics(request: web.Request) -> web.Response:
                 headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
             )
     gateway.metrics.writer_queue.set(gateway.db.writer.depth)
-    body = generate_latest(gateway.metrics.registry)
+    body = exposition(gateway.metrics)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

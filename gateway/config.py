@@ -62,6 +62,10 @@ class GatewaySection(Section):
     header_timeout: float = Field(default=30.0, gt=0, le=3600)
     #: seconds a request body may go without a byte before the connection is closed
     body_timeout: float = Field(default=30.0, gt=0, le=3600)
+    #: worker processes serving `listen` together (more than 1 needs PostgreSQL)
+    processes: int = Field(default=1, ge=1, le=64)
+    #: where provider webhooks wait while the database is away (relative to the config file)
+    spool_dir: Annotated[str, Field(min_length=1)] = "spool"
 
     @field_validator("listen")
     @classmethod
@@ -244,6 +248,11 @@ def parse_config(text: str, source: str | None = None) -> Config:
             )
         if not isinstance(table.get("type"), str):
             problems.append(f"config error: channels.{channel_id}.type: required")
+    if config.gateway.processes > 1 and config.database.url.startswith("sqlite:"):
+        problems.append(
+            "config error: gateway.processes: several processes need PostgreSQL "
+            "(a SQLite file serves one process)"
+        )
     names = [t.name for t in config.api.tokens]
     if len(set(names)) != len(names):
         problems.append("config error: api.tokens: token names must be unique")
@@ -323,3 +332,11 @@ def database_url(config: Config) -> str:
         if relative and relative != ":memory:":
             return prefix + str(Path(config.source).resolve().parent / relative)
     return url
+
+
+def spool_folder(config: Config) -> Path:
+    """`spool_dir`, with a relative path taken from the config file's folder."""
+    folder = Path(config.gateway.spool_dir)
+    if not folder.is_absolute() and config.source:
+        folder = Path(config.source).resolve().parent / folder
+    return folder

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 from typing import Any
 
 from aiohttp import web
@@ -162,8 +163,12 @@ async def serve(
     header_timeout: float,
     body_timeout: float,
     shutdown_timeout: float,
+    sock: socket.socket | None = None,
 ) -> None:
-    """Serve `app` until SIGINT or SIGTERM, then shut it down gracefully."""
+    """Serve `app` until SIGINT or SIGTERM, then shut it down gracefully.
+
+    With `sock` (a listening socket shared by several processes), `host` and `port` only name it.
+    """
     runner = TimedAppRunner(
         app,
         header_timeout=header_timeout,
@@ -174,7 +179,8 @@ async def serve(
     )
     await runner.setup()
     try:
-        await web.TCPSite(runner, host, port).start()
+        site = web.TCPSite(runner, host, port) if sock is None else web.SockSite(runner, sock)
+        await site.start()
         while True:
             await asyncio.sleep(3600)
     finally:
@@ -189,6 +195,7 @@ def run(
     header_timeout: float,
     body_timeout: float,
     shutdown_timeout: float,
+    sock: socket.socket | None = None,
 ) -> None:
     """`serve` on a new event loop, as `aiohttp.web.run_app` does."""
     loop = asyncio.new_event_loop()
@@ -200,6 +207,7 @@ def run(
             header_timeout=header_timeout,
             body_timeout=body_timeout,
             shutdown_timeout=shutdown_timeout,
+            sock=sock,
         )
     )
     try:

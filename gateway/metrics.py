@@ -1,10 +1,22 @@
-"""Prometheus metrics: requests, messages in and out by channel, queue depths, latencies."""
+"""Prometheus metrics: requests, messages in and out by channel, queue depths, latencies.
+
+When the gateway runs as several processes (`[gateway] processes`), the supervisor gives each
+worker the same PROMETHEUS_MULTIPROC_DIR: every worker writes its values to files there and
+`/metrics`, whichever worker answers it, adds up all of them (prometheus_client's
+multiprocess mode), so the gateway is reported as a whole.
+"""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
+
+#: the environment variable naming the folder the processes of one gateway share
+SHARED_FOLDER_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 class Metrics:
@@ -49,15 +61,21 @@ class Metrics:
             "inbox_writer_queue_depth",
             "Writes waiting for the next group commit",
             registry=self.registry,
+            multiprocess_mode="livesum",
         )
         self.deliveries_pending = Gauge(
-            "inbox_deliveries_pending", "Deliveries waiting to be sent", registry=self.registry
+            "inbox_deliveries_pending",
+            "Deliveries waiting to be sent",
+            registry=self.registry,
+            # a count of the database's rows: the latest process to count it is right
+            multiprocess_mode="mostrecent",
         )
         self.webhooks_pending = Gauge(
             "inbox_webhook_events_pending",
             "Outgoing webhook events not yet delivered",
             ["url"],
             registry=self.registry,
+            multiprocess_mode="mostrecent",
         )
 
         #: the labelled series of answered requests, found once per label set
@@ -74,3 +92,24 @@ class Metrics:
             self._answered[(method, route, status)] = series
         series[0].inc()
         series[1].observe(seconds)
+
+
+def shared_folder() -> Path | None:
+    """The folder the gateway's processes share their metrics in (None: one process)."""
+    folder = os.environ.get(SHARED_FOLDER_ENV)
+    return Path(folder) if folder else None
+
+
+def exposition(metrics: Metrics) -> bytes:
+    """The Prometheus text of the gateway: this process's, or every process's added up."""
+    folder = shared_folder()
+    if folder is None:
+        return generate_latest(metrics.registry)
+    whole = CollectorRegistry()
+    MultiProcessCollector(whole, str(folder))  # type: ignore[no-untyped-call]
+    return generate_latest(whole)
+
+
+def forget_process(folder: Path, pid: int) -> None:
+    """Drop an ended process's live gauges (its counters stay in the sums)."""
+    mark_process_dead(pid, str(folder))  # type: ignore[no-untyped-call]

@@ -14,7 +14,9 @@ PYTHON=${PYTHON:-.venv/bin/python}
 say() { printf 'bench.sh: %s\n' "$*" >&2; }
 
 benches=("$@")
+all=""
 if [[ ${#benches[@]} == 0 ]]; then
+  all=1
   benches=(inbound outbound webchat_scale size render capacity nodes)
 fi
 
@@ -29,6 +31,11 @@ if [[ -z "${INBOX_TEST_POSTGRES_URL:-}" ]]; then
   if [[ -n "$pg_started" ]]; then
     trap 'scripts/postgres.sh stop' EXIT
   fi
+fi
+
+# several processes need PostgreSQL: bench.scale runs only when there is a server
+if [[ -n "$all" && -n "${INBOX_TEST_POSTGRES_URL:-}" ]]; then
+  benches+=(scale)
 fi
 
 quick=()

@@ -34,6 +34,10 @@ log = logging.getLogger(__name__)
 PROFILE_FIELDS = "first_name,last_name,profile_pic"
 
 
+#: the answer to a webhook taken in (Meta wants a fast 200)
+RECEIVED = WebhookResponse(status=200, body="EVENT_RECEIVED", content_type="text/plain")
+
+
 class MessengerAdapter:
     """A Facebook Page's Messenger conversations, through one Meta app."""
 
@@ -83,7 +87,7 @@ class MessengerAdapter:
         """Meta's verification handshake and event webhook, both at `webhook`."""
         return [
             Route("GET", "webhook", self.verify),
-            Route("POST", "webhook", self.receive),
+            Route("POST", "webhook", self.receive, spooled_answer=RECEIVED),
         ]
 
     async def start(self) -> None:
@@ -128,7 +132,7 @@ class MessengerAdapter:
         if events:
             await self.host.ingest(events)
         # Meta retries anything but a fast 200, and unsubscribes apps that keep failing.
-        return WebhookResponse(status=200, body="EVENT_RECEIVED", content_type="text/plain")
+        return RECEIVED
 
     async def send(self, part: OutboundPart) -> SendResult:
         """Send one part through the Send API; raises a classified SendError."""

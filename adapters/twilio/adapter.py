@@ -88,8 +88,8 @@ class TwilioAdapter:
     def routes(self) -> Sequence[Route]:
         """Twilio's inbound-message and status-callback webhooks."""
         return (
-            Route("POST", "inbound", self.handle_inbound),
-            Route("POST", "status", self.handle_status),
+            Route("POST", "inbound", self.handle_inbound, spooled_answer=_twiml()),
+            Route("POST", "status", self.handle_status, spooled_answer=_twiml()),
         )
 
     async def start(self) -> None:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import getpass
 import logging
+import socket
 import sys
 from collections.abc import Sequence
 
-from gateway import listener
+from gateway import listener, supervisor
 from gateway.app import build_app
 from gateway.cli.events import add_events_command
 from gateway.config import ConfigError, database_url, load_config
@@ -26,9 +27,19 @@ log = logging.getLogger("gateway")
 def cmd_run(args: argparse.Namespace) -> int:
     setup_logging(args.log_level)
     config = load_checked_config(args.config)
-    for adapter in scan_adapters().adapters.values():
-        # a plug-in adapter's lines are the gateway's own, unlike those of the libraries it uses
-        own_logger(adapter.__module__.split(".")[0])
+    log_adapters_as_own()
+    if config.gateway.processes > 1:
+        log.info(
+            "inbox-gateway listening on %s with %d processes (public URL %s)",
+            config.gateway.listen,
+            config.gateway.processes,
+            config.gateway.public_url,
+        )
+        # migrated once here, before any worker starts
+        engine = create_db_engine(database_url(config))
+        migrate.upgrade(engine)
+        engine.dispose()
+        return supervisor.supervise(config, args.config, args.log_level)
     app = build_app(config)
     log.info(
         "inbox-gateway listening on %s (public URL %s)",
@@ -42,6 +53,30 @@ def cmd_run(args: argparse.Namespace) -> int:
         header_timeout=config.gateway.header_timeout,
         body_timeout=config.gateway.body_timeout,
         shutdown_timeout=config.gateway.shutdown_grace,
+    )
+    return 0
+
+
+def log_adapters_as_own() -> None:
+    """A plug-in adapter's lines are the gateway's own, unlike those of the libraries it uses."""
+    for adapter in scan_adapters().adapters.values():
+        own_logger(adapter.__module__.split(".")[0])
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    setup_logging(args.log_level)
+    config = load_checked_config(args.config)
+    log_adapters_as_own()
+    app = build_app(config)
+    supervisor.exit_with_supervisor(app)
+    listener.run(
+        app,
+        config.gateway.host,
+        config.gateway.port,
+        header_timeout=config.gateway.header_timeout,
+        body_timeout=config.gateway.body_timeout,
+        shutdown_timeout=config.gateway.shutdown_grace,
+        sock=socket.socket(fileno=args.socket_fd),
     )
     return 0
 
@@ -124,6 +159,15 @@ def parser() -> argparse.ArgumentParser:
     run = with_config(sub.add_parser("run", help="run the daemon"))
     run.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
     run.set_defaults(func=cmd_run)
+    worker = with_config(
+        sub.add_parser(
+            "worker",
+            help="one of the processes `run` starts when [gateway] processes is more than 1",
+        )
+    )
+    worker.add_argument("--socket-fd", type=int, required=True, help="the inherited socket")
+    worker.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
+    worker.set_defaults(func=cmd_worker)
     check = with_config(
         sub.add_parser("check-config", help="validate the configuration and print a summary")
     )

@@ -8,8 +8,9 @@ import logging
 import random
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from datetime import timedelta
+from typing import TypeVar
 
 from sqlmodel import Session
 
@@ -37,7 +38,9 @@ from gateway.outbound.pacing import Clock, Pacer, SharedSlots, Sleep
 from gateway.outbound.record import fail_now, failure_recorder, finisher
 from gateway.outbound.sent import RECORD_SENT, SentPart
 from gateway.state import Gateway
+from gateway.store.database import unreachable
 
+T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 #: how long a claim holds before another worker may take the delivery over
@@ -46,6 +49,10 @@ LEASE = timedelta(seconds=60)
 SEND_TIMEOUT = 30.0
 #: how often the dispatcher looks for due rows when nothing woke it
 POLL_SECONDS = 1.0
+#: the first and the longest wait before a provider's answer is written again, while the
+#: database cannot be reached
+RECORD_RETRY_FIRST = 0.5
+RECORD_RETRY_LAST = 5.0
 
 
 class Dispatcher:
@@ -261,7 +268,8 @@ class Dispatcher:
                     return
         if job.parts_sent >= total:
             # nothing left to send (no parts, or every part was recorded before a stop)
-            await gw.db.write(finisher(job.message_id, rendered.menu, gw.directory))
+            write = finisher(job.message_id, rendered.menu, gw.directory)
+            await self._record(job, lambda: gw.db.write(write))
 
     @contextlib.contextmanager
     def _awaiting_answer(self, message_id: str) -> Iterator[None]:
@@ -316,7 +324,7 @@ class Dispatcher:
             gw.directory,
             finish_with,
         )
-        await gw.db.write_batched(RECORD_SENT, sent)
+        await self._record(job, lambda: gw.db.write_batched(RECORD_SENT, sent))
         return True
 
     async def _failed(self, job: Job, error: SendError) -> None:
@@ -326,11 +334,10 @@ class Dispatcher:
             log.error(
                 "channel %s refused a send because of its settings: %s", job.channel_id, error
             )
-        outcome = await gw.db.write(
-            failure_recorder(
-                job.message_id, error, gw.config.delivery.retry_delays, gw.directory, self.uniform
-            )
+        record = failure_recorder(
+            job.message_id, error, gw.config.delivery.retry_delays, gw.directory, self.uniform
         )
+        outcome = await self._record(job, lambda: gw.db.write(record))
         if outcome.failed:
             log.warning(
                 "message %s could not be delivered on %s: %s", job.message_id, job.channel_id, error
@@ -343,6 +350,24 @@ class Dispatcher:
                 outcome.next_attempt_at,
                 error,
             )
+
+    async def _record(self, job: Job, write: Callable[[], Awaitable[T]]) -> T:
+        """Write what the provider answered, waiting out a database outage: an answer not
+        recorded would have the part sent again once the claim's lease ends."""
+        delay = RECORD_RETRY_FIRST
+        while True:
+            try:
+                return await write()
+            except Exception as exc:
+                if not unreachable(exc):
+                    raise
+                log.warning(
+                    "the database cannot be reached; recording message %s's send again in %.1f s",
+                    job.message_id,
+                    delay,
+                )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RECORD_RETRY_LAST)
 
 
 async def _cancel(tasks: list[asyncio.Task[None]]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -16,11 +17,18 @@ from gateway.client_address import address_group, of_request
 from gateway.domain.errors import application_body
 from gateway.domain.unstorable import UnstorableText
 from gateway.state import GATEWAY
+from gateway.store.database import unreachable
+from gateway.store.spool import Spool
 
 log = logging.getLogger(__name__)
 
 #: the largest WebSocket frame a visitor may send
 MAX_FRAME_BYTES = 64 * 1024
+
+#: where provider webhooks wait while the database is away
+SPOOL = web.AppKey("spool", Spool)
+#: the handlers of the routes whose requests may be spooled, by the path they are mounted at
+SPOOLED_ROUTES = web.AppKey("spooled_routes", dict[str, HttpHandler])
 
 
 class AiohttpSocket:
@@ -129,10 +137,33 @@ def _http(route: Route, limit: int) -> Callable[[web.Request], Awaitable[web.Str
             return undecodable()
         if body is None:
             return too_large()
+        frozen = frozen_request(request, body)
+        spool = request.app.get(SPOOL)
+        spooled = route.spooled_answer if spool is not None else None
+        # while earlier requests wait in the spool, this one goes after them, in order
+        if (
+            spool is not None
+            and spooled is not None
+            and spool.behind
+            and await asyncio.to_thread(spool.put, frozen)
+        ):
+            return to_response(spooled)
         try:
-            answer = await handler(frozen_request(request, body))
+            answer = await handler(frozen)
         except UnstorableText as refused:
             return _error(400, application_body("INVALID_BODY", "invalid request", str(refused)))
+        except Exception as exc:
+            if spool is None or spooled is None or not unreachable(exc):
+                raise
+            if not await asyncio.to_thread(spool.put, frozen):
+                raise
+            log.warning(
+                "the database cannot be reached: %s %s kept in %s to be stored once it is back",
+                request.method,
+                request.path,
+                spool.folder,
+            )
+            return to_response(spooled)
         return to_response(answer)
 
     return serve
@@ -186,3 +217,5 @@ def mount_routes(app: web.Application, channel_id: str, routes: list[Route], lim
             app.router.add_get(path, _http(route, limit), allow_head=False)
         else:
             app.router.add_route(route.method, path, _http(route, limit))
+        if route.spooled_answer is not None and SPOOLED_ROUTES in app:
+            app[SPOOLED_ROUTES][path] = cast(HttpHandler, route.handler)

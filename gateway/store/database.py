@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlmodel import Session
 
@@ -18,6 +19,20 @@ from gateway.store.writer import BatchHandler, GroupCommitWriter
 
 T = TypeVar("T")
 I = TypeVar("I")  # noqa: E741 - the item a batched write carries
+
+
+#: seconds to wait for a PostgreSQL connection before the database counts as unreachable
+CONNECT_TIMEOUT = 5
+#: seconds a client is asked to wait (Retry-After) while the database cannot be reached
+RETRY_AFTER_SECONDS = 5
+
+
+def unreachable(error: BaseException) -> bool:
+    """Whether `error` says the database cannot be used right now (down, restarting, cut off),
+    rather than that the gateway asked it something wrong."""
+    if isinstance(error, DBAPIError) and error.connection_invalidated:
+        return True
+    return isinstance(error, OperationalError)
 
 
 def engine_url(url: str) -> str:
@@ -35,7 +50,16 @@ def create_db_engine(url: str) -> Engine:
     """An engine tuned for the backend: SQLite in WAL mode with real transactions."""
     sa_url = engine_url(url)
     if not is_sqlite(url):
-        return create_engine(sa_url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+        # pool_pre_ping replaces the connections a database restart cut, so the gateway
+        # carries on by itself once the server is back; connect_timeout keeps /readyz and
+        # every request prompt while the server cannot be reached at all.
+        return create_engine(
+            sa_url,
+            pool_pre_ping=True,
+            pool_size=10,
+            max_overflow=10,
+            connect_args={"connect_timeout": CONNECT_TIMEOUT},
+        )
     path = sqlite_path(sa_url)
     if path is not None:
         keep_private(path)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from gateway.config import ConfigError, parse_config
 from gateway.plugins.registry import channel_specs
+from tests.support.config import GatewayConfig
+from tests.support.databases import sqlite_url
 
 
 def problems(text: str) -> list[str]:
@@ -66,3 +70,16 @@ def test_bad_toml_is_one_clear_line() -> None:
 def test_a_bad_channel_id_is_named() -> None:
     lines = problems("[channels.Bad_Id]\ntype = 'webchat'\nallowed_origins = []\n")
     assert any(line.startswith("config error: channels.Bad_Id:") for line in lines)
+
+
+def test_several_processes_on_sqlite_are_refused_naming_the_key(tmp_path: Path) -> None:
+    config = GatewayConfig(database_url=sqlite_url(tmp_path), processes=2)
+    with pytest.raises(ConfigError) as caught:
+        config.parse()
+    [line] = caught.value.problems
+    assert line.startswith("config error: gateway.processes: several processes need PostgreSQL")
+
+
+def test_several_processes_on_postgresql_are_accepted() -> None:
+    config = GatewayConfig(database_url="postgresql://inbox@db.example/inbox", processes=4)
+    assert config.parse().gateway.processes == 4

@@ -8,6 +8,7 @@
 - `databases`: empty SQLite and PostgreSQL databases.
 - `polling`: `eventually`, waiting (boundedly) for background work.
 - `ports`: `free_port`.
+- `sockets`: `serving_process`, which process accepted a TCP connection (Linux /proc).
 - `clock`: `ManualClock`, time that moves only when the test says.
 - `fixtures`: the pytest fixtures built on these (registered by tests/conftest.py).
 

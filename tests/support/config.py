@@ -251,6 +251,10 @@ class GatewayConfig:
     header_timeout: float | None = None
     body_timeout: float | None = None
     metrics_token: str | None = None
+    #: worker processes behind `listen` (more than 1 needs PostgreSQL)
+    processes: int | None = None
+    #: where provider webhooks wait while the database is away
+    spool_dir: str | None = None
     #: API token name -> token
     tokens: Mapping[str, str] = field(default_factory=dict)
     agents: Sequence[Agent] = ()
@@ -295,6 +299,8 @@ class GatewayConfig:
             "header_timeout": self.header_timeout,
             "body_timeout": self.body_timeout,
             "metrics_token": self.metrics_token,
+            "processes": self.processes,
+            "spool_dir": self.spool_dir,
         }
         parts = [
             toml_table("[gateway]", gateway),

@@ -11,6 +11,7 @@ assert await daemon.stop() == 0   # SIGTERM: a clean stop exits 0
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import sys
@@ -106,6 +107,16 @@ class Daemon:
                     await self.kill()
                     raise AssertionError(f"the daemon did not come up: {self.tail()}")
                 await asyncio.sleep(0.05)
+
+    def worker_pids(self) -> set[int]:
+        """The processes `run` started to serve the address (`processes` above 1)."""
+        if self.process is None:
+            return set()
+        pids: set[int] = set()
+        for task in Path(f"/proc/{self.process.pid}/task").glob("*"):
+            with contextlib.suppress(OSError):  # the thread ended meanwhile
+                pids.update(int(p) for p in (task / "children").read_text().split())
+        return pids
 
     def tail(self, size: int = 3000) -> str:
         """The end of the log, for a failure message."""

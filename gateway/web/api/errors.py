@@ -11,6 +11,7 @@ from aiohttp.web_protocol import RequestPayloadError
 from pydantic import ValidationError
 
 from gateway.domain.errors import Refused, application_body, validation_body
+from gateway.store.database import RETRY_AFTER_SECONDS, unreachable
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +106,19 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if exc.status == 405 and "Allow" in exc.headers:
             response.headers["Allow"] = exc.headers["Allow"]
         return response
-    except Exception:
+    except Exception as exc:
+        if unreachable(exc):
+            log.warning(
+                "%s %s: the database cannot be reached: %s", request.method, request.path, exc
+            )
+            response = error_response(
+                503,
+                application_body(
+                    "UNAVAILABLE", "the database cannot be reached", "try again shortly"
+                ),
+            )
+            response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+            return response
         log.exception("unexpected error in %s %s", request.method, request.path)
         return error_response(
             500, application_body("INTERNAL", "internal error", "the gateway failed; see its log")

@@ -5,7 +5,7 @@ A node now reserves each send's slot from this row (one UPDATE ... RETURNING), w
 pace for the gateway as a whole. SQLite (one process per file) keeps pacing in memory.
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0009
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import sqlmodel.sql.sqltypes
 from alembic import op
 
 revision = "0010"
-down_revision = "0008"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 

@@ -6,7 +6,7 @@ that transaction commits. Each node LISTENs on that channel and reads the outbox
 SQLite needs nothing: one process owns the file.
 
 Revision ID: 0011
-Revises: 0008
+Revises: 0010
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0011"
-down_revision = "0008"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
