@@ -121,6 +121,8 @@ def _number(connection: Connection, messages: list[NewMessage]) -> list[NewMessa
                 conversation_id,
             )
         )
+    # Rows locked in one order by every writer, so two nodes' commits wait, not deadlock.
+    params.sort(key=lambda row: str(row[-1]))
     connection.exec_driver_sql(_TOUCH.format(p=placeholder(connection)), params)
     # Our UPDATE holds these rows until the commit, so what we read now is what it wrote.
     rows = connection.execute(

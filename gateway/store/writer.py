@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Session
 
 T = TypeVar("T")
@@ -21,6 +22,21 @@ log = logging.getLogger(__name__)
 MAX_BATCH = 256
 #: where batched jobs list the outbox rows they appended (session.info key)
 ANNOUNCED = "announced"
+#: times a batch that lost a lock conflict to another node's transaction is run again
+CONFLICT_RETRIES = 5
+#: PostgreSQL's SQLSTATEs of a transaction chosen to give way: deadlock, serialization failure
+_GIVE_WAY = frozenset({"40P01", "40001"})
+
+
+def gave_way(error: BaseException) -> bool:
+    """Whether `error` is the database ending a transaction to resolve a lock conflict: the
+    same writes succeed when run again."""
+    original = error.orig if isinstance(error, DBAPIError) else error
+    return getattr(original, "sqlstate", None) in _GIVE_WAY
+
+
+class _GaveWay(Exception):
+    """A job of the batch lost a lock conflict; the batch was rolled back to run again."""
 
 
 @dataclass(frozen=True)
@@ -114,7 +130,6 @@ class GroupCommitWriter:
         return await future
 
     async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
         stopping = False
         while not stopping:
             first = await self._queue.get()
@@ -132,7 +147,7 @@ class GroupCommitWriter:
             if not batch:
                 continue
             try:
-                results, news = await loop.run_in_executor(None, self._commit, batch)
+                results, news = await self._commit_retrying(batch)
             except Exception as exc:  # the commit itself failed: nobody's write landed
                 log.exception("group commit failed")
                 for job in batch:
@@ -154,7 +169,24 @@ class GroupCommitWriter:
                 except Exception:
                     log.exception("on_commit callback failed")
 
-    def _commit(self, batch: list[_Job]) -> tuple[list[tuple[bool, Any]], Committed]:
+    async def _commit_retrying(
+        self, batch: list[_Job]
+    ) -> tuple[list[tuple[bool, Any]], Committed]:
+        """Commit the batch; when another node's transaction and this one wait for each other
+        (several nodes appending to the same conversations), PostgreSQL ends one of them: that
+        one is run again, whole, after a short random pause, instead of failing its callers."""
+        loop = asyncio.get_running_loop()
+        for attempt in range(CONFLICT_RETRIES):
+            try:
+                return await loop.run_in_executor(None, self._commit, batch, False)
+            except _GaveWay:
+                log.info("a group commit gave way to another node's transaction; again")
+                await asyncio.sleep(random.uniform(0.005, 0.05) * (attempt + 1))
+        return await loop.run_in_executor(None, self._commit, batch, True)
+
+    def _commit(
+        self, batch: list[_Job], last_try: bool = True
+    ) -> tuple[list[tuple[bool, Any]], Committed]:
         # Batched jobs go first, one group per handler, so that the events they announce
         # come before those of the other jobs (which the feed reads from the table).
         groups: dict[str, list[_Job]] = {}
@@ -171,6 +203,8 @@ class GroupCommitWriter:
             plain = [job for job in batch if job.handler is None]
             for job in plain:
                 outcome[id(job)] = self._attempt(session, job)
+            if not last_try and any(not ok and gave_way(v) for ok, v in outcome.values()):
+                raise _GaveWay  # leaving the block rolls the whole batch back
             session.commit()
             loud = any(not job.quiet for job in plain)
             news = Committed(list(session.info[ANNOUNCED]), complete=not loud)
