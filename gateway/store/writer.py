@@ -169,9 +169,7 @@ class GroupCommitWriter:
                 except Exception:
                     log.exception("on_commit callback failed")
 
-    async def _commit_retrying(
-        self, batch: list[_Job]
-    ) -> tuple[list[tuple[bool, Any]], Committed]:
+    async def _commit_retrying(self, batch: list[_Job]) -> tuple[list[tuple[bool, Any]], Committed]:
         """Commit the batch; when another node's transaction and this one wait for each other
         (several nodes appending to the same conversations), PostgreSQL ends one of them: that
         one is run again, whole, after a short random pause, instead of failing its callers."""
