@@ -102,9 +102,7 @@ class EventFeed:
         return self.fallback_poll if listening else POLL_SECONDS
 
     async def start(self) -> None:
-        self.cursor = await self.db.read(
-            lambda s: int(s.exec(select(func.coalesce(func.max(EventRow.seq), 0))).one() or 0)
-        )
+        self.cursor = await self.db.read(_last_seq)
         self.db.writer.on_commit.append(self.committed)
         self._task = asyncio.create_task(self._run(), name="event-feed")
         if not self.db.sqlite:
@@ -212,11 +210,23 @@ class EventFeed:
             if self._stopping:
                 return
             try:
+                if not self.listeners and not self.followers:
+                    # nobody to hand events to (no socket, page or subscriber here): only
+                    # where the outbox ends matters, for whoever listens from now on
+                    self.skip_to(await self.db.read(_last_seq))
+                    continue
                 events = await self.db.read(self._after(self.cursor))
             except Exception:
                 log.exception("reading the outbox failed")
                 continue
             self.hand_out(events)
+
+    def skip_to(self, seq: int) -> None:
+        """Pass every event up to `seq` without handing it out (nobody listens)."""
+        if seq > self.cursor:
+            self.cursor = seq
+            self._ahead = {ahead for ahead in self._ahead if ahead > seq}
+            self._gap_since = None
 
     def hand_out(self, events: Sequence[OutboxEvent]) -> None:
         """Offer each new event once; the cursor only passes a hole after GAP_PATIENCE."""
@@ -262,6 +272,10 @@ class EventFeed:
             return list(session.exec(query.limit(500)))
 
         return read
+
+
+def _last_seq(session: Session) -> int:
+    return int(session.exec(select(func.coalesce(func.max(EventRow.seq), 0))).one() or 0)
 
 
 def message_of(event: OutboxEvent) -> dict[str, Any] | None:
