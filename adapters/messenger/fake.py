@@ -49,7 +49,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from channels.testing import CannedResponse, ProviderRequest
+from channels.testing import CannedResponse, ProviderRequest, record_request
 
 DEFAULT_PAGE_ID = "1234567890"
 #: the app id Meta gives echoes of messages written in the Page's own inbox
@@ -153,18 +153,9 @@ class FakeGraph:
 
     async def _record(self, request: web.Request) -> web.Response | None:
         """Keep the request; answers the canned response due, if any."""
-        self.received.append(
-            ProviderRequest(
-                method=request.method,
-                path=request.path,
-                query=dict(request.query),
-                headers={k.lower(): v for k, v in request.headers.items()},
-                body=await request.read(),
-            )
-        )
-        if not self.canned:
+        canned = await record_request(request, self.received, self.canned)
+        if canned is None:
             return None
-        canned = self.canned.pop(0)
         return web.Response(
             status=canned.status,
             body=canned.body(),

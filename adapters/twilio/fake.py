@@ -42,7 +42,7 @@ from multidict import MultiDict
 
 from adapters.twilio.inbound import keyword_of
 from adapters.twilio.signature import sign
-from channels.testing import CannedResponse, ProviderRequest
+from channels.testing import CannedResponse, ProviderRequest, record_request
 
 API_VERSION = "2010-04-01"
 MORE_INFO = "https://www.twilio.com/docs/errors/{code}"
@@ -187,18 +187,9 @@ class FakeTwilio:
 
     async def _record(self, request: web.Request) -> web.Response | None:
         """Keep the request; answers the canned response due, if any."""
-        self.received.append(
-            ProviderRequest(
-                method=request.method,
-                path=request.path,
-                query=dict(request.query),
-                headers={k.lower(): v for k, v in request.headers.items()},
-                body=await request.read(),
-            )
-        )
-        if not self.canned:
+        canned = await record_request(request, self.received, self.canned)
+        if canned is None:
             return None
-        canned = self.canned.pop(0)
         return web.Response(
             status=canned.status,
             body=canned.body(),

@@ -27,6 +27,7 @@ from channels.testing.provider import (
     ProviderFake,
     ProviderRequest,
     check_requests,
+    record_request,
 )
 from channels.testing.universal import (
     UNIVERSAL_CHECKS,
@@ -67,6 +68,7 @@ __all__ = [
     "json_request",
     "loopback_only",
     "parametrize_cases",
+    "record_request",
     "response_json",
     "route_handler",
     "run_send_cases",

@@ -63,6 +63,36 @@ class CannedResponse:
         return (json.dumps(self.json) if self.json is not None else self.text).encode()
 
 
+class IncomingRequest(Protocol):
+    """What a fake's web server hands it (an aiohttp request, say)."""
+
+    @property
+    def method(self) -> str: ...
+    @property
+    def path(self) -> str: ...
+    @property
+    def query(self) -> Mapping[str, str]: ...
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+    async def read(self) -> bytes: ...
+
+
+async def record_request(
+    request: IncomingRequest, received: list[ProviderRequest], canned: list[CannedResponse]
+) -> CannedResponse | None:
+    """Keep `request` in `received`; answers the canned response due, if any (taken off)."""
+    received.append(
+        ProviderRequest(
+            method=request.method,
+            path=request.path,
+            query=dict(request.query),
+            headers={k.lower(): v for k, v in request.headers.items()},
+            body=await request.read(),
+        )
+    )
+    return canned.pop(0) if canned else None
+
+
 class ProviderFake(Protocol):
     """A loopback fake of a provider's HTTP API, as the harness drives it."""
 

@@ -10,7 +10,7 @@ messages for a merged one go to the conversation it was merged into.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
@@ -25,25 +25,6 @@ from gateway.store.tables import CONVERSATIONS, MESSAGES
 #: merges of merges are followed this far (the same bound as `resolve_conversation`)
 MAX_MERGE_HOPS = 32
 
-_INSERT = BulkInsert(
-    MESSAGES,
-    [
-        "id",
-        "conversation_id",
-        "sequence",
-        "content",
-        "sender_kind",
-        "sender_id",
-        "direction",
-        "visibility",
-        "created_at",
-        "source_channel_id",
-        "target_channel_id",
-        "provider_message_id",
-        "badges",
-        "interaction_id",
-    ],
-)
 #: takes numbers for `count` messages; only a live (not merged) conversation matches
 _TOUCH = (
     "UPDATE conversations SET last_sequence = last_sequence + {p}, "
@@ -72,6 +53,11 @@ class NewMessage:
     interaction_id: str | None = None
     id: str = field(default_factory=new_id)
     sequence: int = 0
+
+
+#: the columns of a stored message: the fields of NewMessage, one for one
+MESSAGE_COLUMNS = tuple(f.name for f in fields(NewMessage))
+_INSERT = BulkInsert(MESSAGES, list(MESSAGE_COLUMNS))
 
 
 class ConversationGone(LookupError):
@@ -148,19 +134,4 @@ def _number(connection: Connection, messages: list[NewMessage]) -> list[NewMessa
 
 
 def _row(message: NewMessage) -> dict[str, Any]:
-    return {
-        "id": message.id,
-        "conversation_id": message.conversation_id,
-        "sequence": message.sequence,
-        "content": message.content,
-        "sender_kind": message.sender_kind,
-        "sender_id": message.sender_id,
-        "direction": message.direction,
-        "visibility": message.visibility,
-        "created_at": message.created_at,
-        "source_channel_id": message.source_channel_id,
-        "target_channel_id": message.target_channel_id,
-        "provider_message_id": message.provider_message_id,
-        "badges": message.badges,
-        "interaction_id": message.interaction_id,
-    }
+    return {name: getattr(message, name) for name in MESSAGE_COLUMNS}

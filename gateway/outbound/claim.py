@@ -13,7 +13,7 @@ from sqlmodel import Session, col
 
 from channels import DeliveryStatus
 from gateway.clock import aware
-from gateway.domain.append import NewMessage
+from gateway.domain.append import MESSAGE_COLUMNS, NewMessage
 from gateway.domain.directory import Directory
 from gateway.domain.records import message_wire
 from gateway.store.models import DeliveryRow, MessageRow
@@ -162,7 +162,7 @@ def claimer(
                 DELIVERIES.c.updated_at,
                 DELIVERIES.c.error_code,
                 DELIVERIES.c.error_message,
-                *(MESSAGES.c[name].label(f"m_{name}") for name in _MESSAGE_COLUMNS),
+                *(MESSAGES.c[name].label(f"m_{name}") for name in MESSAGE_COLUMNS),
                 CONVERSATIONS.c.last_inbound_at,
                 CONVERSATIONS.c.last_inbound_channel_id,
             )
@@ -187,24 +187,6 @@ def claimer(
     return claim
 
 
-_MESSAGE_COLUMNS = (
-    "id",
-    "conversation_id",
-    "sequence",
-    "content",
-    "sender_kind",
-    "sender_id",
-    "direction",
-    "visibility",
-    "created_at",
-    "source_channel_id",
-    "target_channel_id",
-    "provider_message_id",
-    "badges",
-    "interaction_id",
-)
-
-
 def _due_rows(now: datetime) -> Any:
     return and_(
         DELIVERIES.c.status == PENDING,
@@ -214,7 +196,7 @@ def _due_rows(now: datetime) -> Any:
 
 
 def _job(row: Any, now: datetime, directory: Directory) -> Job:
-    message = NewMessage(**{name: getattr(row, f"m_{name}") for name in _MESSAGE_COLUMNS})
+    message = NewMessage(**{name: getattr(row, f"m_{name}") for name in MESSAGE_COLUMNS})
     delivery = _Delivery(
         row.channel_id,
         row.status,
