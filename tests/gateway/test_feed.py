@@ -65,3 +65,15 @@ def test_a_listener_sees_only_what_it_accepts(feed: EventFeed) -> None:
     odd = feed.listen(lambda e: (e.seq or 0) % 2 == 1)
     feed.hand_out([event(1), event(2), event(3)])
     assert drain(odd) == [1, 3]
+
+
+def test_a_feed_nobody_listens_to_passes_events_and_a_later_listener_gets_only_new_ones(
+    feed: EventFeed,
+) -> None:
+    feed.hand_out([event(1), event(3)])  # 2 still committing elsewhere
+    feed.skip_to(4)  # nobody listened: the outbox ends at 4
+    assert feed.cursor == 4
+    listener = feed.listen()
+    feed.hand_out([event(3), event(4), event(5)])
+    assert drain(listener) == [5]  # nothing passed is offered late, nothing ahead is lost
+    assert feed.cursor == 5
