@@ -9,6 +9,7 @@ itself sit further left and are never believed.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Sequence
 
@@ -31,6 +32,9 @@ def parse_networks(values: Sequence[str]) -> list[Network]:
     return networks
 
 
+# Every request parses its peer's address, and most requests come from a few addresses (the
+# provider's, a proxy's): parsing each distinct text once saves the ipaddress module's work.
+@functools.lru_cache(maxsize=4096)
 def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     text = text.strip()
     if text.startswith("[") and "]" in text:  # "[2001:db8::1]:443"
@@ -71,6 +75,7 @@ def client_address(
     return str(current)
 
 
+@functools.lru_cache(maxsize=4096)
 def address_group(address: str) -> str:
     """The key limits count an address under: itself, or its /64 for IPv6."""
     parsed = _address(address)
