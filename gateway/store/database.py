@@ -8,6 +8,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+import orjson
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -46,6 +47,15 @@ def is_sqlite(url: str) -> bool:
     return make_url(engine_url(url)).get_backend_name() == "sqlite"
 
 
+def json_text(value: Any) -> str:
+    """A JSON column's value as stored: orjson, because every message and event is one."""
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+#: how JSON columns are written and read, on both backends
+JSON_CODEC: dict[str, Any] = {"json_serializer": json_text, "json_deserializer": orjson.loads}
+
+
 def create_db_engine(url: str) -> Engine:
     """An engine tuned for the backend: SQLite in WAL mode with real transactions."""
     sa_url = engine_url(url)
@@ -59,11 +69,14 @@ def create_db_engine(url: str) -> Engine:
             pool_size=10,
             max_overflow=10,
             connect_args={"connect_timeout": CONNECT_TIMEOUT},
+            **JSON_CODEC,
         )
     path = sqlite_path(sa_url)
     if path is not None:
         keep_private(path)
-    engine = create_engine(sa_url, connect_args={"check_same_thread": False, "timeout": 30})
+    engine = create_engine(
+        sa_url, connect_args={"check_same_thread": False, "timeout": 30}, **JSON_CODEC
+    )
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: sqlite3.Connection, _: ConnectionPoolEntry) -> None:
