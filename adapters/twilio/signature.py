@@ -12,7 +12,7 @@ import base64
 import hashlib
 import hmac
 from collections.abc import Iterable, Mapping
-from urllib.parse import parse_qsl, urlparse
+from urllib.parse import urlparse
 
 from multidict import MultiDict
 from twilio.request_validator import add_port, remove_port
@@ -26,8 +26,7 @@ Fields = list[tuple[str, str]]
 
 def form_pairs(request: WebhookRequest) -> Fields:
     """Every form field as it arrived, in order, repeated names included."""
-    text = request.body.decode("utf-8", errors="replace")
-    return parse_qsl(text, keep_blank_values=True)
+    return request.form_pairs()
 
 
 def form_fields(request: WebhookRequest) -> MultiDict[str]:
