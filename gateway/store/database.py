@@ -11,12 +11,12 @@ from typing import Any, TypeVar
 import orjson
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlmodel import Session
 
 from gateway.store.files import keep_private, sqlite_path
 from gateway.store.writer import BatchHandler, GroupCommitWriter
+from gateway.store.writer import unreachable as unreachable
 
 T = TypeVar("T")
 I = TypeVar("I")  # noqa: E741 - the item a batched write carries
@@ -26,14 +26,6 @@ I = TypeVar("I")  # noqa: E741 - the item a batched write carries
 CONNECT_TIMEOUT = 5
 #: seconds a client is asked to wait (Retry-After) while the database cannot be reached
 RETRY_AFTER_SECONDS = 5
-
-
-def unreachable(error: BaseException) -> bool:
-    """Whether `error` says the database cannot be used right now (down, restarting, cut off),
-    rather than that the gateway asked it something wrong."""
-    if isinstance(error, DBAPIError) and error.connection_invalidated:
-        return True
-    return isinstance(error, OperationalError)
 
 
 def engine_url(url: str) -> str:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlmodel import Session
 
 T = TypeVar("T")
@@ -33,6 +33,18 @@ def gave_way(error: BaseException) -> bool:
     same writes succeed when run again."""
     original = error.orig if isinstance(error, DBAPIError) else error
     return getattr(original, "sqlstate", None) in _GIVE_WAY
+
+
+def connection_lost(error: BaseException) -> bool:
+    """Whether `error` is the database connection dying under a statement (server stopped,
+    restarted, network cut): nothing more can be done on that transaction."""
+    return isinstance(error, DBAPIError) and error.connection_invalidated
+
+
+def unreachable(error: BaseException) -> bool:
+    """Whether `error` says the database cannot be used right now (down, restarting, cut off),
+    rather than that the gateway asked it something wrong."""
+    return connection_lost(error) or isinstance(error, OperationalError)
 
 
 class _GaveWay(Exception):
@@ -149,7 +161,11 @@ class GroupCommitWriter:
             try:
                 results, news = await self._commit_retrying(batch)
             except Exception as exc:  # the commit itself failed: nobody's write landed
-                log.exception("group commit failed")
+                if unreachable(exc):
+                    # Each caller says so its own way (503, the spool, a later try).
+                    log.warning("group commit failed: the database cannot be reached: %s", exc)
+                else:
+                    log.exception("group commit failed")
                 for job in batch:
                     if not job.future.done():
                         job.future.set_exception(exc)
@@ -219,7 +235,11 @@ class GroupCommitWriter:
             session.flush()
             savepoint.commit()
             return {id(job): (True, value) for job, value in zip(jobs, values, strict=True)}
-        except Exception:
+        except Exception as exc:
+            if connection_lost(exc):
+                # The connection is gone: trying each item alone would only fail on the dead
+                # connection again, hiding why (the callers must see that the database is away).
+                raise
             savepoint.rollback()
             del announced[mark:]
             if len(jobs) == 1:
@@ -250,6 +270,8 @@ class GroupCommitWriter:
                 if attempt == 1:
                     return False, exc
             except Exception as exc:
+                if connection_lost(exc):
+                    raise  # the connection is gone: the whole batch fails, for that reason
                 savepoint.rollback()
                 del announced[mark:]
                 return False, exc

@@ -10,9 +10,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from gateway.store import migrate
-from gateway.store.database import Database
+from gateway.store.database import Database, unreachable
 from gateway.store.models import SecretRow
 from gateway.store.writer import BatchHandler
+from tests.support.databases import fresh_postgres
 
 
 async def open_db(path: Path) -> Database:
@@ -112,3 +113,38 @@ async def test_a_failing_item_of_a_batched_write_fails_alone(tmp_path: Path) -> 
     assert names == ["a", "b", "taken"]
     assert await db.read(lambda s: s.get(SecretRow, "taken").value) == "1"  # type: ignore[union-attr]
     await db.close()
+
+
+async def test_a_connection_cut_under_a_batch_tells_every_caller_the_database_is_away(
+    postgres_url: str,
+) -> None:
+    """The server ends the writer's connection mid-batch (a restart, a failover): each caller
+    learns that the database cannot be reached, which they answer with a 503, the spool or a
+    later try, rather than with an error about a transaction that needs rolling back."""
+    with fresh_postgres(postgres_url) as url:
+        db = Database(url)
+        migrate.upgrade(db.engine)
+        await db.start()
+        cut = [True]
+
+        def put_all(session: Session, names: list[str]) -> list[str]:
+            if cut[0]:
+                cut[0] = False
+                session.connection().exec_driver_sql(
+                    "SELECT pg_terminate_backend(pg_backend_pid())"
+                )
+            for name in names:
+                session.add(SecretRow(name=name, value="1"))
+            session.flush()
+            return names
+
+        handler = BatchHandler("secrets", put_all)
+        results = await asyncio.gather(
+            *(db.write_batched(handler, name) for name in ["a", "b", "c"]),
+            return_exceptions=True,
+        )
+        assert all(isinstance(r, Exception) and unreachable(r) for r in results), results
+        # and the writer carries on with a new connection
+        assert await db.write_batched(handler, "d") == "d"
+        assert await db.read(lambda s: [r.name for r in s.exec(select(SecretRow))]) == ["d"]
+        await db.close()
