@@ -1,7 +1,7 @@
 """Size: what a page of the REST API costs when the tables are big, on SQLite and (with
 INBOX_TEST_POSTGRES_URL) on PostgreSQL.
 
-    python -m bench.size [--quick]
+    python -m bench.size [--quick] [--only sqlite,postgres]
 
 Two daemons run side by side, one on a small database (a conversation of 1,000 messages,
 100 conversations) and one on a large one (1,000,000 messages, 100,000 conversations), and
@@ -292,7 +292,7 @@ async def one_round(
 
 
 async def main() -> int:
-    args = options(__doc__ or "")
+    args = options(__doc__ or "", parts=("sqlite", "postgres"))
     sizes = QUICK if args.quick else DEFAULT
     report = Report("Size", quick=args.quick)
     report.note(
@@ -303,7 +303,8 @@ async def main() -> int:
         fakes = harness.Fakes.make(folder, customers=0)
         async with harness.running(fakes.server):
             for backend in harness.backends():
-                await one_round(backend, folder, sizes, fakes, report)
+                if backend in args.only:
+                    await one_round(backend, folder, sizes, fakes, report)
     print(report.text())
     return 0
 
