@@ -13,6 +13,7 @@ from adapters.webchat.flood import FloodGate
 from adapters.webchat.limits import ChannelLimits, client_of, visitor_of
 from adapters.webchat.origins import OriginPolicy
 from adapters.webchat.protocol import error_frame
+from adapters.webchat.receipts import Receipts
 from adapters.webchat.sessions import SessionEndpoint
 from adapters.webchat.tokens import TokenSigner
 from adapters.webchat.widget import WidgetScript
@@ -91,6 +92,7 @@ class WebchatAdapter:
         )
         self._widget = WidgetScript(config.title)
         self._connections: set[VisitorConnection] = set()
+        self._receipts = Receipts(host)
 
     @property
     def capabilities(self) -> Capabilities:
@@ -110,6 +112,7 @@ class WebchatAdapter:
     async def stop(self) -> None:
         for connection in list(self._connections):
             await connection.close(1001, "the chat server is restarting")
+        await self._receipts.stop()
 
     async def serve_socket(self, request: WebhookRequest, socket: Socket) -> None:
         """`WS ws?token=…`: one visitor's live conversation."""
@@ -143,7 +146,7 @@ class WebchatAdapter:
             return
         try:
             connection = VisitorConnection(
-                self.host, participant, socket, self._flood, self._limits, client
+                self.host, participant, socket, self._flood, self._limits, client, self._receipts
             )
             self._connections.add(connection)
             try:
@@ -167,6 +170,7 @@ class WebchatAdapter:
                 message=f"web chat shows content natively; got a {part.part.kind} part",
                 code="UNSUPPORTED_PART",
             )
+        self._receipts.sent(part.message_id)
         return SendResult(provider_message_id=part.message_id, status=DeliveryStatus.SENT)
 
     async def lookup_profile(self, address: str) -> Participant | None:

@@ -21,6 +21,7 @@ from adapters.webchat.protocol import (
     error_frame,
     parse_frame,
 )
+from adapters.webchat.receipts import Receipts
 from channels import (
     ButtonPressed,
     ChannelHost,
@@ -32,7 +33,6 @@ from channels import (
     Participant,
     ReadUpTo,
     Socket,
-    StatusUpdate,
     Subscription,
 )
 
@@ -67,6 +67,7 @@ class VisitorConnection:
         flood: FloodGate,
         limits: ChannelLimits,
         client: str,
+        receipts: Receipts,
     ) -> None:
         self._host = host
         self._participant = participant
@@ -74,6 +75,7 @@ class VisitorConnection:
         self._flood = flood
         self._limits = limits
         self._client = client
+        self._receipts = receipts
         self._flood_key = visitor_of(participant)
         # Held while a message is stored and acknowledged, so the visitor's own echo from the
         # subscription never overtakes the ack that tells the widget the message's id.
@@ -205,7 +207,7 @@ class VisitorConnection:
         if len(page) < len(messages):
             frame["more"] = True  # the widget asks again after the last message of this page
         await self._send(frame)
-        await self._delivered(page)
+        self._delivered(page)
 
     async def _pump(self, subscription: Subscription) -> None:
         try:
@@ -222,19 +224,13 @@ class VisitorConnection:
                 await self._send({"type": "message", "message": dict(message)})
             if self._gone:
                 return
-            await self._delivered([message])
+            self._delivered([message])
 
-    async def _delivered(self, messages: Iterable[Mapping[str, Any]]) -> None:
+    def _delivered(self, messages: Iterable[Mapping[str, Any]]) -> None:
         """Tell the host which business messages this visitor has now received."""
         if self._gone:
             return
-        updates: list[InboundEvent] = [
-            StatusUpdate(status=DeliveryStatus.DELIVERED, provider_message_id=m["id"])
-            for m in messages
-            if self._awaits_delivery(m)
-        ]
-        if updates:
-            await self._ingest(updates)
+        self._receipts.add(m["id"] for m in messages if self._awaits_delivery(m))
 
     def _awaits_delivery(self, message: Mapping[str, Any]) -> bool:
         if message.get("direction") != Direction.BUSINESS_TO_PARTICIPANT.value:

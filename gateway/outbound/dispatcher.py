@@ -200,8 +200,11 @@ class Dispatcher:
             picked.append(candidate.message_id)
             taking[candidate.channel_id] += 1
         if picked and not self._closing:
+            # a claim appends no event and makes nothing due: its commit wakes nobody (else
+            # each claim would wake the dispatcher for another round and the feed for a read)
             jobs = await gw.db.write(
-                claimer(picked, now(), self.lease, gw.directory, skip_locked=not gw.db.sqlite)
+                claimer(picked, now(), self.lease, gw.directory, skip_locked=not gw.db.sqlite),
+                quiet=True,
             )
             for job in jobs:
                 self._spawn(job)

@@ -211,7 +211,8 @@ class AgentSessionRow(SQLModel, table=True):
 
 
 class LimitUseRow(SQLModel, table=True):
-    """One counted use of a limited door (`Limits.take`), shared by every node (PostgreSQL)."""
+    """Counted uses of a limited door (`Limits.take`), shared by every node (PostgreSQL): one
+    use, or a node's share of uses dated when the share ends (migration 0013)."""
 
     __tablename__ = "limit_uses"
     __table_args__ = (Index("ix_limit_uses_key", "bucket", "key", "used_at"),)
@@ -221,6 +222,7 @@ class LimitUseRow(SQLModel, table=True):
     key: str = Field(max_length=255)
     #: seconds since the epoch
     used_at: float
+    uses: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
 
 
 class LimitHoldRow(SQLModel, table=True):

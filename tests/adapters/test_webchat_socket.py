@@ -294,7 +294,7 @@ async def test_the_flood_limit_counts_every_tab_of_a_visitor() -> None:
 async def test_a_business_message_is_pushed_and_reported_delivered(
     connected: tuple[WebchatAdapter, RecordingHost, Visitor, str],
 ) -> None:
-    _, host, visitor, visitor_id = connected
+    adapter, host, visitor, visitor_id = connected
     message = {
         "id": "msg-biz-1",
         "sequence": "1",
@@ -305,7 +305,8 @@ async def test_a_business_message_is_pushed_and_reported_delivered(
     host.publish(visitor_id, message)
     pushed = await visitor.socket.next_frame()
     assert pushed == {"type": "message", "message": message}
-    await eventually(lambda: any(isinstance(e, StatusUpdate) for e in host.events))
+    await visitor.leave()
+    await adapter.stop()  # writes the receipts still waiting
     [update] = [e for e in host.events if isinstance(e, StatusUpdate)]
     assert update.status is DeliveryStatus.DELIVERED
     assert update.provider_message_id == "msg-biz-1"
@@ -314,7 +315,7 @@ async def test_a_business_message_is_pushed_and_reported_delivered(
 async def test_messages_for_another_channel_are_shown_but_not_marked_delivered(
     connected: tuple[WebchatAdapter, RecordingHost, Visitor, str],
 ) -> None:
-    _, host, visitor, visitor_id = connected
+    adapter, host, visitor, visitor_id = connected
     host.publish(
         visitor_id,
         {
@@ -328,7 +329,34 @@ async def test_messages_for_another_channel_are_shown_but_not_marked_delivered(
     assert (await visitor.socket.next_frame())["message"]["id"] == "msg-sms"
     visitor.socket.feed({"type": "read", "sequence": "1"})
     await eventually(lambda: any(isinstance(e, ReadUpTo) for e in host.events))
+    await visitor.leave()
+    await adapter.stop()  # writes the receipts still waiting
     assert not any(isinstance(e, StatusUpdate) for e in host.events)
+
+
+async def test_two_tabs_receiving_one_message_report_it_delivered_once() -> None:
+    adapter, host = make_adapter()
+    token, visitor_id = await new_visitor(adapter)
+    tabs = [Visitor(adapter, token), Visitor(adapter, token)]
+    await eventually(lambda: len(host.feeds.get(visitor_id, [])) == 2)
+    host.publish(
+        visitor_id,
+        {
+            "id": "msg-biz-2",
+            "sequence": "1",
+            "direction": "BUSINESS_TO_PARTICIPANT",
+            "content": {"basic": {"items": [{"text": "Both tabs show this"}]}},
+            "delivery": {"channelId": "chat", "status": "SENT"},
+        },
+    )
+    for tab in tabs:
+        assert (await tab.socket.next_frame())["message"]["id"] == "msg-biz-2"
+        await tab.leave()
+    await adapter.stop()
+    updates = [e for e in host.events if isinstance(e, StatusUpdate)]
+    assert [(u.provider_message_id, u.status) for u in updates] == [
+        ("msg-biz-2", DeliveryStatus.DELIVERED)
+    ]
 
 
 async def test_a_message_from_another_tab_reaches_this_tab() -> None:
