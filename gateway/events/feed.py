@@ -18,7 +18,7 @@ from sqlmodel import Session, col, func, select
 
 from gateway.events.outbox import OutboxEvent
 from gateway.events.wakeups import OutboxWakeups
-from gateway.store.database import Database, unreachable
+from gateway.store.database import Database, log_failure
 from gateway.store.models import EventRow
 from gateway.store.writer import Committed
 
@@ -216,11 +216,8 @@ class EventFeed:
                     self.skip_to(await self.db.read(_last_seq))
                     continue
                 events = await self.db.read(self._after(self.cursor))
-            except Exception as exc:
-                if unreachable(exc):  # the database is away: a line, not a traceback, each try
-                    log.warning("reading the outbox failed: the database cannot be reached")
-                else:
-                    log.exception("reading the outbox failed")
+            except Exception:
+                log_failure(log, "reading the outbox failed")
                 continue
             self.hand_out(events)
 

@@ -38,7 +38,7 @@ from gateway.outbound.pacing import Clock, Pacer, SharedSlots, Sleep
 from gateway.outbound.record import fail_now, failure_recorder, finisher
 from gateway.outbound.sent import RECORD_SENT, SentPart
 from gateway.state import Gateway
-from gateway.store.database import unreachable
+from gateway.store.database import log_failure, unreachable
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -175,7 +175,7 @@ class Dispatcher:
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception("looking for due deliveries failed")
+                log_failure(log, "looking for due deliveries failed")
             await sleep_until_woken(self._wake, timeout)
 
     async def _claim_round(self) -> float:
@@ -231,7 +231,7 @@ class Dispatcher:
             raise
         except Exception:
             # the claim lapses and another attempt follows; nothing was recorded wrongly
-            log.exception("delivering message %s on %s failed", job.message_id, job.channel_id)
+            log_failure(log, "delivering message %s on %s failed", job.message_id, job.channel_id)
 
     async def _send(self, job: Job) -> None:
         gw = self.gateway

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
+import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -26,6 +28,16 @@ I = TypeVar("I")  # noqa: E741 - the item a batched write carries
 CONNECT_TIMEOUT = 5
 #: seconds a client is asked to wait (Retry-After) while the database cannot be reached
 RETRY_AFTER_SECONDS = 5
+
+
+def log_failure(logger: logging.Logger, message: str, *args: object) -> None:
+    """Log the exception being handled: a warning line while the database is away (whoever
+    failed tries again later), an ERROR with its traceback for anything else."""
+    error = sys.exc_info()[1]
+    if error is not None and unreachable(error):
+        logger.warning(message + ": the database cannot be reached", *args)
+    else:
+        logger.exception(message, *args)
 
 
 def engine_url(url: str) -> str:

@@ -113,6 +113,11 @@ async def test_the_daemon_is_unready_while_the_database_is_away_then_resumes_alo
         sent = Counter(m["Body"] for m in twilio.sent)
         assert sent == {"before the outage": 1, "after the outage": 1}
         assert _texts(sub.accepted) == ["hello", "while away", "still away", "back again"]
+        # an outage is warnings the operator can read, not a stream of ERROR tracebacks
+        errors = [
+            line for line in daemon.log.read_text().splitlines() if '"level": "error"' in line
+        ]
+        assert errors == []
 
 
 async def _is(status: Any, expected: int) -> bool:

@@ -37,7 +37,7 @@ from gateway.events.subscribers.progress import (
 )
 from gateway.events.subscribers.redact import redact, scrub
 from gateway.events.subscribers.signature import HEADER, sign
-from gateway.store.database import Database, unreachable
+from gateway.store.database import Database, log_failure
 from gateway.store.models import EventRow
 from gateway.store.webhook_models import subscriber_key
 
@@ -139,13 +139,8 @@ class WebhookSender:
                 pause = await self._step(sub)
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:
-                if unreachable(exc):  # the database is away: tried again after the pause
-                    log.warning(
-                        "outgoing webhook %s: the database cannot be reached", redact(sub.url)
-                    )
-                else:
-                    log.exception("outgoing webhook %s: unexpected error", redact(sub.url))
+            except Exception:
+                log_failure(log, "outgoing webhook %s failed", redact(sub.url))
                 pause = self.poll_seconds
             if pause > 0:
                 await sleep_until_woken(wake, pause)
