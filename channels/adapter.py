@@ -26,6 +26,15 @@ class ChannelConfig(BaseModel):
     rate_per_second: float | None = None
 
 
+def form_pairs(body: bytes) -> list[tuple[str, str]]:
+    """A form-encoded body's fields in order, repeated names and blank values included,
+    decoded as `urllib.parse.parse_qsl` decodes them, tolerant of bad encodings."""
+    text = body.decode("utf-8", errors="replace")
+    # yarl's query parser is urllib's, in C: a signed webhook's twenty fields cost 6 µs
+    # instead of 80.
+    return list(URL.build(query_string=text, encoded=True).query.items())
+
+
 @dataclass(frozen=True)
 class WebhookRequest:
     """A frozen HTTP request as it reached the gateway; headers are keyed in lower case."""
@@ -46,12 +55,8 @@ class WebhookRequest:
         return self.headers.get(name.lower())
 
     def form_pairs(self) -> list[tuple[str, str]]:
-        """The body's form fields in order, repeated names and blank values included,
-        decoded as `urllib.parse.parse_qsl` decodes them, tolerant of bad encodings."""
-        text = self.body.decode("utf-8", errors="replace")
-        # yarl's query parser is urllib's, in C: a signed webhook's twenty fields cost 6 µs
-        # instead of 80.
-        return list(URL.build(query_string=text, encoded=True).query.items())
+        """The body's form fields in order, repeated names and blank values included."""
+        return form_pairs(self.body)
 
     def form(self) -> dict[str, str]:
         """The body as form fields (last value wins), tolerant of bad encodings."""

@@ -12,7 +12,8 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
-from urllib.parse import parse_qsl
+
+from channels.adapter import form_pairs
 
 
 @dataclass(frozen=True)
@@ -28,8 +29,7 @@ class ProviderRequest:
     def form(self) -> dict[str, list[str]]:
         """The body as form fields, each with every value it was sent with, in order."""
         fields: dict[str, list[str]] = {}
-        text = self.body.decode("utf-8", errors="replace")
-        for name, value in parse_qsl(text, keep_blank_values=True):
+        for name, value in form_pairs(self.body):
             fields.setdefault(name, []).append(value)
         return fields
 
