@@ -30,6 +30,7 @@ from channels import (
     SendError,
     SendResult,
     Socket,
+    Subscription,
     WebhookRequest,
 )
 
@@ -135,6 +136,22 @@ class WebchatAdapter:
                 "the token is missing, expired or not valid; open a new session",
             )
             return
+        # Follow the conversation before the first wait: the visitor already sees the socket
+        # open, and a reply stored while the limits below are counted (in the database, on
+        # PostgreSQL) must reach it, not slip past a socket not yet listening.
+        subscription = self.host.subscribe(participant)
+        try:
+            await self._serve(request, socket, participant, subscription)
+        finally:
+            subscription.close()
+
+    async def _serve(
+        self,
+        request: WebhookRequest,
+        socket: Socket,
+        participant: Participant,
+        subscription: Subscription,
+    ) -> None:
         visitor, client = visitor_of(participant), client_of(request)
         if not await self._limits.open_socket(visitor, client):
             await self._refuse(
@@ -150,7 +167,7 @@ class WebchatAdapter:
             )
             self._connections.add(connection)
             try:
-                await connection.run()
+                await connection.run(subscription)
             finally:
                 self._connections.discard(connection)
         finally:

@@ -84,10 +84,12 @@ class VisitorConnection:
         self._acked: deque[str] = deque(maxlen=256)
         self._gone = False
 
-    async def run(self) -> None:
-        """Read frames until the socket closes, pushing the conversation's new messages."""
-        # Subscribe before the first frame: a `sync` then covers everything stored earlier.
-        subscription = self._host.subscribe(self._participant)
+    async def run(self, subscription: Subscription) -> None:
+        """Read frames until the socket closes, pushing the conversation's new messages.
+
+        `subscription` was opened before the socket's first frame, so a `sync` covers
+        everything stored earlier and the subscription everything stored later.
+        """
         pump = asyncio.create_task(self._pump(subscription))
         try:
             async for text in self._socket.receive():
@@ -96,7 +98,6 @@ class VisitorConnection:
                     break
         finally:
             pump.cancel()
-            subscription.close()
             await asyncio.wait([pump])
 
     async def close(self, code: int = 1001, message: str = "") -> None:

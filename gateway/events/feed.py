@@ -210,16 +210,23 @@ class EventFeed:
             if self._stopping:
                 return
             try:
-                if not self.listeners and not self.followers:
+                if not self._audience_at_all():
                     # nobody to hand events to (no socket, page or subscriber here): only
                     # where the outbox ends matters, for whoever listens from now on
-                    self.skip_to(await self.db.read(_last_seq))
-                    continue
+                    last = await self.db.read(_last_seq)
+                    if not self._audience_at_all():
+                        self.skip_to(last)
+                        continue
+                    # someone began listening during the read: the events it may await
+                    # (stored as its socket opened) are handed out, not skipped
                 events = await self.db.read(self._after(self.cursor))
             except Exception:
                 log_failure(log, "reading the outbox failed")
                 continue
             self.hand_out(events)
+
+    def _audience_at_all(self) -> bool:
+        return bool(self.listeners or self.followers)
 
     def skip_to(self, seq: int) -> None:
         """Pass every event up to `seq` without handing it out (nobody listens)."""

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -77,3 +80,32 @@ def test_a_feed_nobody_listens_to_passes_events_and_a_later_listener_gets_only_n
     feed.hand_out([event(3), event(4), event(5)])
     assert drain(listener) == [5]  # nothing passed is offered late, nothing ahead is lost
     assert feed.cursor == 5
+
+
+async def test_a_listener_that_arrives_while_the_outbox_end_is_read_gets_the_new_event(
+    feed: EventFeed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A visitor's socket opens while the feed, with nobody listening, reads where the outbox
+    # ends; a reply stored in that moment is read too, and must reach the socket.
+    opened: list[feed_module.Listener] = []
+    ends = iter([0, 1])  # at start, then after the reply was stored
+
+    async def read(query: Callable[..., Any]) -> Any:
+        if query is feed_module._last_seq:
+            end = next(ends)
+            if end == 1:
+                opened.append(feed.listen())
+            return end
+        return [event(1)]
+
+    monkeypatch.setattr(feed.db, "read", read)
+    await feed.start()
+    try:
+        feed.wake()
+        while not opened:
+            await asyncio.sleep(0.01)
+        async with asyncio.timeout(5):
+            handed = await opened[0].queue.get()
+        assert handed is not None and handed.seq == 1
+    finally:
+        await feed.stop()
