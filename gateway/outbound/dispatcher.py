@@ -56,7 +56,12 @@ RECORD_RETRY_LAST = 5.0
 
 
 class Dispatcher:
-    """Sends what is due with `workers` concurrent sends, each channel at its own pace."""
+    """Sends what is due with `workers` concurrent sends, each channel at its own pace.
+
+    A worker is taken from the claim until the provider answered the delivery's last part
+    (or it failed); writing that answer down goes on without it, so the next due delivery
+    does not wait for the group commit. At most `workers` more deliveries wait for theirs.
+    """
 
     def __init__(
         self,
@@ -83,6 +88,8 @@ class Dispatcher:
             shared=None if gateway.db.sqlite else SharedSlots(gateway.db.engine),
         )
         self._jobs: dict[str, asyncio.Task[None]] = {}
+        #: claimed deliveries that hold a worker: not all of their parts answered yet
+        self._sending: set[str] = set()
         self._busy: Counter[str] = Counter()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -180,7 +187,8 @@ class Dispatcher:
 
     async def _claim_round(self) -> float:
         """Claim what is due into free slots; returns how long to sleep at most."""
-        free = self.slots - len(self._jobs)
+        # deliveries whose outcome is being recorded hold no worker, but only so many wait
+        free = min(self.slots - len(self._sending), 2 * self.slots - len(self._jobs))
         if free <= 0:
             return self.poll_seconds
         gw = self.gateway
@@ -213,9 +221,11 @@ class Dispatcher:
         self._busy[job.channel_id] += 1
         task = asyncio.create_task(self._deliver(job), name=f"deliver-{job.message_id}")
         self._jobs[job.message_id] = task
+        self._sending.add(job.message_id)
 
         def done(_: asyncio.Task[None]) -> None:
             self._jobs.pop(job.message_id, None)
+            self._sending.discard(job.message_id)
             self._busy[job.channel_id] -= 1
             self.wake()
 
@@ -299,18 +309,23 @@ class Dispatcher:
         try:
             result = await asyncio.wait_for(adapter.send(outbound), self.send_timeout)
         except SendError as error:
+            self._answered(job)
             await self._failed(job, error)
             return False
         except (TimeoutError, OSError) as exc:
+            self._answered(job)
             await self._failed(job, network_error(exc))
             return False
         except Exception as exc:
             log.exception("adapter of %s raised while sending", job.channel_id)
+            self._answered(job)
             unexpected = SendError(
                 str(exc) or type(exc).__name__, code="ADAPTER_ERROR", retryable=True
             )
             await self._failed(job, unexpected)
             return False
+        if finish_with is not None:
+            self._answered(job)
         gw.metrics.send_latency.labels(job.channel_id).observe(time.perf_counter() - started)
         gw.metrics.messages_out.labels(job.channel_id).inc()
         sent = SentPart(
@@ -326,6 +341,12 @@ class Dispatcher:
         )
         await self._record(job, lambda: gw.db.write_batched(RECORD_SENT, sent))
         return True
+
+    def _answered(self, job: Job) -> None:
+        """The provider answered the delivery's last send: its worker may take the next one."""
+        if job.message_id in self._sending:
+            self._sending.discard(job.message_id)
+            self.wake()
 
     async def _failed(self, job: Job, error: SendError) -> None:
         gw = self.gateway
