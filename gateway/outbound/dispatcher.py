@@ -9,7 +9,7 @@ import random
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 from sqlmodel import Session
@@ -27,6 +27,7 @@ from channels.links import links_as_text
 from gateway.backoff import Uniform, sleep_until_woken
 from gateway.clock import now
 from gateway.outbound.claim import (
+    Candidate,
     Job,
     claimer,
     find_due,
@@ -49,6 +50,10 @@ LEASE = timedelta(seconds=60)
 SEND_TIMEOUT = 30.0
 #: how often the dispatcher looks for due rows when nothing woke it
 POLL_SECONDS = 1.0
+#: how long the due deliveries found by one look are taken in their order before the next
+#: look, when they can fill the free workers: a newly due recipient waits at most this long
+#: behind those found before
+AHEAD_SECONDS = 0.25
 #: the first and the longest wait before a provider's answer is written again, while the
 #: database cannot be reached
 RECORD_RETRY_FIRST = 0.5
@@ -98,6 +103,11 @@ class Dispatcher:
         self._deadline: float | None = None
         #: deliveries with a part handed to the provider whose outcome is not recorded yet
         self._unanswered: set[str] = set()
+        #: due deliveries the last look found and no worker took yet, most deserving first
+        self._ahead: list[Candidate] = []
+        #: when that look was (loop time), and when the next delivery not due then falls due
+        self._looked_at = 0.0
+        self._next_due: datetime | None = None
 
     def wake(self) -> None:
         """Look for due deliveries now (after a commit, or from the retry sweep)."""
@@ -186,36 +196,64 @@ class Dispatcher:
             await sleep_until_woken(self._wake, timeout)
 
     async def _claim_round(self) -> float:
-        """Claim what is due into free slots; returns how long to sleep at most."""
+        """Claim what is due into free slots; returns how long to sleep at most.
+
+        The due deliveries are looked up again only when those found by the last look cannot
+        fill the free workers, or that look is older than AHEAD_SECONDS: the claim checks
+        each one is still due, so one sent meanwhile (say, by another node) is skipped.
+        """
         # deliveries whose outcome is being recorded hold no worker, but only so many wait
         free = min(self.slots - len(self._sending), 2 * self.slots - len(self._jobs))
         if free <= 0:
             return self.poll_seconds
         gw = self.gateway
-        stamp = now()
-        due = await gw.db.read(lambda s: find_due(s, stamp, free * 4 + 16))
-        picked: list[str] = []
+        loop = asyncio.get_running_loop()
+        if loop.time() - self._looked_at > AHEAD_SECONDS:
+            self._ahead = []
         taking: Counter[str] = Counter()
-        for candidate in due.candidates:
-            if len(picked) >= free:
-                break
+        picked = self._pick(free, taking)
+        if len(picked) < free:
+            stamp = now()
+            self._looked_at = loop.time()
+            due = await gw.db.read(lambda s: find_due(s, stamp, self.slots * 4 + 16))
+            self._ahead = [c for c in due.candidates if c.message_id not in picked]
+            self._next_due = due.next_due
+            picked += self._pick(free - len(picked), taking)
+        if picked and not self._closing:
+            # a claim announces nothing and makes nothing due: its commit wakes nobody
+            jobs = await gw.db.write(
+                claimer(picked, now(), self.lease, gw.directory, skip_locked=not gw.db.sqlite),
+                quiet=True,
+            )
+            for job in jobs:
+                self._spawn(job)
+        timeout = AHEAD_SECONDS if self._ahead else self.poll_seconds
+        if self._next_due is not None:
+            until = (self._next_due - now()).total_seconds()
+            if until <= 0:
+                # a delivery fell due since the last look: the next round looks again
+                self._looked_at = 0.0
+                self._next_due = None
+            timeout = min(timeout, until)
+        return max(0.01, timeout)
+
+    def _pick(self, free: int, taking: Counter[str]) -> list[str]:
+        """Up to `free` of the deliveries found ahead that the channels' pace lets go now,
+        counted in `taking` by channel; they leave `_ahead`, as do those being sent."""
+        chosen: list[str] = []
+        left: list[Candidate] = []
+        for candidate in self._ahead:
             if candidate.message_id in self._jobs:
                 continue
             limit = self.pacer.in_flight_limit(candidate.channel_id)
             in_flight = self._busy[candidate.channel_id] + taking[candidate.channel_id]
-            if limit is not None and in_flight >= limit:
+            if len(chosen) >= free or (limit is not None and in_flight >= limit):
+                left.append(candidate)
                 continue
-            picked.append(candidate.message_id)
+            chosen.append(candidate.message_id)
             taking[candidate.channel_id] += 1
-        if picked and not self._closing:
-            jobs = await gw.db.write(
-                claimer(picked, now(), self.lease, gw.directory, skip_locked=not gw.db.sqlite)
-            )
-            for job in jobs:
-                self._spawn(job)
-        if due.next_due is None:
-            return self.poll_seconds
-        return max(0.01, min(self.poll_seconds, (due.next_due - now()).total_seconds()))
+        self._ahead = left
+        return chosen
 
     def _spawn(self, job: Job) -> None:
         self._busy[job.channel_id] += 1
