@@ -224,6 +224,7 @@ class Dispatcher:
             jobs = await gw.db.write(
                 claimer(picked, now(), self.lease, gw.directory, skip_locked=not gw.db.sqlite),
                 quiet=True,
+                background=True,
             )
             for job in jobs:
                 self._spawn(job)
@@ -284,7 +285,8 @@ class Dispatcher:
         if adapter is None:
             reason = f"channel {job.channel_id} is not configured any more"
             await gw.db.write(
-                fail_now(job.message_id, "CHANNEL_NOT_CONFIGURED", reason, gw.directory)
+                fail_now(job.message_id, "CHANNEL_NOT_CONFIGURED", reason, gw.directory),
+                background=True,
             )
             return
         try:
@@ -293,7 +295,8 @@ class Dispatcher:
         except Exception as exc:
             log.exception("message %s cannot be shown on %s", job.message_id, job.channel_id)
             await gw.db.write(
-                fail_now(job.message_id, "UNRENDERABLE", str(exc)[:500], gw.directory)
+                fail_now(job.message_id, "UNRENDERABLE", str(exc)[:500], gw.directory),
+                background=True,
             )
             return
         total = len(rendered.parts)
@@ -317,7 +320,7 @@ class Dispatcher:
         if job.parts_sent >= total:
             # nothing left to send (no parts, or every part was recorded before a stop)
             write = finisher(job.message_id, rendered.menu, gw.directory)
-            await self._record(job, lambda: gw.db.write(write))
+            await self._record(job, lambda: gw.db.write(write, background=True))
 
     @contextlib.contextmanager
     def _awaiting_answer(self, message_id: str) -> Iterator[None]:
@@ -396,7 +399,7 @@ class Dispatcher:
         record = failure_recorder(
             job.message_id, error, gw.config.delivery.retry_delays, gw.directory, self.uniform
         )
-        outcome = await self._record(job, lambda: gw.db.write(record))
+        outcome = await self._record(job, lambda: gw.db.write(record, background=True))
         if outcome.failed:
             log.warning(
                 "message %s could not be delivered on %s: %s", job.message_id, job.channel_id, error

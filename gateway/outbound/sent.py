@@ -95,7 +95,9 @@ def record_sent(session: Session, items: list[SentPart]) -> list[None]:
     return [None for _ in items]
 
 
-RECORD_SENT: BatchHandler[SentPart, None] = BatchHandler("outbound-sent", record_sent)
+RECORD_SENT: BatchHandler[SentPart, None] = BatchHandler(
+    "outbound-sent", record_sent, background=True
+)
 
 
 @dataclass(frozen=True)
