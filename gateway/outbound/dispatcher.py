@@ -9,7 +9,7 @@ import random
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 from sqlmodel import Session
@@ -27,6 +27,7 @@ from channels.links import links_as_text
 from gateway.backoff import Uniform, sleep_until_woken
 from gateway.clock import now
 from gateway.outbound.claim import (
+    Candidate,
     Job,
     claimer,
     find_due,
@@ -49,6 +50,10 @@ LEASE = timedelta(seconds=60)
 SEND_TIMEOUT = 30.0
 #: how often the dispatcher looks for due rows when nothing woke it
 POLL_SECONDS = 1.0
+#: how long the due deliveries found by one look are taken in their order before the next
+#: look, when they can fill the free workers: a newly due recipient waits at most this long
+#: behind those found before
+AHEAD_SECONDS = 0.25
 #: the first and the longest wait before a provider's answer is written again, while the
 #: database cannot be reached
 RECORD_RETRY_FIRST = 0.5
@@ -56,7 +61,12 @@ RECORD_RETRY_LAST = 5.0
 
 
 class Dispatcher:
-    """Sends what is due with `workers` concurrent sends, each channel at its own pace."""
+    """Sends what is due with `workers` concurrent sends, each channel at its own pace.
+
+    A worker is taken from the claim until the provider answered the delivery's last part
+    (or it failed); writing that answer down goes on without it, so the next due delivery
+    does not wait for the group commit. At most `workers` more deliveries wait for theirs.
+    """
 
     def __init__(
         self,
@@ -83,6 +93,8 @@ class Dispatcher:
             shared=None if gateway.db.sqlite else SharedSlots(gateway.db.engine),
         )
         self._jobs: dict[str, asyncio.Task[None]] = {}
+        #: claimed deliveries that hold a worker: not all of their parts answered yet
+        self._sending: set[str] = set()
         self._busy: Counter[str] = Counter()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -91,6 +103,11 @@ class Dispatcher:
         self._deadline: float | None = None
         #: deliveries with a part handed to the provider whose outcome is not recorded yet
         self._unanswered: set[str] = set()
+        #: due deliveries the last look found and no worker took yet, most deserving first
+        self._ahead: list[Candidate] = []
+        #: when that look was (loop time), and when the next delivery not due then falls due
+        self._looked_at = 0.0
+        self._next_due: datetime | None = None
 
     def wake(self) -> None:
         """Look for due deliveries now (after a commit, or from the retry sweep)."""
@@ -179,46 +196,75 @@ class Dispatcher:
             await sleep_until_woken(self._wake, timeout)
 
     async def _claim_round(self) -> float:
-        """Claim what is due into free slots; returns how long to sleep at most."""
-        free = self.slots - len(self._jobs)
+        """Claim what is due into free slots; returns how long to sleep at most.
+
+        The due deliveries are looked up again only when those found by the last look cannot
+        fill the free workers, or that look is older than AHEAD_SECONDS: the claim checks
+        each one is still due, so one sent meanwhile (say, by another node) is skipped.
+        """
+        # deliveries whose outcome is being recorded hold no worker, but only so many wait
+        free = min(self.slots - len(self._sending), 2 * self.slots - len(self._jobs))
         if free <= 0:
             return self.poll_seconds
         gw = self.gateway
-        stamp = now()
-        due = await gw.db.read(lambda s: find_due(s, stamp, free * 4 + 16))
-        picked: list[str] = []
+        loop = asyncio.get_running_loop()
+        if loop.time() - self._looked_at > AHEAD_SECONDS:
+            self._ahead = []
         taking: Counter[str] = Counter()
-        for candidate in due.candidates:
-            if len(picked) >= free:
-                break
+        picked = self._pick(free, taking)
+        if len(picked) < free:
+            stamp = now()
+            self._looked_at = loop.time()
+            due = await gw.db.read(lambda s: find_due(s, stamp, self.slots * 4 + 16))
+            self._ahead = [c for c in due.candidates if c.message_id not in picked]
+            self._next_due = due.next_due
+            picked += self._pick(free - len(picked), taking)
+        if picked and not self._closing:
+            # a claim announces nothing and makes nothing due: its commit wakes nobody
+            jobs = await gw.db.write(
+                claimer(picked, now(), self.lease, gw.directory, skip_locked=not gw.db.sqlite),
+                quiet=True,
+                background=True,
+            )
+            for job in jobs:
+                self._spawn(job)
+        timeout = AHEAD_SECONDS if self._ahead else self.poll_seconds
+        if self._next_due is not None:
+            until = (self._next_due - now()).total_seconds()
+            if until <= 0:
+                # a delivery fell due since the last look: the next round looks again
+                self._looked_at = 0.0
+                self._next_due = None
+            timeout = min(timeout, until)
+        return max(0.01, timeout)
+
+    def _pick(self, free: int, taking: Counter[str]) -> list[str]:
+        """Up to `free` of the deliveries found ahead that the channels' pace lets go now,
+        counted in `taking` by channel; they leave `_ahead`, as do those being sent."""
+        chosen: list[str] = []
+        left: list[Candidate] = []
+        for candidate in self._ahead:
             if candidate.message_id in self._jobs:
                 continue
             limit = self.pacer.in_flight_limit(candidate.channel_id)
             in_flight = self._busy[candidate.channel_id] + taking[candidate.channel_id]
-            if limit is not None and in_flight >= limit:
+            if len(chosen) >= free or (limit is not None and in_flight >= limit):
+                left.append(candidate)
                 continue
-            picked.append(candidate.message_id)
+            chosen.append(candidate.message_id)
             taking[candidate.channel_id] += 1
-        if picked and not self._closing:
-            # a claim appends no event and makes nothing due: its commit wakes nobody (else
-            # each claim would wake the dispatcher for another round and the feed for a read)
-            jobs = await gw.db.write(
-                claimer(picked, now(), self.lease, gw.directory, skip_locked=not gw.db.sqlite),
-                quiet=True,
-            )
-            for job in jobs:
-                self._spawn(job)
-        if due.next_due is None:
-            return self.poll_seconds
-        return max(0.01, min(self.poll_seconds, (due.next_due - now()).total_seconds()))
+        self._ahead = left
+        return chosen
 
     def _spawn(self, job: Job) -> None:
         self._busy[job.channel_id] += 1
         task = asyncio.create_task(self._deliver(job), name=f"deliver-{job.message_id}")
         self._jobs[job.message_id] = task
+        self._sending.add(job.message_id)
 
         def done(_: asyncio.Task[None]) -> None:
             self._jobs.pop(job.message_id, None)
+            self._sending.discard(job.message_id)
             self._busy[job.channel_id] -= 1
             self.wake()
 
@@ -239,7 +285,8 @@ class Dispatcher:
         if adapter is None:
             reason = f"channel {job.channel_id} is not configured any more"
             await gw.db.write(
-                fail_now(job.message_id, "CHANNEL_NOT_CONFIGURED", reason, gw.directory)
+                fail_now(job.message_id, "CHANNEL_NOT_CONFIGURED", reason, gw.directory),
+                background=True,
             )
             return
         try:
@@ -248,7 +295,8 @@ class Dispatcher:
         except Exception as exc:
             log.exception("message %s cannot be shown on %s", job.message_id, job.channel_id)
             await gw.db.write(
-                fail_now(job.message_id, "UNRENDERABLE", str(exc)[:500], gw.directory)
+                fail_now(job.message_id, "UNRENDERABLE", str(exc)[:500], gw.directory),
+                background=True,
             )
             return
         total = len(rendered.parts)
@@ -272,7 +320,7 @@ class Dispatcher:
         if job.parts_sent >= total:
             # nothing left to send (no parts, or every part was recorded before a stop)
             write = finisher(job.message_id, rendered.menu, gw.directory)
-            await self._record(job, lambda: gw.db.write(write))
+            await self._record(job, lambda: gw.db.write(write, background=True))
 
     @contextlib.contextmanager
     def _awaiting_answer(self, message_id: str) -> Iterator[None]:
@@ -302,18 +350,23 @@ class Dispatcher:
         try:
             result = await asyncio.wait_for(adapter.send(outbound), self.send_timeout)
         except SendError as error:
+            self._answered(job)
             await self._failed(job, error)
             return False
         except (TimeoutError, OSError) as exc:
+            self._answered(job)
             await self._failed(job, network_error(exc))
             return False
         except Exception as exc:
             log.exception("adapter of %s raised while sending", job.channel_id)
+            self._answered(job)
             unexpected = SendError(
                 str(exc) or type(exc).__name__, code="ADAPTER_ERROR", retryable=True
             )
             await self._failed(job, unexpected)
             return False
+        if finish_with is not None:
+            self._answered(job)
         gw.metrics.send_latency.labels(job.channel_id).observe(time.perf_counter() - started)
         gw.metrics.messages_out.labels(job.channel_id).inc()
         sent = SentPart(
@@ -330,6 +383,12 @@ class Dispatcher:
         await self._record(job, lambda: gw.db.write_batched(RECORD_SENT, sent))
         return True
 
+    def _answered(self, job: Job) -> None:
+        """The provider answered the delivery's last send: its worker may take the next one."""
+        if job.message_id in self._sending:
+            self._sending.discard(job.message_id)
+            self.wake()
+
     async def _failed(self, job: Job, error: SendError) -> None:
         gw = self.gateway
         gw.metrics.send_failures.labels(job.channel_id, str(error.retryable).lower()).inc()
@@ -340,7 +399,7 @@ class Dispatcher:
         record = failure_recorder(
             job.message_id, error, gw.config.delivery.retry_delays, gw.directory, self.uniform
         )
-        outcome = await self._record(job, lambda: gw.db.write(record))
+        outcome = await self._record(job, lambda: gw.db.write(record, background=True))
         if outcome.failed:
             log.warning(
                 "message %s could not be delivered on %s: %s", job.message_id, job.channel_id, error

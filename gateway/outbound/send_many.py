@@ -18,16 +18,16 @@ from sqlalchemy import or_
 from sqlmodel import Session, col, select
 
 from channels import DeliveryStatus
-from gateway.domain.append import NewMessage, append_messages
+from gateway.domain.append import MAX_MERGE_HOPS, NewMessage, append_messages
 from gateway.domain.directory import Directory
 from gateway.domain.errors import conversation_not_found
 from gateway.domain.messages import announcement
-from gateway.domain.participants import CONTACT, VISITOR, resolve_conversation
+from gateway.domain.participants import CONTACT, VISITOR
 from gateway.domain.records import message_wire
 from gateway.events import outbox
 from gateway.outbound.rules import Route, SendRequest, choose_route, replay
 from gateway.store.bulk import BulkInsert
-from gateway.store.models import ConversationRow, IdentityRow
+from gateway.store.models import ConversationRow, IdempotencyRow, IdentityRow
 from gateway.store.tables import DELIVERIES, IDEMPOTENCY_KEYS
 from gateway.store.writer import BatchHandler
 
@@ -88,12 +88,14 @@ def store_sends(session: Session, items: list[SendItem]) -> list[dict[str, Any]]
     """Store every request's message (and queue it); one `{"message": …}` answer each."""
     answers: list[dict[str, Any] | None] = []
     fresh: list[_New] = []
-    identities = _participants_identities(session, [item.request.conversation_id for item in items])
+    conversations = _conversations(session, [item.request.conversation_id for item in items])
+    identities = _participants_identities(session, list(conversations.values()))
+    keys_seen = _keys_seen(session, items)
     for item in items:
-        earlier = _earlier(session, item)
+        earlier = _earlier(session, item) if _key_of(item) in keys_seen else None
         answers.append(earlier)
         if earlier is None:
-            fresh.append(_checked(session, item, identities))
+            fresh.append(_checked(session, item, conversations, identities))
     append_messages(session, [new.message for new in fresh])
     deliveries: list[dict[str, Any]] = []
     keys: list[dict[str, Any]] = []
@@ -144,21 +146,61 @@ def _earlier(session: Session, item: SendItem) -> dict[str, Any] | None:
 Owner = tuple[str, str]
 
 
-def _participants_identities(
-    session: Session, conversation_ids: list[str]
-) -> dict[Owner, list[IdentityRow]]:
-    """The identities of these conversations' participants, oldest first, by participant.
+def _key_of(item: SendItem) -> tuple[str, str] | None:
+    if item.token_name is None or item.idempotency_key is None:
+        return None
+    return item.token_name, item.idempotency_key
 
-    Reading the conversations also keeps them in the session, where `resolve_conversation`
-    then finds them without another query.
-    """
-    conversations = session.exec(
-        select(ConversationRow).where(col(ConversationRow.id).in_(set(conversation_ids)))
-    ).all()
-    contacts = {c.participant_id for c in conversations if c.participant_kind == CONTACT}
-    visitors = {c.participant_id for c in conversations if c.participant_kind == VISITOR}
+
+def _keys_seen(session: Session, items: list[SendItem]) -> set[tuple[str, str]]:
+    """The requests' `Idempotency-Key`s stored before (fresh or not), with one query."""
+    keys = {key for key in map(_key_of, items) if key is not None}
+    if not keys:
+        return set()
+    rows = session.exec(
+        select(col(IdempotencyRow.token_name), col(IdempotencyRow.key)).where(
+            col(IdempotencyRow.token_name).in_({name for name, _ in keys}),
+            col(IdempotencyRow.key).in_({key for _, key in keys}),
+        )
+    )
+    return {(name, key) for name, key in rows} & keys
+
+
+def _conversations(session: Session, ids: list[str]) -> dict[str, ConversationRow | None]:
+    """Each of these conversations, following merges as `resolve_conversation` does, with a
+    query per hop rather than per conversation; None for one that does not exist."""
+    loaded: dict[str, ConversationRow] = {}
+    wanted = set(ids)
+    for _ in range(MAX_MERGE_HOPS + 1):
+        if not wanted:
+            break
+        rows = session.exec(select(ConversationRow).where(col(ConversationRow.id).in_(wanted)))
+        loaded.update((row.id, row) for row in rows)
+        wanted = {
+            row.merged_into
+            for row in loaded.values()
+            if row.merged_into is not None and row.merged_into not in loaded
+        }
+    found: dict[str, ConversationRow | None] = {}
+    for conversation_id in ids:
+        conversation = loaded.get(conversation_id)
+        for _ in range(MAX_MERGE_HOPS):
+            if conversation is None or conversation.merged_into is None:
+                break
+            conversation = loaded.get(conversation.merged_into)
+        found[conversation_id] = conversation
+    return found
+
+
+def _participants_identities(
+    session: Session, conversations: list[ConversationRow | None]
+) -> dict[Owner, list[IdentityRow]]:
+    """The identities of these conversations' participants, oldest first, by participant."""
+    live = [c for c in conversations if c is not None]
+    contacts = {c.participant_id for c in live if c.participant_kind == CONTACT}
+    visitors = {c.participant_id for c in live if c.participant_kind == VISITOR}
     found: dict[Owner, list[IdentityRow]] = {
-        (c.participant_kind, c.participant_id): [] for c in conversations
+        (c.participant_kind, c.participant_id): [] for c in live
     }
     if not contacts and not visitors:
         return found
@@ -179,10 +221,15 @@ def _participants_identities(
     return found
 
 
-def _checked(session: Session, item: SendItem, identities: dict[Owner, list[IdentityRow]]) -> _New:
+def _checked(
+    session: Session,
+    item: SendItem,
+    conversations: dict[str, ConversationRow | None],
+    identities: dict[Owner, list[IdentityRow]],
+) -> _New:
     """The message to append for a request the rules accept; raises `Refused` otherwise."""
     request = item.request
-    conversation = resolve_conversation(session, request.conversation_id)
+    conversation = conversations.get(request.conversation_id)
     if conversation is None:
         raise conversation_not_found(request.conversation_id)
     known = identities.get((conversation.participant_kind, conversation.participant_id))

@@ -95,7 +95,9 @@ def record_sent(session: Session, items: list[SentPart]) -> list[None]:
     return [None for _ in items]
 
 
-RECORD_SENT: BatchHandler[SentPart, None] = BatchHandler("outbound-sent", record_sent)
+RECORD_SENT: BatchHandler[SentPart, None] = BatchHandler(
+    "outbound-sent", record_sent, background=True
+)
 
 
 @dataclass(frozen=True)
@@ -124,13 +126,17 @@ def _fast_ones(session: Session, plain: list[SentPart]) -> dict[str, _Fast]:
         )
     }
     provider_ids = [item.provider_message_id for item in plain]
+    # the channels too, so that both lookups are searches of the (channel, provider id)
+    # indexes rather than scans of every part ever sent
+    channel_ids = {row.channel_id for row in deliveries.values()}
     # a status that beat the provider's answer here, or a part recorded already: the long way
     taken = {
         (row.channel_id, row.provider_message_id)
         for table in (EARLY_STATUSES, DELIVERY_PARTS)
         for row in connection.execute(
             select(table.c.channel_id, table.c.provider_message_id).where(
-                table.c.provider_message_id.in_(provider_ids)
+                table.c.channel_id.in_(channel_ids),
+                table.c.provider_message_id.in_(provider_ids),
             )
         )
     }

@@ -130,13 +130,17 @@ class Database:
 
         return await asyncio.get_running_loop().run_in_executor(self._readers, run)
 
-    async def write(self, fn: Callable[[Session], T], *, quiet: bool = False) -> T:
+    async def write(
+        self, fn: Callable[[Session], T], *, quiet: bool = False, background: bool = False
+    ) -> T:
         """Run `fn` in the next group commit; returns once it is committed.
 
         `quiet`: `fn` appends no event and makes no delivery due (bookkeeping, such as a
         lease), so its commit wakes neither the live feed nor the dispatcher.
+        `background`: no request waits on `fn`, so it is committed after the writes that
+        requests wait on.
         """
-        return await self.writer.submit(fn, quiet=quiet)
+        return await self.writer.submit(fn, quiet=quiet, background=background)
 
     async def write_batched(self, handler: BatchHandler[I, T], item: I) -> T:
         """Write `item` in the next group commit, with the other items of the same handler."""

@@ -56,11 +56,13 @@ class BatchHandler(Generic[I, T]):
     """Writes many jobs' items with a few statements: `run(session, items)` → one result each.
 
     When the whole group fails (say, another node stored one of the items first), each item
-    is run again alone, so only the item at fault fails.
+    is run again alone, so only the item at fault fails. `background` items are committed
+    after the others (see `GroupCommitWriter`).
     """
 
     name: str
     run: Callable[[Session, list[I]], list[T]]
+    background: bool = False
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,8 @@ class _Job:
     item: Any = None
     #: the job appends no event and makes no delivery due
     quiet: bool = False
+    #: nobody waits on the job to answer a request: it is committed after those who do
+    background: bool = False
 
 
 class WriterClosed(RuntimeError):
@@ -94,7 +98,9 @@ class GroupCommitWriter:
     Every job runs in its own SAVEPOINT, so a job that fails (say, a unique-key conflict)
     is rolled back alone and its caller gets the exception, while the rest of the batch
     commits. After the batch is committed the callbacks run (`on_commit`), which is how the
-    live feeds learn of new events.
+    live feeds learn of new events. Background jobs (the dispatcher's bookkeeping) taken
+    with a batch are committed in a transaction of their own right after it, so that the
+    requests waiting on the batch are answered without waiting for them.
     """
 
     def __init__(self, engine: Engine) -> None:
@@ -124,13 +130,16 @@ class GroupCommitWriter:
         await self._task
         self._task = None
 
-    async def submit(self, fn: Callable[[Session], T], *, quiet: bool = False) -> T:
+    async def submit(
+        self, fn: Callable[[Session], T], *, quiet: bool = False, background: bool = False
+    ) -> T:
         """Run `fn` in the next group commit; `quiet` when it appends no event and makes no
-        delivery due, so that its commit wakes none of those who follow the outbox."""
+        delivery due, so that its commit wakes none of those who follow the outbox;
+        `background` when no request waits on it."""
         if self._closing or self._task is None:
             raise WriterClosed("the database writer is not running")
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Job(fn, future, quiet=quiet))
+        self._queue.put_nowait(_Job(fn, future, quiet=quiet, background=background))
         return await future
 
     async def submit_batched(self, handler: BatchHandler[I, T], item: I) -> T:
@@ -138,7 +147,7 @@ class GroupCommitWriter:
         if self._closing or self._task is None:
             raise WriterClosed("the database writer is not running")
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Job(None, future, handler, item))
+        self._queue.put_nowait(_Job(None, future, handler, item, background=handler.background))
         return await future
 
     async def _run(self) -> None:
@@ -156,34 +165,41 @@ class GroupCommitWriter:
                     stopping = True
                     continue
                 batch.append(job)
-            if not batch:
+            for part in (
+                [job for job in batch if not job.background],
+                [job for job in batch if job.background],
+            ):
+                if part:
+                    await self._settle(part)
+
+    async def _settle(self, batch: list[_Job]) -> None:
+        """Commit the batch, answer its jobs, then tell those who follow the outbox."""
+        try:
+            results, news = await self._commit_retrying(batch)
+        except Exception as exc:  # the commit itself failed: nobody's write landed
+            if unreachable(exc):
+                # Each caller says so its own way (503, the spool, a later try).
+                log.warning("group commit failed: the database cannot be reached: %s", exc)
+            else:
+                log.exception("group commit failed")
+            for job in batch:
+                if not job.future.done():
+                    job.future.set_exception(exc)
+            return
+        self.batches += 1
+        self.jobs += len(batch)
+        for job, (ok, value) in zip(batch, results, strict=True):
+            if job.future.done():
                 continue
+            if ok:
+                job.future.set_result(value)
+            else:
+                job.future.set_exception(value)
+        for callback in self.on_commit:
             try:
-                results, news = await self._commit_retrying(batch)
-            except Exception as exc:  # the commit itself failed: nobody's write landed
-                if unreachable(exc):
-                    # Each caller says so its own way (503, the spool, a later try).
-                    log.warning("group commit failed: the database cannot be reached: %s", exc)
-                else:
-                    log.exception("group commit failed")
-                for job in batch:
-                    if not job.future.done():
-                        job.future.set_exception(exc)
-                continue
-            self.batches += 1
-            self.jobs += len(batch)
-            for job, (ok, value) in zip(batch, results, strict=True):
-                if job.future.done():
-                    continue
-                if ok:
-                    job.future.set_result(value)
-                else:
-                    job.future.set_exception(value)
-            for callback in self.on_commit:
-                try:
-                    callback(news)
-                except Exception:
-                    log.exception("on_commit callback failed")
+                callback(news)
+            except Exception:
+                log.exception("on_commit callback failed")
 
     async def _commit_retrying(self, batch: list[_Job]) -> tuple[list[tuple[bool, Any]], Committed]:
         """Commit the batch; when another node's transaction and this one wait for each other

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from gateway.store import migrate
 from gateway.store.database import Database, unreachable
 from gateway.store.models import SecretRow
 from gateway.store.writer import BatchHandler
+from tests.support import eventually
 from tests.support.databases import fresh_postgres
 
 
@@ -69,6 +71,39 @@ async def test_writes_queued_at_shutdown_are_committed(tmp_path: Path) -> None:
     fresh = Database(f"sqlite:///{tmp_path / 'w.db'}")
     with Session(fresh.engine) as session:
         assert len(list(session.exec(select(SecretRow)))) == 20
+
+
+async def test_a_request_is_answered_without_waiting_for_background_writes_of_its_batch(
+    tmp_path: Path,
+) -> None:
+    """The dispatcher's bookkeeping taken in the same batch is committed after the request's
+    write, which is answered (and on disk) first."""
+    db = await open_db(tmp_path / "w.db")
+    inside, busy, background_may_end = threading.Event(), threading.Event(), threading.Event()
+
+    def hold(session: Session) -> None:
+        inside.set()
+        busy.wait(10)
+
+    holding = asyncio.ensure_future(db.write(hold))
+    await eventually(inside.is_set)  # the writer is busy with that first write
+
+    def bookkeeping(session: Session) -> bool:
+        session.add(SecretRow(name="bookkeeping", value="x"))
+        return background_may_end.wait(10)
+
+    background = asyncio.ensure_future(db.write(bookkeeping, background=True))
+    request = asyncio.ensure_future(db.write(lambda s: s.add(SecretRow(name="asked", value="x"))))
+    await eventually(lambda: db.writer.depth == 2)
+    busy.set()  # both now go into one batch
+    await holding
+    await request
+    assert not background.done()
+    stored = await db.read(lambda s: [r.name for r in s.exec(select(SecretRow))])
+    assert stored == ["asked"]
+    background_may_end.set()
+    assert await background is True
+    await db.close()
 
 
 async def test_writes_after_close_are_refused(tmp_path: Path) -> None:
