@@ -14,10 +14,10 @@ import logging
 import random
 import time
 import zlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
-from typing import TypeVar
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
 import aiohttp
 from aiohttp import web
@@ -127,14 +127,76 @@ async def subscribers_context(app: web.Application) -> AsyncIterator[None]:
 
 async def sweeps_context(app: web.Application) -> AsyncIterator[None]:
     quiet()
-    scheduler = build_scheduler(
+    sweeps = build_scheduler(
         app[GATEWAY], app[DISPATCHER].wake, app[SUBSCRIBERS].wake, _options(app).sweep_seconds
     )
-    scheduler.start()
+    sweeps.start()
     try:
         yield
     finally:
-        scheduler.shutdown(wait=False)
+        await sweeps.stop(app[GATEWAY].config.gateway.shutdown_grace)
+
+
+class Sweeps:
+    """The timed jobs, on APScheduler's AsyncIOScheduler, each run as a coroutine on the
+    event loop: a plain function would run on a worker thread, where waking the dispatcher
+    (an asyncio.Event) is not safe.
+
+    A stop lets the jobs already running finish (short reads and writes) instead of
+    cancelling them, which APScheduler logs as an ERROR with a traceback.
+    """
+
+    def __init__(self) -> None:
+        self.scheduler = AsyncIOScheduler(timezone="UTC")
+        self._running: set[asyncio.Task[Any]] = set()
+
+    def every(
+        self,
+        seconds: float,
+        job: Callable[[], Awaitable[None] | None],
+        job_id: str,
+        first: datetime | None = None,
+    ) -> None:
+        """Run `job` every `seconds` (first at `first`, else after `seconds`); a run
+        still going when the next is due is not doubled."""
+
+        async def run() -> None:
+            task = asyncio.current_task()
+            assert task is not None
+            self._running.add(task)
+            try:
+                outcome = job()
+                if outcome is not None:
+                    await outcome
+            finally:
+                self._running.discard(task)
+
+        extra = {} if first is None else {"next_run_time": first}
+        self.scheduler.add_job(
+            run,
+            "interval",
+            seconds=seconds,
+            id=job_id,
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=60,
+            **extra,
+        )
+
+    def start(self) -> None:
+        """Start the clock; call inside the running loop."""
+        self.scheduler.start()
+
+    async def stop(self, grace: float) -> None:
+        """Start no more jobs; wait up to `grace` seconds for those running."""
+        self.scheduler.pause()
+        if self._running:
+            _, left = await asyncio.wait(set(self._running), timeout=grace)
+            if left:
+                log.warning(
+                    "%d timed jobs were still running %.1f s into the stop", len(left), grace
+                )
+        self.scheduler.shutdown(wait=False)
 
 
 def expire_idempotency_keys(session: Session) -> int:
@@ -206,10 +268,9 @@ def build_scheduler(
     wake_dispatcher: Callable[[], None],
     wake_webhooks: Callable[[], None],
     sweep_seconds: float = SWEEP_SECONDS,
-) -> AsyncIOScheduler:
-    """The scheduler with all the daemon's jobs; start it inside the running loop."""
-    scheduler = AsyncIOScheduler(timezone="UTC")
-    common = {"coalesce": True, "max_instances": 1, "misfire_grace_time": 60}
+) -> Sweeps:
+    """All the daemon's timed jobs; start them inside the running loop."""
+    sweeps = Sweeps()
     db = gateway.db
 
     async def gauges() -> None:
@@ -228,12 +289,8 @@ def build_scheduler(
         if keys or menus:
             log.info("expired %d idempotency keys and %d menus", keys, menus)
 
-    scheduler.add_job(
-        wake_dispatcher, "interval", seconds=sweep_seconds, id="due-deliveries", **common
-    )
-    scheduler.add_job(
-        wake_webhooks, "interval", seconds=sweep_seconds, id="outgoing-webhooks", **common
-    )
+    sweeps.every(sweep_seconds, wake_dispatcher, "due-deliveries")
+    sweeps.every(sweep_seconds, wake_webhooks, "outgoing-webhooks")
 
     async def closed_windows() -> None:
         directory = gateway.directory
@@ -243,19 +300,10 @@ def build_scheduler(
         if noted:
             log.info("noted %d closed messaging windows", noted)
 
-    scheduler.add_job(
-        closed_windows, "interval", seconds=WINDOW_SECONDS, id="closed-windows", **common
-    )
-    scheduler.add_job(gauges, "interval", seconds=METRICS_SECONDS, id="backlog-gauges", **common)
-    scheduler.add_job(
-        expire,
-        "interval",
-        seconds=EXPIRY_SECONDS,
-        id="expire-keys-and-menus",
-        next_run_time=now() + timedelta(seconds=5),
-        **common,
-    )
-    return scheduler
+    sweeps.every(WINDOW_SECONDS, closed_windows, "closed-windows")
+    sweeps.every(METRICS_SECONDS, gauges, "backlog-gauges")
+    sweeps.every(EXPIRY_SECONDS, expire, "expire-keys-and-menus", now() + timedelta(seconds=5))
+    return sweeps
 
 
 def quiet() -> None:

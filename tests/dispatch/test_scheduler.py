@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import threading
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from sqlmodel import Session, select
 
-from gateway.background import backlog, build_scheduler, expire_idempotency_keys, expire_menus
+from gateway.background import (
+    Sweeps,
+    backlog,
+    build_scheduler,
+    expire_idempotency_keys,
+    expire_menus,
+)
 from gateway.clock import now
 from gateway.store.models import IdempotencyRow, MenuRow
 from tests.dispatch.harness import Running, running
@@ -45,8 +54,8 @@ async def test_keys_and_menus_older_than_a_day_are_forgotten(tmp_path: Path) -> 
 
 async def test_every_periodic_job_is_scheduled_in_one_place(tmp_path: Path) -> None:
     async with running(tmp_path / "db.sqlite") as run:
-        scheduler = build_scheduler(run.gateway, lambda: None, lambda: None)
-        assert {job.id for job in scheduler.get_jobs()} == {
+        sweeps = build_scheduler(run.gateway, lambda: None, lambda: None)
+        assert {job.id for job in sweeps.scheduler.get_jobs()} == {
             "due-deliveries",
             "outgoing-webhooks",
             "backlog-gauges",
@@ -69,3 +78,42 @@ async def test_the_backlog_counts_deliveries_not_yet_sent(tmp_path: Path) -> Non
 
 async def _backlog_is(run: Running, count: int) -> bool:
     return (await run.read(backlog))[0] == count
+
+
+async def test_the_sweeps_wake_the_dispatcher_on_the_event_loops_thread(tmp_path: Path) -> None:
+    # an asyncio.Event set from another thread may wake nobody
+    async with running(tmp_path / "db.sqlite") as run:
+        woken: dict[str, int] = {}
+        sweeps = build_scheduler(
+            run.gateway,
+            lambda: woken.setdefault("dispatcher", threading.get_ident()),
+            lambda: woken.setdefault("webhooks", threading.get_ident()),
+            sweep_seconds=0.05,
+        )
+        sweeps.start()
+        try:
+            await eventually(lambda: len(woken) == 2)
+        finally:
+            await sweeps.stop(5.0)
+        assert woken == {"dispatcher": threading.get_ident(), "webhooks": threading.get_ident()}
+
+
+async def test_a_stop_lets_a_running_job_finish_and_logs_no_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    sweeps = Sweeps()
+    started, finished = asyncio.Event(), asyncio.Event()
+
+    async def slow_sweep() -> None:
+        started.set()
+        await asyncio.sleep(0.3)
+        finished.set()
+
+    sweeps.every(0.05, slow_sweep, "slow-sweep")
+    sweeps.start()
+    await asyncio.wait_for(started.wait(), 5)
+    with caplog.at_level(logging.INFO):
+        await sweeps.stop(5.0)
+        await asyncio.sleep(0.1)  # a cancelled job would be logged by now
+    assert finished.is_set()
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []

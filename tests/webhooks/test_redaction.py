@@ -73,7 +73,7 @@ async def test_a_failing_subscriber_with_credentials_never_leaks_them(
 
             # the backlog gauge job, run now rather than on its 5-second interval
             noop: list[object] = []
-            scheduler = build_scheduler(run.gateway, noop.clear, noop.clear)
+            scheduler = build_scheduler(run.gateway, noop.clear, noop.clear).scheduler
             job = scheduler.get_job("backlog-gauges")
             assert job is not None
             await job.func()
