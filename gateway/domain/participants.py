@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+
 from sqlmodel import Session, col, select
 
 from channels import Participant, VerifiedIdentity
@@ -142,6 +144,42 @@ def identities_of(session: Session, conversation: ConversationRow) -> list[Ident
     else:
         return []
     return list(session.exec(select(IdentityRow).where(clause).order_by(col(IdentityRow.id))))
+
+
+def identities_of_many(
+    session: Session, conversations: Sequence[ConversationRow]
+) -> dict[str, list[IdentityRow]]:
+    """`identities_of` for many conversations, by conversation id, with one read per kind of
+    participant (a page of conversations costs two reads, not one per conversation)."""
+    by_participant: dict[tuple[str, str], list[IdentityRow]] = {}
+    for kind, column in ((CONTACT, IdentityRow.contact_id), (VISITOR, IdentityRow.visitor_id)):
+        ids = {c.participant_id for c in conversations if c.participant_kind == kind}
+        if not ids:
+            continue
+        rows = session.exec(
+            select(IdentityRow).where(col(column).in_(ids)).order_by(col(IdentityRow.id))
+        )
+        for row in rows:
+            owner = row.contact_id if kind == CONTACT else row.visitor_id
+            by_participant.setdefault((kind, owner or ""), []).append(row)
+    return {
+        c.id: by_participant.get((c.participant_kind, c.participant_id), []) for c in conversations
+    }
+
+
+def resolve_contacts(session: Session, contact_ids: Iterable[str]) -> dict[str, ContactRow]:
+    """`resolve_contact` for many ids, by id, with one read (plus one per merge hop of the
+    rare contact merged away); ids of no contact are left out."""
+    ids = set(contact_ids)
+    if not ids:
+        return {}
+    rows = session.exec(select(ContactRow).where(col(ContactRow.id).in_(ids)))
+    found: dict[str, ContactRow] = {}
+    for row in rows:
+        resolved = row if row.merged_into is None else resolve_contact(session, row.id)
+        if resolved is not None:
+            found[row.id] = resolved
+    return found
 
 
 def contact_for_verified(

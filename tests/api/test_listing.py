@@ -5,8 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from sqlalchemy import event
 from sqlmodel import Session, select
 
+from channels import Participant
+from gateway.domain.participants import conversation_for
 from gateway.store.models import ConversationRow
 from tests.api.conftest import Api, hours_ago
 
@@ -203,3 +206,51 @@ async def test_conversations_with_the_same_activity_time_page_without_gaps_or_re
     assert conversation_ids(forward) == [expected[0:2], expected[2:4], expected[4:5]]
     back = await conversation_pages(api, "prev", forward[-1]["pagingMetadata"]["cursors"]["prev"])
     assert conversation_ids(back) == [expected[2:4], expected[0:2]]
+
+
+async def test_a_page_of_conversations_reads_its_participants_once_whatever_its_length(
+    api: Api,
+) -> None:
+    made = 0
+
+    async def add_conversations(count: int) -> None:
+        nonlocal made
+        for _ in range(count):
+            made += 1
+            contact = await api.contact(
+                ("sms", f"+1555000{made:04d}"), ("chat", f"site-user-{made}"), name=f"Ann {made}"
+            )
+            await api.conversation_of(contact["id"])
+
+        def visitor(session: Session) -> None:
+            conversation_for(session, "chat", Participant(f"visitor-{made}", anonymous=True))
+
+        await api.gateway.db.write(visitor)
+
+    reads: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if "FROM identities" in statement or "FROM contacts" in statement:
+            reads.append(statement)
+
+    event.listen(api.gateway.db.engine, "before_cursor_execute", count)
+    try:
+        await add_conversations(2)
+        reads.clear()
+        short = await api.call("GET", "/inbox/v2/conversations", params={"paging.limit": "50"})
+        reads_of_short = len(reads)
+        await add_conversations(12)
+        reads.clear()
+        long = await api.call("GET", "/inbox/v2/conversations", params={"paging.limit": "50"})
+        reads_of_long = len(reads)
+    finally:
+        event.remove(api.gateway.db.engine, "before_cursor_execute", count)
+
+    assert (len(short["conversations"]), len(long["conversations"])) == (3, 16)
+    assert reads_of_long == reads_of_short
+    # each conversation as listed is the conversation as read alone
+    for listed in long["conversations"]:
+        alone = await api.call("GET", f"/inbox/v2/conversations/{listed['id']}")
+        assert listed == alone["conversation"]
+    kinds = {next(iter(c["participant"])) for c in long["conversations"]}
+    assert kinds == {"contactId", "anonymousVisitorId"}

@@ -18,7 +18,7 @@ from gateway.domain.participants import (
     resolve_contact,
     resolve_conversation,
 )
-from gateway.domain.records import conversation_wire
+from gateway.domain.records import conversation_wire, conversations_wire
 from gateway.state import GATEWAY, Gateway
 from gateway.store.models import ConversationRow, IdentityRow
 from gateway.web.api import paging
@@ -118,9 +118,7 @@ def _page(
     if rows and more_before:
         prev_cursor = paging.Cursor(paging.BACKWARD, _key_of(rows[0]), {})
     return {
-        "conversations": [
-            conversation_wire(session, row, gw.directory, gw.business) for row in rows
-        ],
+        "conversations": conversations_wire(session, rows, gw.directory, gw.business),
         "pagingMetadata": paging.metadata(len(rows), next_cursor, prev_cursor),
     }
 

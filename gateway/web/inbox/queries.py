@@ -18,7 +18,7 @@ from channels import Direction, Visibility
 from gateway.clock import aware, now, rfc3339
 from gateway.domain.directory import Directory
 from gateway.domain.participants import CONTACT, VISITOR, identities_of, resolve_conversation
-from gateway.domain.records import Business, conversation_wire, message_wire
+from gateway.domain.records import Business, conversation_wire, conversations_wire, message_wire
 from gateway.store.models import (
     ContactRow,
     ConversationRow,
@@ -169,13 +169,11 @@ def list_conversations(
     ids = [c.id for c in rows]
     unread = unread_counts(session, ids)
     lasts = last_messages(session, ids)
-    items = []
-    for conversation in rows:
-        item = conversation_wire(session, conversation, directory, business)
+    items = conversations_wire(session, rows, directory, business)
+    for conversation, item in zip(rows, items, strict=True):
         item["unreadCount"] = unread.get(conversation.id, 0)
         last = lasts.get(conversation.id)
         item["lastMessage"] = preview(last) if last else None
-        items.append(item)
     return {"conversations": items, "hasMore": more}
 
 
