@@ -127,7 +127,7 @@ async def subscribers_context(app: web.Application) -> AsyncIterator[None]:
 
 async def sweeps_context(app: web.Application) -> AsyncIterator[None]:
     quiet()
-    sweeps = build_scheduler(
+    sweeps = build_sweeps(
         app[GATEWAY], app[DISPATCHER].wake, app[SUBSCRIBERS].wake, _options(app).sweep_seconds
     )
     sweeps.start()
@@ -263,7 +263,7 @@ def backlog(session: Session) -> tuple[int, dict[str, int]]:
     return pending, behind
 
 
-def build_scheduler(
+def build_sweeps(
     gateway: Gateway,
     wake_dispatcher: Callable[[], None],
     wake_webhooks: Callable[[], None],

@@ -136,14 +136,11 @@ def conversation_for(
 
 def identities_of(session: Session, conversation: ConversationRow) -> list[IdentityRow]:
     """Every identity the conversation's participant can be reached on, oldest first."""
-    kind, pid = conversation.participant_kind, conversation.participant_id
-    if kind == CONTACT:
-        clause = IdentityRow.contact_id == pid
-    elif kind == VISITOR:
-        clause = IdentityRow.visitor_id == pid
-    else:
-        return []
-    return list(session.exec(select(IdentityRow).where(clause).order_by(col(IdentityRow.id))))
+    return identities_of_many(session, [conversation])[conversation.id]
+
+
+#: the identity column that names each kind of participant (members have no identities)
+_OWNER_COLUMN = {CONTACT: "contact_id", VISITOR: "visitor_id"}
 
 
 def identities_of_many(
@@ -152,16 +149,16 @@ def identities_of_many(
     """`identities_of` for many conversations, by conversation id, with one read per kind of
     participant (a page of conversations costs two reads, not one per conversation)."""
     by_participant: dict[tuple[str, str], list[IdentityRow]] = {}
-    for kind, column in ((CONTACT, IdentityRow.contact_id), (VISITOR, IdentityRow.visitor_id)):
+    for kind, name in _OWNER_COLUMN.items():
         ids = {c.participant_id for c in conversations if c.participant_kind == kind}
         if not ids:
             continue
+        column = col(getattr(IdentityRow, name))
         rows = session.exec(
-            select(IdentityRow).where(col(column).in_(ids)).order_by(col(IdentityRow.id))
+            select(IdentityRow).where(column.in_(ids)).order_by(col(IdentityRow.id))
         )
         for row in rows:
-            owner = row.contact_id if kind == CONTACT else row.visitor_id
-            by_participant.setdefault((kind, owner or ""), []).append(row)
+            by_participant.setdefault((kind, getattr(row, name)), []).append(row)
     return {
         c.id: by_participant.get((c.participant_kind, c.participant_id), []) for c in conversations
     }

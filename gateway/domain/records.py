@@ -15,9 +15,7 @@ from gateway.domain.directory import Directory
 from gateway.domain.participants import (
     CONTACT,
     VISITOR,
-    identities_of,
     identities_of_many,
-    resolve_contact,
     resolve_contacts,
 )
 from gateway.store.models import (
@@ -133,13 +131,6 @@ def message_wire(
     return data
 
 
-def participant_display(session: Session, conversation: ConversationRow) -> dict[str, str]:
-    contact = None
-    if conversation.participant_kind == CONTACT:
-        contact = resolve_contact(session, conversation.participant_id)
-    return _display(conversation, contact)
-
-
 def _display(conversation: ConversationRow, contact: ContactRow | None) -> dict[str, str]:
     """The participant's name (and picture): the contact's, when the participant is one."""
     if contact is not None:
@@ -158,9 +149,7 @@ def conversation_wire(
     directory: Directory,
     business: Business,
 ) -> dict[str, Any]:
-    identities = identities_of(session, conversation)
-    display = participant_display(session, conversation)
-    return _conversation(conversation, identities, display, directory, business)
+    return conversations_wire(session, [conversation], directory, business)[0]
 
 
 def conversations_wire(
@@ -169,43 +158,37 @@ def conversations_wire(
     directory: Directory,
     business: Business,
 ) -> list[dict[str, Any]]:
-    """`conversation_wire` for a page of conversations, with a few reads for the whole page
-    instead of two for each conversation."""
+    """The conversations as the API shows them, with a few reads for them all (a page costs
+    the same reads as one conversation)."""
     identities = identities_of_many(session, conversations)
     contacts = resolve_contacts(
         session, (c.participant_id for c in conversations if c.participant_kind == CONTACT)
     )
-    return [
-        _conversation(
-            c,
-            identities[c.id],
-            _display(c, contacts.get(c.participant_id) if c.participant_kind == CONTACT else None),
-            directory,
-            business,
+    wires = []
+    for conversation in conversations:
+        channel_ids = list(
+            dict.fromkeys(
+                i.channel_id for i in identities[conversation.id] if i.channel_id in directory
+            )
         )
-        for c in conversations
-    ]
-
-
-def _conversation(
-    conversation: ConversationRow,
-    identities: Sequence[IdentityRow],
-    display: dict[str, str],
-    directory: Directory,
-    business: Business,
-) -> dict[str, Any]:
-    channel_ids = list(dict.fromkeys(i.channel_id for i in identities if i.channel_id in directory))
-    channel_types = list(dict.fromkeys(directory[c].channel_type for c in channel_ids))
-    return {
-        "id": conversation.id,
-        "participant": {conversation.participant_kind: conversation.participant_id},
-        "channels": channel_types,
-        "channelIds": channel_ids,
-        "businessDisplayData": business.wire(),
-        "participantDisplayData": display,
-        "createdDate": rfc3339(conversation.created_at),
-        "lastActivityDate": rfc3339(conversation.last_activity_at),
-    }
+        contact = (
+            contacts.get(conversation.participant_id)
+            if conversation.participant_kind == CONTACT
+            else None
+        )
+        wires.append(
+            {
+                "id": conversation.id,
+                "participant": {conversation.participant_kind: conversation.participant_id},
+                "channels": list(dict.fromkeys(directory[c].channel_type for c in channel_ids)),
+                "channelIds": channel_ids,
+                "businessDisplayData": business.wire(),
+                "participantDisplayData": _display(conversation, contact),
+                "createdDate": rfc3339(conversation.created_at),
+                "lastActivityDate": rfc3339(conversation.last_activity_at),
+            }
+        )
+    return wires
 
 
 def identity_wire(identity: IdentityRow, directory: Directory) -> dict[str, str]:

@@ -14,7 +14,7 @@ from sqlmodel import Session, select
 from gateway.background import (
     Sweeps,
     backlog,
-    build_scheduler,
+    build_sweeps,
     expire_idempotency_keys,
     expire_menus,
 )
@@ -54,7 +54,7 @@ async def test_keys_and_menus_older_than_a_day_are_forgotten(tmp_path: Path) -> 
 
 async def test_every_periodic_job_is_scheduled_in_one_place(tmp_path: Path) -> None:
     async with running(tmp_path / "db.sqlite") as run:
-        sweeps = build_scheduler(run.gateway, lambda: None, lambda: None)
+        sweeps = build_sweeps(run.gateway, lambda: None, lambda: None)
         assert {job.id for job in sweeps.scheduler.get_jobs()} == {
             "due-deliveries",
             "outgoing-webhooks",
@@ -84,7 +84,7 @@ async def test_the_sweeps_wake_the_dispatcher_on_the_event_loops_thread(tmp_path
     # an asyncio.Event set from another thread may wake nobody
     async with running(tmp_path / "db.sqlite") as run:
         woken: dict[str, int] = {}
-        sweeps = build_scheduler(
+        sweeps = build_sweeps(
             run.gateway,
             lambda: woken.setdefault("dispatcher", threading.get_ident()),
             lambda: woken.setdefault("webhooks", threading.get_ident()),

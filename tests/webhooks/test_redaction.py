@@ -10,7 +10,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from gateway.background import Options, build_scheduler
+from gateway.background import Options, build_sweeps
 from gateway.backoff import Schedule
 from gateway.cli.commands import main
 from gateway.events.subscribers.redact import UNREADABLE, redact, scrub
@@ -73,7 +73,7 @@ async def test_a_failing_subscriber_with_credentials_never_leaks_them(
 
             # the backlog gauge job, run now rather than on its 5-second interval
             noop: list[object] = []
-            scheduler = build_scheduler(run.gateway, noop.clear, noop.clear).scheduler
+            scheduler = build_sweeps(run.gateway, noop.clear, noop.clear).scheduler
             job = scheduler.get_job("backlog-gauges")
             assert job is not None
             await job.func()
