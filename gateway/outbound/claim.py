@@ -7,8 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, tuple_, update
-from sqlalchemy.orm import aliased
+from sqlalchemy import BindParameter, Integer, and_, bindparam, func, or_, select, tuple_, update
 from sqlmodel import Session, col
 
 from channels import DeliveryStatus
@@ -16,7 +15,7 @@ from gateway.clock import aware
 from gateway.domain.append import MESSAGE_COLUMNS, NewMessage
 from gateway.domain.directory import Directory
 from gateway.domain.records import message_wire
-from gateway.store.models import DeliveryRow, MessageRow
+from gateway.store.models import DeliveryRow
 from gateway.store.tables import CONVERSATIONS, DELIVERIES, MESSAGES
 
 PENDING = DeliveryStatus.PENDING.value
@@ -56,41 +55,41 @@ class Job:
     wire_message: dict[str, Any]
 
 
-def _due(now: datetime) -> Any:
+# The statements are built once, with their values bound at each call: building a statement
+# with subqueries makes a few hundred objects that only the garbage collector frees, and the
+# dispatcher runs these several times a second under load.
+_NOW: BindParameter[Any] = bindparam("b_now")
+
+
+def _due(deliveries: Any) -> Any:
     return and_(
-        col(DeliveryRow.status) == PENDING,
-        col(DeliveryRow.next_attempt_at) <= now,
-        or_(col(DeliveryRow.claimed_until).is_(None), col(DeliveryRow.claimed_until) <= now),
+        deliveries.status == PENDING,
+        deliveries.next_attempt_at <= _NOW,
+        or_(deliveries.claimed_until.is_(None), deliveries.claimed_until <= _NOW),
     )
 
 
-def find_due(session: Session, now: datetime, limit: int) -> Due:
-    """The head of each recipient's due queue, recipients served longest ago first.
-
-    Messages to one recipient on one channel go out one at a time and in order, so a
-    recipient with a message in flight is skipped. Among recipients, the one whose last
-    message was accepted longest ago (or never) comes first: a bulk send to one person
-    takes turns with replies to everybody else instead of starving them.
-    """
+def _heads_query() -> Any:
+    """The head of each recipient's due queue, recipients served longest ago first."""
     # A recipient is in flight as a whole: the recipients with a claimed delivery are read
     # once and their heads left out, rather than looked up again for every due row.
-    in_flight = select(col(DeliveryRow.channel_id), col(DeliveryRow.recipient)).where(
-        col(DeliveryRow.status) == PENDING, col(DeliveryRow.claimed_until) > now
+    in_flight = select(DELIVERIES.c.channel_id, DELIVERIES.c.recipient).where(
+        DELIVERIES.c.status == PENDING, DELIVERIES.c.claimed_until > _NOW
     )
     rank = func.row_number().over(
-        partition_by=(DeliveryRow.channel_id, DeliveryRow.recipient),
-        order_by=(col(DeliveryRow.next_attempt_at), col(MessageRow.sequence)),
+        partition_by=(DELIVERIES.c.channel_id, DELIVERIES.c.recipient),
+        order_by=(DELIVERIES.c.next_attempt_at, MESSAGES.c.sequence),
     )
     ranked = (
         select(
-            col(DeliveryRow.message_id).label("message_id"),
-            col(DeliveryRow.channel_id).label("channel_id"),
-            col(DeliveryRow.recipient).label("recipient"),
-            col(DeliveryRow.next_attempt_at).label("next_attempt_at"),
+            DELIVERIES.c.message_id,
+            DELIVERIES.c.channel_id,
+            DELIVERIES.c.recipient,
+            DELIVERIES.c.next_attempt_at,
             rank.label("rank"),
         )
-        .join(MessageRow, col(MessageRow.id) == col(DeliveryRow.message_id))
-        .where(_due(now))
+        .join(MESSAGES, MESSAGES.c.id == DELIVERIES.c.message_id)
+        .where(_due(DELIVERIES.c))
         .subquery()
     )
     heads = (
@@ -101,25 +100,39 @@ def find_due(session: Session, now: datetime, limit: int) -> Due:
         )
         .subquery()
     )
-    served = aliased(DeliveryRow)
+    served = DELIVERIES.alias("served")
     last_served = (
-        select(func.max(served.accepted_at))
+        select(func.max(served.c.accepted_at))
         .where(
-            col(served.channel_id) == heads.c.channel_id,
-            col(served.recipient) == heads.c.recipient,
+            served.c.channel_id == heads.c.channel_id,
+            served.c.recipient == heads.c.recipient,
         )
         .scalar_subquery()
     )
-    rows = session.execute(
+    return (
         select(heads.c.message_id, heads.c.channel_id)
         .order_by(last_served.asc().nulls_first(), heads.c.next_attempt_at)
-        .limit(limit)
-    ).all()
-    next_due = session.execute(
-        select(func.min(DeliveryRow.next_attempt_at)).where(
-            col(DeliveryRow.status) == PENDING, col(DeliveryRow.next_attempt_at) > now
-        )
-    ).scalar()
+        .limit(bindparam("b_limit", type_=Integer))
+    )
+
+
+_HEADS = _heads_query()
+_NEXT_DUE = select(func.min(DELIVERIES.c.next_attempt_at)).where(
+    DELIVERIES.c.status == PENDING, DELIVERIES.c.next_attempt_at > _NOW
+)
+
+
+def find_due(session: Session, now: datetime, limit: int) -> Due:
+    """The head of each recipient's due queue, recipients served longest ago first.
+
+    Messages to one recipient on one channel go out one at a time and in order, so a
+    recipient with a message in flight is skipped. Among recipients, the one whose last
+    message was accepted longest ago (or never) comes first: a bulk send to one person
+    takes turns with replies to everybody else instead of starving them.
+    """
+    connection = session.connection()
+    rows = connection.execute(_HEADS, {"b_now": now, "b_limit": limit}).all()
+    next_due = connection.execute(_NEXT_DUE, {"b_now": now}).scalar()
     return Due(
         [Candidate(str(r.message_id), str(r.channel_id)) for r in rows],
         aware(next_due) if next_due is not None else None,
@@ -153,51 +166,47 @@ def claimer(
     def claim(session: Session) -> list[Job]:
         if not ids:
             return []
-        query = (
-            select(
-                DELIVERIES.c.message_id,
-                DELIVERIES.c.conversation_id.label("delivery_conversation_id"),
-                DELIVERIES.c.channel_id,
-                DELIVERIES.c.recipient,
-                DELIVERIES.c.status,
-                DELIVERIES.c.provider_message_ids,
-                DELIVERIES.c.parts_sent,
-                DELIVERIES.c.attempts,
-                DELIVERIES.c.agent_window,
-                DELIVERIES.c.updated_at,
-                DELIVERIES.c.error_code,
-                DELIVERIES.c.error_message,
-                *(MESSAGES.c[name].label(f"m_{name}") for name in MESSAGE_COLUMNS),
-                CONVERSATIONS.c.last_inbound_at,
-                CONVERSATIONS.c.last_inbound_channel_id,
-            )
-            .join(MESSAGES, MESSAGES.c.id == DELIVERIES.c.message_id)
-            .outerjoin(CONVERSATIONS, CONVERSATIONS.c.id == DELIVERIES.c.conversation_id)
-            .where(DELIVERIES.c.message_id.in_(ids), _due_rows(now))
-        )
-        if skip_locked:
-            # another node may be claiming the same rows: take only those nobody holds
-            query = query.with_for_update(skip_locked=True, of=DELIVERIES)
         connection = session.connection()
-        rows = connection.execute(query).all()
+        query = _CLAIMABLE_UNLOCKED if skip_locked else _CLAIMABLE
+        rows = connection.execute(query, {"b_ids": ids, "b_now": now}).all()
         if not rows:
             return []
-        connection.execute(
-            update(DELIVERIES)
-            .where(DELIVERIES.c.message_id.in_([row.message_id for row in rows]))
-            .values(claimed_until=now + lease)
-        )
+        claimed = {"b_claimed": [row.message_id for row in rows], "b_until": now + lease}
+        connection.execute(_CLAIM, claimed)
         return [_job(row, now, directory) for row in rows]
 
     return claim
 
 
-def _due_rows(now: datetime) -> Any:
-    return and_(
-        DELIVERIES.c.status == PENDING,
-        DELIVERIES.c.next_attempt_at <= now,
-        or_(DELIVERIES.c.claimed_until.is_(None), DELIVERIES.c.claimed_until <= now),
+_CLAIMABLE = (
+    select(
+        DELIVERIES.c.message_id,
+        DELIVERIES.c.conversation_id.label("delivery_conversation_id"),
+        DELIVERIES.c.channel_id,
+        DELIVERIES.c.recipient,
+        DELIVERIES.c.status,
+        DELIVERIES.c.provider_message_ids,
+        DELIVERIES.c.parts_sent,
+        DELIVERIES.c.attempts,
+        DELIVERIES.c.agent_window,
+        DELIVERIES.c.updated_at,
+        DELIVERIES.c.error_code,
+        DELIVERIES.c.error_message,
+        *(MESSAGES.c[name].label(f"m_{name}") for name in MESSAGE_COLUMNS),
+        CONVERSATIONS.c.last_inbound_at,
+        CONVERSATIONS.c.last_inbound_channel_id,
     )
+    .join(MESSAGES, MESSAGES.c.id == DELIVERIES.c.message_id)
+    .outerjoin(CONVERSATIONS, CONVERSATIONS.c.id == DELIVERIES.c.conversation_id)
+    .where(DELIVERIES.c.message_id.in_(bindparam("b_ids", expanding=True)), _due(DELIVERIES.c))
+)
+# another node may be claiming the same rows: take only those nobody holds
+_CLAIMABLE_UNLOCKED = _CLAIMABLE.with_for_update(skip_locked=True, of=DELIVERIES)
+_CLAIM = (
+    update(DELIVERIES)
+    .where(DELIVERIES.c.message_id.in_(bindparam("b_claimed", expanding=True)))
+    .values(claimed_until=bindparam("b_until"))
+)
 
 
 def _job(row: Any, now: datetime, directory: Directory) -> Job:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_
+from sqlalchemy import bindparam, or_
 from sqlmodel import Session, col, select
 
 from channels import DeliveryStatus
@@ -166,6 +166,23 @@ def _keys_seen(session: Session, items: list[SendItem]) -> set[tuple[str, str]]:
     return {(name, key) for name, key in rows} & keys
 
 
+# Built once (the values are bound at each call): a statement built per call leaves objects
+# that only the garbage collector frees, and these run for every group of sends.
+_CONVERSATIONS = select(ConversationRow).where(
+    col(ConversationRow.id).in_(bindparam("b_ids", expanding=True))
+)
+_IDENTITIES = (
+    select(IdentityRow)
+    .where(
+        or_(
+            col(IdentityRow.contact_id).in_(bindparam("b_contacts", expanding=True)),
+            col(IdentityRow.visitor_id).in_(bindparam("b_visitors", expanding=True)),
+        )
+    )
+    .order_by(col(IdentityRow.id))
+)
+
+
 def _conversations(session: Session, ids: list[str]) -> dict[str, ConversationRow | None]:
     """Each of these conversations, following merges as `resolve_conversation` does, with a
     query per hop rather than per conversation; None for one that does not exist."""
@@ -174,7 +191,7 @@ def _conversations(session: Session, ids: list[str]) -> dict[str, ConversationRo
     for _ in range(MAX_MERGE_HOPS + 1):
         if not wanted:
             break
-        rows = session.exec(select(ConversationRow).where(col(ConversationRow.id).in_(wanted)))
+        rows = session.exec(_CONVERSATIONS, params={"b_ids": list(wanted)})
         loaded.update((row.id, row) for row in rows)
         wanted = {
             row.merged_into
@@ -205,13 +222,7 @@ def _participants_identities(
     if not contacts and not visitors:
         return found
     rows = session.exec(
-        select(IdentityRow)
-        .where(
-            or_(
-                col(IdentityRow.contact_id).in_(contacts), col(IdentityRow.visitor_id).in_(visitors)
-            )
-        )
-        .order_by(col(IdentityRow.id))
+        _IDENTITIES, params={"b_contacts": list(contacts), "b_visitors": list(visitors)}
     )
     for row in rows:
         if row.contact_id in contacts:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlmodel import Session
 
 from channels import Choice, DeliveryStatus
@@ -107,38 +107,42 @@ class _Fast:
     conversation_id: str
 
 
+# Built once (the values are bound at each call): a statement built per call leaves objects
+# that only the garbage collector frees, and this runs for every group of sends.
+_DELIVERIES = select(
+    DELIVERIES.c.message_id,
+    DELIVERIES.c.channel_id,
+    DELIVERIES.c.conversation_id,
+    DELIVERIES.c.status,
+    DELIVERIES.c.parts_sent,
+).where(DELIVERIES.c.message_id.in_(bindparam("b_ids", expanding=True)))
+_TAKEN = [
+    select(table.c.channel_id, table.c.provider_message_id).where(
+        table.c.channel_id.in_(bindparam("b_channels", expanding=True)),
+        table.c.provider_message_id.in_(bindparam("b_provider_ids", expanding=True)),
+    )
+    for table in (EARLY_STATUSES, DELIVERY_PARTS)
+]
+
+
 def _fast_ones(session: Session, plain: list[SentPart]) -> dict[str, _Fast]:
     """The plain items the statements can record, with their channel, by message id."""
     if not plain:
         return {}
     connection = session.connection()
     ids = [item.message_id for item in plain]
-    deliveries = {
-        row.message_id: row
-        for row in connection.execute(
-            select(
-                DELIVERIES.c.message_id,
-                DELIVERIES.c.channel_id,
-                DELIVERIES.c.conversation_id,
-                DELIVERIES.c.status,
-                DELIVERIES.c.parts_sent,
-            ).where(DELIVERIES.c.message_id.in_(ids))
-        )
-    }
-    provider_ids = [item.provider_message_id for item in plain]
+    deliveries = {row.message_id: row for row in connection.execute(_DELIVERIES, {"b_ids": ids})}
     # the channels too, so that both lookups are searches of the (channel, provider id)
     # indexes rather than scans of every part ever sent
-    channel_ids = {row.channel_id for row in deliveries.values()}
+    known = {
+        "b_channels": list({row.channel_id for row in deliveries.values()}),
+        "b_provider_ids": [item.provider_message_id for item in plain],
+    }
     # a status that beat the provider's answer here, or a part recorded already: the long way
     taken = {
         (row.channel_id, row.provider_message_id)
-        for table in (EARLY_STATUSES, DELIVERY_PARTS)
-        for row in connection.execute(
-            select(table.c.channel_id, table.c.provider_message_id).where(
-                table.c.channel_id.in_(channel_ids),
-                table.c.provider_message_id.in_(provider_ids),
-            )
-        )
+        for query in _TAKEN
+        for row in connection.execute(query, known)
     }
     fast: dict[str, _Fast] = {}
     seen: set[tuple[str, str]] = set()
