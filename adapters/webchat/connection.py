@@ -212,20 +212,17 @@ class VisitorConnection:
 
     async def _pump(self, subscription: Subscription) -> None:
         try:
-            await self._forward(subscription)
+            async for message in subscription:
+                if message.get("id") in self._acked:
+                    continue  # this socket already has it, in the ack
+                async with self._order:
+                    await self._send({"type": "message", "message": dict(message)})
+                if self._gone:
+                    return
+                self._delivered([message])
         except Exception:
             # The visitor keeps the socket; a reconnect's `sync` recovers what was missed.
             log.exception("web chat: the conversation feed failed")
-
-    async def _forward(self, subscription: Subscription) -> None:
-        async for message in subscription:
-            if message.get("id") in self._acked:
-                continue  # this socket already has it, in the ack
-            async with self._order:
-                await self._send({"type": "message", "message": dict(message)})
-            if self._gone:
-                return
-            self._delivered([message])
 
     def _delivered(self, messages: Iterable[Mapping[str, Any]]) -> None:
         """Tell the host which business messages this visitor has now received."""

@@ -11,7 +11,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections import deque
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlmodel import Session, col, func, select
@@ -33,40 +34,64 @@ FALLBACK_POLL_SECONDS = 30.0
 GAP_PATIENCE = 5.0
 
 
+#: events a listener holds for its consumer at most; past that its oldest are dropped
+LISTENER_BACKLOG = 10_000
+
+
 class Listener:
-    """One consumer's queue of events; a slow consumer loses nothing but its own backlog."""
+    """One consumer's backlog of events; a slow consumer loses nothing but its own backlog.
+
+    An async iterator over a deque and one future while its consumer waits: an
+    `asyncio.Queue` and a generator around it would be a dozen objects more for each of
+    thousands of web chat sockets, and every collection of the garbage collector scans them.
+    """
+
+    __slots__ = ("_events", "_waiter", "accept", "closed", "conversations")
 
     def __init__(self, accept: Callable[[OutboxEvent], bool] | None = None) -> None:
-        self.queue: asyncio.Queue[OutboxEvent | None] = asyncio.Queue(maxsize=10_000)
-        self.accept = accept or (lambda _: True)
+        self.accept = accept
         self.closed = False
         #: the conversations it follows (merged ones included); None: it takes every event
         self.conversations: set[str] | None = None
+        self._events: deque[OutboxEvent] = deque()
+        self._waiter: asyncio.Future[None] | None = None
 
     def offer(self, event: OutboxEvent) -> None:
-        if self.closed or not self.accept(event):
+        if self.closed or (self.accept is not None and not self.accept(event)):
             return
-        try:
-            self.queue.put_nowait(event)
-        except asyncio.QueueFull:
+        if len(self._events) >= LISTENER_BACKLOG:
             log.warning("a live listener fell behind; dropping its oldest event")
-            self.queue.get_nowait()
-            self.queue.put_nowait(event)
+            self._events.popleft()
+        self._events.append(event)
+        self._wake()
 
     def close(self) -> None:
         self.closed = True
-        with contextlib.suppress(asyncio.QueueFull):
-            self.queue.put_nowait(None)
+        self._wake()
 
-    def __aiter__(self) -> AsyncIterator[OutboxEvent]:
-        return self._iterate()
+    def ready(self) -> list[OutboxEvent]:
+        """The events offered and not yet taken, taken now."""
+        events = list(self._events)
+        self._events.clear()
+        return events
 
-    async def _iterate(self) -> AsyncIterator[OutboxEvent]:
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    def __aiter__(self) -> Listener:
+        return self
+
+    async def __anext__(self) -> OutboxEvent:
         while not self.closed:
-            event = await self.queue.get()
-            if event is None:
-                return
-            yield event
+            if self._events:
+                return self._events.popleft()
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        raise StopAsyncIteration
 
 
 class EventFeed:

@@ -6,7 +6,7 @@ import asyncio
 import hashlib
 import hmac
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -85,12 +85,14 @@ class ConversationFeed:
             and message.get("visibility") == Visibility.BUSINESS_AND_PARTICIPANT.value
         )
 
-    def __aiter__(self) -> AsyncIterator[Mapping[str, Any]]:
-        return self._iterate()
+    def __aiter__(self) -> ConversationFeed:
+        return self
 
-    async def _iterate(self) -> AsyncIterator[Mapping[str, Any]]:
+    async def __anext__(self) -> Mapping[str, Any]:
+        # an async iterator rather than a generator: one object less for each open socket
         feed = self._gateway.feed
-        feed.follow(self._listener, await self._resolve())
+        if self._listener.conversations is None:
+            feed.follow(self._listener, await self._resolve())
         async for event in self._listener:
             followed = self._listener.conversations or set()
             if event.slug == "conversations_merged":
@@ -101,7 +103,8 @@ class ConversationFeed:
                 continue
             message = message_of(event)
             if message is not None and event.conversation_id in followed:
-                yield for_participant(message, self._gateway.business)
+                return for_participant(message, self._gateway.business)
+        raise StopAsyncIteration
 
     def close(self) -> None:
         self._gateway.feed.unlisten(self._listener)

@@ -34,12 +34,7 @@ def feed(tmp_path: Path) -> EventFeed:
 
 
 def drain(listener: feed_module.Listener) -> list[int]:
-    seqs = []
-    while not listener.queue.empty():
-        item = listener.queue.get_nowait()
-        assert item is not None
-        seqs.append(item.seq or 0)
-    return seqs
+    return [item.seq or 0 for item in listener.ready()]
 
 
 def test_an_event_committed_late_by_another_node_is_still_handed_out(feed: EventFeed) -> None:
@@ -105,7 +100,41 @@ async def test_a_listener_that_arrives_while_the_outbox_end_is_read_gets_the_new
         while not opened:
             await asyncio.sleep(0.01)
         async with asyncio.timeout(5):
-            handed = await opened[0].queue.get()
+            handed = await anext(opened[0])
         assert handed is not None and handed.seq == 1
     finally:
         await feed.stop()
+
+
+async def test_a_waiting_consumer_gets_each_event_in_order_and_stops_when_the_listener_closes(
+    feed: EventFeed,
+) -> None:
+    listener = feed.listen()
+    got: list[int] = []
+
+    async def consume() -> None:
+        async for item in listener:
+            got.append(item.seq or 0)
+
+    consumer = asyncio.create_task(consume())
+    await asyncio.sleep(0)  # the consumer waits on an empty listener
+    feed.hand_out([event(1), event(2)])
+    await asyncio.sleep(0)
+    feed.hand_out([event(3)])
+    await asyncio.sleep(0)
+    feed.unlisten(listener)
+    async with asyncio.timeout(5):
+        await consumer  # the close ends its `async for`, though it was waiting
+    assert got == [1, 2, 3]
+
+
+def test_a_listener_that_falls_behind_loses_only_its_own_oldest_events(
+    feed: EventFeed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(feed_module, "LISTENER_BACKLOG", 3)
+    slow, other = feed.listen(), feed.listen()
+    feed.hand_out([event(1), event(2), event(3), event(4), event(5)])
+    assert drain(slow) == [3, 4, 5]
+    assert drain(other) == [3, 4, 5]
+    feed.hand_out([event(6)])
+    assert drain(slow) == [6]

@@ -34,12 +34,7 @@ def feed(tmp_path: Path) -> EventFeed:
 
 
 def drain(listener: Listener) -> list[int]:
-    seqs = []
-    while not listener.queue.empty():
-        item = listener.queue.get_nowait()
-        assert item is not None
-        seqs.append(item.seq or 0)
-    return seqs
+    return [item.seq or 0 for item in listener.ready()]
 
 
 def test_a_commit_right_after_the_last_event_is_handed_out_at_once(feed: EventFeed) -> None:

@@ -46,12 +46,7 @@ def feed(tmp_path: Path) -> EventFeed:
 
 
 def drain(listener: Listener) -> list[int]:
-    seqs = []
-    while not listener.queue.empty():
-        item = listener.queue.get_nowait()
-        assert item is not None
-        seqs.append(item.seq or 0)
-    return seqs
+    return [item.seq or 0 for item in listener.ready()]
 
 
 def test_a_follower_is_offered_only_its_conversations_events(feed: EventFeed) -> None:
