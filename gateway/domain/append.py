@@ -14,12 +14,12 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 from sqlmodel import Session
 
 from channels import Direction, Visibility
 from gateway.clock import new_id
-from gateway.store.bulk import BulkInsert, placeholder, processors
+from gateway.store.bulk import BulkInsert, SelectIn, placeholder, processors
 from gateway.store.tables import CONVERSATIONS, MESSAGES
 
 #: merges of merges are followed this far (the same bound as `resolve_conversation`)
@@ -57,7 +57,8 @@ class NewMessage:
 
 #: the columns of a stored message: the fields of NewMessage, one for one
 MESSAGE_COLUMNS = tuple(f.name for f in fields(NewMessage))
-_INSERT = BulkInsert(MESSAGES, list(MESSAGE_COLUMNS))
+_INSERT = BulkInsert(MESSAGES, list(MESSAGE_COLUMNS), attributes=True)
+_NUMBERED = SelectIn(CONVERSATIONS, ["id", "last_sequence", "merged_into"], "id")
 
 
 class ConversationGone(LookupError):
@@ -76,7 +77,7 @@ def append_messages(session: Session, messages: Sequence[NewMessage]) -> None:
             break
     else:
         raise ConversationGone("a conversation's merges go on too long")
-    _INSERT.execute(connection, [_row(m) for m in messages])
+    _INSERT.execute(connection, messages)
 
 
 def _number(connection: Connection, messages: list[NewMessage]) -> list[NewMessage]:
@@ -111,27 +112,19 @@ def _number(connection: Connection, messages: list[NewMessage]) -> list[NewMessa
     params.sort(key=lambda row: str(row[-1]))
     connection.exec_driver_sql(_TOUCH.format(p=placeholder(connection)), params)
     # Our UPDATE holds these rows until the commit, so what we read now is what it wrote.
-    rows = connection.execute(
-        select(
-            CONVERSATIONS.c.id, CONVERSATIONS.c.last_sequence, CONVERSATIONS.c.merged_into
-        ).where(CONVERSATIONS.c.id.in_(list(by_conversation)))
-    ).all()
-    found = {row.id: row for row in rows}
+    rows = _NUMBERED.execute(connection, list(by_conversation))
+    found = {row[0]: (row[1], row[2]) for row in rows}
     moved: list[NewMessage] = []
     for conversation_id, group in by_conversation.items():
-        row = found.get(conversation_id)
-        if row is None:
+        if conversation_id not in found:
             raise ConversationGone(f"conversation {conversation_id} does not exist")
-        if row.merged_into is not None:
+        last_sequence, merged_into = found[conversation_id]
+        if merged_into is not None:
             for message in group:
-                message.conversation_id = row.merged_into
+                message.conversation_id = merged_into
             moved.extend(group)
             continue
-        first = row.last_sequence - len(group) + 1
+        first = last_sequence - len(group) + 1
         for offset, message in enumerate(group):
             message.sequence = first + offset
     return moved
-
-
-def _row(message: NewMessage) -> dict[str, Any]:
-    return {name: getattr(message, name) for name in MESSAGE_COLUMNS}

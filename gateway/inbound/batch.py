@@ -15,9 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from sqlalchemy import select
 from sqlmodel import Session, col
 from sqlmodel import select as select_rows
 
@@ -42,6 +40,7 @@ from gateway.domain.messages import announcement
 from gateway.domain.records import message_wire
 from gateway.events import outbox
 from gateway.inbound.ingest import MENU_LIFETIME, IngestReport
+from gateway.store.bulk import SelectIn
 from gateway.store.models import MessageRow
 from gateway.store.tables import MENUS, MESSAGES
 from gateway.store.writer import BatchHandler
@@ -127,21 +126,30 @@ def _store_channel(
             )
 
 
+_STORED = SelectIn(MESSAGES, ["id"], "provider_message_id", equal=["source_channel_id"])
+_MENUS = SelectIn(
+    MENUS,
+    ["conversation_id", "message_id", "choices", "created_at"],
+    "conversation_id",
+    equal=["channel_id"],
+)
+
+
+@dataclass(frozen=True)
+class _Menu:
+    message_id: str
+    choices: list[dict[str, str]]
+
+
 def _already_stored(
     session: Session, channel_id: str, provider_ids: list[str], directory: Directory
 ) -> dict[str, IngestOutcome]:
     """Outcomes for the ids stored before: duplicates, answered with the stored message."""
-    connection = session.connection()
-    found = connection.execute(
-        select(MESSAGES.c.id).where(
-            MESSAGES.c.source_channel_id == channel_id,
-            MESSAGES.c.provider_message_id.in_(list(set(provider_ids))),
-        )
-    ).all()
+    found = _STORED.execute(session.connection(), provider_ids, channel_id)
     if not found:
         return {}
     rows = session.exec(
-        select_rows(MessageRow).where(col(MessageRow.id).in_([row.id for row in found]))
+        select_rows(MessageRow).where(col(MessageRow.id).in_([row[0] for row in found]))
     )
     return {
         row.provider_message_id or "": IngestOutcome(
@@ -199,21 +207,18 @@ def _store_fresh(
     outbox.emit_many(session, events)
 
 
-def _menus(session: Session, channel_id: str, who: list[Resolved]) -> dict[str, Any]:
+def _menus(session: Session, channel_id: str, who: list[Resolved]) -> dict[str, _Menu]:
     """The live numbered menus of these conversations on the channel, by conversation."""
     fresh_after = now() - MENU_LIFETIME
-    rows = session.connection().execute(
-        select(
-            MENUS.c.conversation_id, MENUS.c.message_id, MENUS.c.choices, MENUS.c.created_at
-        ).where(
-            MENUS.c.channel_id == channel_id,
-            MENUS.c.conversation_id.in_(list({w.conversation_id for w in who})),
-        )
-    )
-    return {row.conversation_id: row for row in rows if aware(row.created_at) >= fresh_after}
+    rows = _MENUS.execute(session.connection(), [w.conversation_id for w in who], channel_id)
+    return {
+        conversation_id: _Menu(message_id, choices)
+        for conversation_id, message_id, choices, created_at in rows
+        if aware(created_at) >= fresh_after
+    }
 
 
-def _numbered_answer(menu: Any, event: InboundMessage) -> tuple[str, str] | None:
+def _numbered_answer(menu: _Menu | None, event: InboundMessage) -> tuple[str, str] | None:
     """(interaction id, menu message id) when the message answers the menu."""
     if menu is None:
         return None

@@ -5,12 +5,14 @@ and runs every value through its column type, which costs more Python than the d
 spends storing the row. Here the SQL is made once per dialect from the table, each value
 goes through the same column type's bind processor (so dates and JSON are stored exactly
 as the ORM stores them), and the rows go to the driver's executemany, or to one multi-row
-INSERT when generated keys come back.
+INSERT when generated keys come back. `SelectIn` reads rows by a list of keys the same way,
+without building and compiling a SELECT each time.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
+from operator import attrgetter, itemgetter
 from typing import Any
 
 from sqlalchemy import Connection, Row, Table
@@ -32,40 +34,65 @@ def processors(connection: Connection, table: Table, columns: Sequence[str]) -> 
     return [table.c[name].type._cached_bind_processor(dialect) for name in columns]
 
 
-def values(
-    row: Mapping[str, Any], columns: Sequence[str], procs: Sequence[Processor]
-) -> tuple[Any, ...]:
-    """One row's parameters, in column order, as the driver takes them."""
-    return tuple(
-        row[name] if proc is None or row[name] is None else proc(row[name])
-        for name, proc in zip(columns, procs, strict=True)
-    )
+class _Row:
+    """Turns a row (a mapping, or an object whose attributes are named after the columns)
+    into the driver's parameters: the columns' values in order, each through its bind
+    processor. Made once per statement, because on the busy paths this runs for every row:
+    only the columns that have a processor are looked at twice."""
+
+    def __init__(
+        self, columns: Sequence[str], procs: Sequence[Processor], attributes: bool = False
+    ) -> None:
+        self._get = (attrgetter if attributes else itemgetter)(*columns)
+        self._procs = [(i, proc) for i, proc in enumerate(procs) if proc is not None]
+        #: the getter of one name answers the value, not a tuple of one
+        self._one = len(columns) == 1
+
+    def __call__(self, row: Any) -> tuple[Any, ...]:
+        found = [self._get(row)] if self._one else list(self._get(row))
+        for i, proc in self._procs:
+            value = found[i]
+            if value is not None:
+                found[i] = proc(value)
+        return tuple(found)
 
 
 class BulkInsert:
-    """`INSERT INTO table (columns) VALUES …` for many rows at once."""
+    """`INSERT INTO table (columns) VALUES …` for many rows at once.
 
-    def __init__(self, table: Table, columns: Sequence[str], returning: Sequence[str] = ()) -> None:
+    The rows are mappings, or objects whose attributes hold the columns (`attributes`).
+    """
+
+    def __init__(
+        self,
+        table: Table,
+        columns: Sequence[str],
+        returning: Sequence[str] = (),
+        *,
+        attributes: bool = False,
+    ) -> None:
         self.table = table
         self.columns = list(columns)
         self.returning = list(returning)
-        self._prepared: dict[str, tuple[str, str, list[Processor]]] = {}
+        self.attributes = attributes
+        self._prepared: dict[str, tuple[str, str, _Row]] = {}
 
-    def _prepare(self, connection: Connection) -> tuple[str, str, list[Processor]]:
+    def _prepare(self, connection: Connection) -> tuple[str, str, _Row]:
         name = connection.dialect.name
         if name not in self._prepared:
             mark = placeholder(connection)
             head = f"INSERT INTO {self.table.name} ({', '.join(self.columns)}) VALUES "
             one = "(" + ", ".join([mark] * len(self.columns)) + ")"
-            self._prepared[name] = (head, one, processors(connection, self.table, self.columns))
+            procs = processors(connection, self.table, self.columns)
+            self._prepared[name] = (head, one, _Row(self.columns, procs, self.attributes))
         return self._prepared[name]
 
-    def execute(self, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> list[Row[Any]]:
+    def execute(self, connection: Connection, rows: Sequence[Any]) -> list[Row[Any]]:
         """Insert the rows; answers the `returning` columns of each (in no set order)."""
         if not rows:
             return []
-        head, one, procs = self._prepare(connection)
-        params = [values(row, self.columns, procs) for row in rows]
+        head, one, convert = self._prepare(connection)
+        params = [convert(row) for row in rows]
         if not self.returning:
             connection.exec_driver_sql(head + one, params)
             return []
@@ -76,4 +103,72 @@ class BulkInsert:
             flat = tuple(value for row in chunk for value in row)
             sql = head + ", ".join([one] * len(chunk)) + tail
             found.extend(connection.exec_driver_sql(sql, flat).all())
+        return found
+
+
+class SelectIn:
+    """`SELECT columns FROM table WHERE equal = … AND among IN (…)` for a list of keys.
+
+    A Core SELECT with `.in_()` is built, cache-keyed and has its IN list rendered on every
+    call; this SQL is a few string joins. Keys and conditions go through their columns' bind
+    processors and the values read through their result processors, as Core does, so a
+    date or JSON column reads back the same on SQLite and PostgreSQL.
+    """
+
+    def __init__(
+        self, table: Table, columns: Sequence[str], among: str, equal: Sequence[str] = ()
+    ) -> None:
+        self.table = table
+        self.columns = list(columns)
+        self.among = among
+        self.equal = list(equal)
+        self._prepared: dict[str, tuple[str, str, list[Processor], Processor, _Row | None]] = {}
+
+    def _prepare(
+        self, connection: Connection
+    ) -> tuple[str, str, list[Processor], Processor, _Row | None]:
+        dialect = connection.dialect
+        if dialect.name not in self._prepared:
+            mark = placeholder(connection)
+            where = "".join(f"{name} = {mark} AND " for name in self.equal)
+            head = f"SELECT {', '.join(self.columns)} FROM {self.table.name} WHERE {where}"
+            head += f"{self.among} IN ("
+            results: list[Processor] = [
+                self.table.c[name].type._cached_result_processor(dialect, None)
+                for name in self.columns
+            ]
+            [key] = processors(connection, self.table, [self.among])
+            equal = (
+                _Row(self.equal, processors(connection, self.table, self.equal))
+                if self.equal
+                else None
+            )
+            self._prepared[dialect.name] = (head, mark, results, key, equal)
+        return self._prepared[dialect.name]
+
+    def execute(
+        self, connection: Connection, keys: Sequence[Any], *equal: Any
+    ) -> list[tuple[Any, ...]]:
+        """The rows (values in `columns` order) whose `among` is one of `keys` and whose
+        `equal` columns hold `equal`, in no set order."""
+        if not keys:
+            return []
+        head, mark, results, key, condition = self._prepare(connection)
+        fixed = condition(dict(zip(self.equal, equal, strict=True))) if condition else ()
+        wanted = [k if key is None or k is None else key(k) for k in dict.fromkeys(keys)]
+        found: list[tuple[Any, ...]] = []
+        for start in range(0, len(wanted), ROWS_PER_STATEMENT):
+            chunk = wanted[start : start + ROWS_PER_STATEMENT]
+            sql = head + ", ".join([mark] * len(chunk)) + ")"
+            rows = connection.exec_driver_sql(sql, (*fixed, *chunk)).all()
+            if any(proc is not None for proc in results):
+                found.extend(
+                    tuple(
+                        value if proc is None else proc(value)
+                        for value, proc in zip(row, results, strict=True)
+                    )
+                    for row in rows
+                )
+            else:
+                found.extend(tuple(row) for row in rows)
         return found
