@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, bindparam, case, insert, select, update
+from sqlalchemy import Column, bindparam, case, insert, update
 from sqlmodel import Session
 
 from channels import DeliveryStatus
@@ -22,6 +22,7 @@ from gateway.clock import now
 from gateway.domain.delivery_status import aggregate
 from gateway.domain.records import delivery_wire
 from gateway.events import outbox
+from gateway.store.bulk import SelectIn
 from gateway.store.tables import DELIVERIES, DELIVERY_PARTS, EARLY_STATUSES
 
 
@@ -79,6 +80,13 @@ _ADVANCE_DELIVERY = (
 )
 
 
+_PARTS_SENT = SelectIn(
+    DELIVERY_PARTS, ["provider_message_id", "message_id"], "provider_message_id", ["channel_id"]
+)
+_DELIVERIES = SelectIn(DELIVERIES, list(_Delivery.__dataclass_fields__), "message_id", lock=True)
+_PARTS = SelectIn(DELIVERY_PARTS, list(_Part.__dataclass_fields__), "message_id")
+
+
 def apply_part_statuses(
     session: Session, channel_id: str, updates: Sequence[PartStatus]
 ) -> set[str]:
@@ -89,38 +97,20 @@ def apply_part_statuses(
     writes a note for the agents.
     """
     connection = session.connection()
-    wanted = list({u.provider_message_id for u in updates})
-    found = connection.execute(
-        select(DELIVERY_PARTS.c.provider_message_id, DELIVERY_PARTS.c.message_id).where(
-            DELIVERY_PARTS.c.channel_id == channel_id,
-            DELIVERY_PARTS.c.provider_message_id.in_(wanted),
-        )
-    ).all()
-    message_of = {row.provider_message_id: row.message_id for row in found}
+    found = _PARTS_SENT.execute(connection, [u.provider_message_id for u in updates], channel_id)
+    message_of: dict[str, str] = dict(found)
     early = [u for u in updates if u.provider_message_id not in message_of]
     if early:
         _remember_early(session, channel_id, early)
     if not message_of:
         return set()
-    message_ids = sorted(set(message_of.values()))
+    message_ids = list(set(message_of.values()))
     # Locked in one order on PostgreSQL, so the parts read next are the latest for each.
-    columns = [DELIVERIES.c[name] for name in _Delivery.__dataclass_fields__]
-    deliveries = {
-        row.message_id: _Delivery(*row)
-        for row in connection.execute(
-            select(*columns)
-            .where(DELIVERIES.c.message_id.in_(message_ids))
-            .order_by(DELIVERIES.c.message_id)
-            .with_for_update()
-        )
-    }
+    deliveries = {row[0]: _Delivery(*row) for row in _DELIVERIES.execute(connection, message_ids)}
     parts: dict[str, list[_Part]] = {}
-    for row in connection.execute(
-        select(*[DELIVERY_PARTS.c[name] for name in _Part.__dataclass_fields__]).where(
-            DELIVERY_PARTS.c.message_id.in_(message_ids)
-        )
-    ):
-        parts.setdefault(row.message_id, []).append(_Part(*row))
+    for row in _PARTS.execute(connection, message_ids):
+        part = _Part(*row)
+        parts.setdefault(part.message_id, []).append(part)
     return _apply(session, updates, message_of, deliveries, parts)
 
 

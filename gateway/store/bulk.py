@@ -106,6 +106,11 @@ class BulkInsert:
         return found
 
 
+#: a SELECT's SQL before and after its IN list, the driver's marker, the columns' result
+#: processors, the keys' bind processor, and the conditions' (None: no conditions)
+_Select = tuple[str, str, str, list[Processor], Processor, _Row | None]
+
+
 class SelectIn:
     """`SELECT columns FROM table WHERE equal = … AND among IN (…)` for a list of keys.
 
@@ -113,26 +118,39 @@ class SelectIn:
     call; this SQL is a few string joins. Keys and conditions go through their columns' bind
     processors and the values read through their result processors, as Core does, so a
     date or JSON column reads back the same on SQLite and PostgreSQL.
+
+    With `lock`, the rows are locked for the transaction on PostgreSQL (`FOR UPDATE`), in
+    the order of `among`, so that writers locking several of them wait for each other
+    rather than deadlock; SQLite has one writer at a time, and no such clause.
     """
 
     def __init__(
-        self, table: Table, columns: Sequence[str], among: str, equal: Sequence[str] = ()
+        self,
+        table: Table,
+        columns: Sequence[str],
+        among: str,
+        equal: Sequence[str] = (),
+        *,
+        lock: bool = False,
     ) -> None:
         self.table = table
         self.columns = list(columns)
         self.among = among
         self.equal = list(equal)
-        self._prepared: dict[str, tuple[str, str, list[Processor], Processor, _Row | None]] = {}
+        self.lock = lock
+        self._prepared: dict[str, _Select] = {}
 
-    def _prepare(
-        self, connection: Connection
-    ) -> tuple[str, str, list[Processor], Processor, _Row | None]:
+    def _prepare(self, connection: Connection) -> _Select:
         dialect = connection.dialect
         if dialect.name not in self._prepared:
             mark = placeholder(connection)
             where = "".join(f"{name} = {mark} AND " for name in self.equal)
             head = f"SELECT {', '.join(self.columns)} FROM {self.table.name} WHERE {where}"
             head += f"{self.among} IN ("
+            tail = ")"
+            if self.lock:
+                tail += f" ORDER BY {self.among}"
+                tail += "" if dialect.name == "sqlite" else " FOR UPDATE"
             results: list[Processor] = [
                 self.table.c[name].type._cached_result_processor(dialect, None)
                 for name in self.columns
@@ -143,23 +161,25 @@ class SelectIn:
                 if self.equal
                 else None
             )
-            self._prepared[dialect.name] = (head, mark, results, key, equal)
+            self._prepared[dialect.name] = (head, tail, mark, results, key, equal)
         return self._prepared[dialect.name]
 
     def execute(
         self, connection: Connection, keys: Sequence[Any], *equal: Any
     ) -> list[tuple[Any, ...]]:
         """The rows (values in `columns` order) whose `among` is one of `keys` and whose
-        `equal` columns hold `equal`, in no set order."""
+        `equal` columns hold `equal`, in no set order unless locked."""
         if not keys:
             return []
-        head, mark, results, key, condition = self._prepare(connection)
+        head, tail, mark, results, key, condition = self._prepare(connection)
         fixed = condition(dict(zip(self.equal, equal, strict=True))) if condition else ()
         wanted = [k if key is None or k is None else key(k) for k in dict.fromkeys(keys)]
+        if self.lock:
+            wanted.sort()  # one order across the statements, too
         found: list[tuple[Any, ...]] = []
         for start in range(0, len(wanted), ROWS_PER_STATEMENT):
             chunk = wanted[start : start + ROWS_PER_STATEMENT]
-            sql = head + ", ".join([mark] * len(chunk)) + ")"
+            sql = head + ", ".join([mark] * len(chunk)) + tail
             rows = connection.exec_driver_sql(sql, (*fixed, *chunk)).all()
             if any(proc is not None for proc in results):
                 found.extend(
