@@ -61,12 +61,12 @@ class Job:
 _NOW: BindParameter[Any] = bindparam("b_now")
 
 
-def _due(deliveries: Any) -> Any:
-    return and_(
-        deliveries.status == PENDING,
-        deliveries.next_attempt_at <= _NOW,
-        or_(deliveries.claimed_until.is_(None), deliveries.claimed_until <= _NOW),
-    )
+#: a delivery due now: pending, its attempt due, and nobody's claim on it still running
+_DUE = and_(
+    DELIVERIES.c.status == PENDING,
+    DELIVERIES.c.next_attempt_at <= _NOW,
+    or_(DELIVERIES.c.claimed_until.is_(None), DELIVERIES.c.claimed_until <= _NOW),
+)
 
 
 def _heads_query() -> Any:
@@ -89,7 +89,7 @@ def _heads_query() -> Any:
             rank.label("rank"),
         )
         .join(MESSAGES, MESSAGES.c.id == DELIVERIES.c.message_id)
-        .where(_due(DELIVERIES.c))
+        .where(_DUE)
         .subquery()
     )
     heads = (
@@ -198,7 +198,7 @@ _CLAIMABLE = (
     )
     .join(MESSAGES, MESSAGES.c.id == DELIVERIES.c.message_id)
     .outerjoin(CONVERSATIONS, CONVERSATIONS.c.id == DELIVERIES.c.conversation_id)
-    .where(DELIVERIES.c.message_id.in_(bindparam("b_ids", expanding=True)), _due(DELIVERIES.c))
+    .where(DELIVERIES.c.message_id.in_(bindparam("b_ids", expanding=True)), _DUE)
 )
 # another node may be claiming the same rows: take only those nobody holds
 _CLAIMABLE_UNLOCKED = _CLAIMABLE.with_for_update(skip_locked=True, of=DELIVERIES)

@@ -183,3 +183,39 @@ async def test_a_connection_cut_under_a_batch_tells_every_caller_the_database_is
         assert await db.write_batched(handler, "d") == "d"
         assert await db.read(lambda s: [r.name for r in s.exec(select(SecretRow))]) == ["d"]
         await db.close()
+
+
+@pytest.mark.parametrize("failing_first", [True, False])
+async def test_a_failing_handler_of_a_commit_leaves_the_other_handlers_items_stored(
+    tmp_path: Path, failing_first: bool
+) -> None:
+    """Two handlers' items in one group commit: the one whose write fails (run first, when
+    the transaction is rolled back, or after, when only its SAVEPOINT is) loses only its own."""
+    db = await open_db(tmp_path / "w.db")
+    await db.write(lambda s: s.add(SecretRow(name="taken", value="1")))
+
+    def put_all(session: Session, names: list[str]) -> list[str]:
+        for name in names:
+            session.add(SecretRow(name=name, value="2"))
+        session.flush()
+        return [f"stored {name}" for name in names]
+
+    good, bad = BatchHandler("good", put_all), BatchHandler("bad", put_all)
+    writes = [(good, "a"), (good, "b"), (bad, "taken")]
+    if failing_first:
+        writes.reverse()
+    results = dict(
+        zip(
+            [name for _, name in writes],
+            await asyncio.gather(
+                *(db.write_batched(handler, name) for handler, name in writes),
+                return_exceptions=True,
+            ),
+            strict=True,
+        )
+    )
+    assert results["a"] == "stored a" and results["b"] == "stored b"
+    assert isinstance(results["taken"], IntegrityError)
+    names = await db.read(lambda s: sorted(r.name for r in s.exec(select(SecretRow))))
+    assert names == ["a", "b", "taken"]
+    await db.close()
