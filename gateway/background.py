@@ -30,7 +30,7 @@ from gateway.clock import now
 from gateway.domain.windows import forget_closed_windows, note_closed_windows
 from gateway.events.subscribers.redact import redact
 from gateway.events.subscribers.sender import DEFAULT_SCHEDULE, WebhookSender
-from gateway.outbound.dispatcher import Dispatcher
+from gateway.outbound.dispatcher import LEASE, SEND_TIMEOUT, Dispatcher
 from gateway.outbound.pacing import Clock, Sleep
 from gateway.outbound.record import pending_count
 from gateway.state import GATEWAY, Gateway
@@ -61,6 +61,9 @@ class Options:
     #: the time the channels' pacing reads, and how it waits for a token
     pacing_clock: Clock = field(default=time.monotonic)
     pacing_sleep: Sleep = field(default=asyncio.sleep)
+    #: how long a delivery's claim holds, and the longest a provider may take to answer a send
+    lease: timedelta = LEASE
+    send_timeout: float = SEND_TIMEOUT
 
 
 OPTIONS = web.AppKey("background_options", Options)
@@ -85,6 +88,8 @@ async def dispatcher_context(app: web.Application) -> AsyncIterator[None]:
         uniform=options.uniform,
         pacing_clock=options.pacing_clock,
         pacing_sleep=options.pacing_sleep,
+        lease=options.lease,
+        send_timeout=options.send_timeout,
     )
     await dispatcher.start()
     app[DISPATCHER] = dispatcher

@@ -63,9 +63,15 @@ RECORD_RETRY_LAST = 5.0
 class Dispatcher:
     """Sends what is due with `workers` concurrent sends, each channel at its own pace.
 
-    A worker is taken from the claim until the provider answered the delivery's last part
-    (or it failed); writing that answer down goes on without it, so the next due delivery
-    does not wait for the group commit. At most `workers` more deliveries wait for theirs.
+    A worker is taken until the provider answered the delivery's last part (or it failed);
+    writing that answer down goes on without it, so the next due delivery does not wait for
+    the group commit. At most `workers` more deliveries wait for theirs.
+
+    Up to `workers` due deliveries are claimed ahead of a free worker: each takes the next
+    worker the moment one is free, instead of the worker waiting for a look at the due
+    deliveries and a claim's commit first (which is most of a send's time when the provider
+    answers quickly). One that waits so long that its lease could end during its send lets
+    go of the claim instead, and is claimed again later.
     """
 
     def __init__(
@@ -85,6 +91,12 @@ class Dispatcher:
         self.poll_seconds = poll_seconds
         self.uniform = uniform
         self.slots = gateway.config.delivery.workers
+        self._workers = asyncio.Semaphore(self.slots)
+        #: deliveries that hold one of the workers
+        self._holding: set[str] = set()
+        #: how long a delivery claimed ahead may wait for a worker: its send, which may take
+        #: up to `send_timeout`, must end well within the lease (by default 15 s)
+        self._longest_wait = (lease.total_seconds() - send_timeout) / 2
         self.pacer = Pacer(
             gateway.rates,
             clock=pacing_clock,
@@ -93,7 +105,8 @@ class Dispatcher:
             shared=None if gateway.db.sqlite else SharedSlots(gateway.db.engine),
         )
         self._jobs: dict[str, asyncio.Task[None]] = {}
-        #: claimed deliveries that hold a worker: not all of their parts answered yet
+        #: claimed deliveries not all of whose parts are answered yet: holding a worker, or
+        #: claimed ahead and waiting for one
         self._sending: set[str] = set()
         self._busy: Counter[str] = Counter()
         self._wake = asyncio.Event()
@@ -202,8 +215,12 @@ class Dispatcher:
         fill the free workers, or that look is older than AHEAD_SECONDS: the claim checks
         each one is still due, so one sent meanwhile (say, by another node) is skipped.
         """
-        # deliveries whose outcome is being recorded hold no worker, but only so many wait
-        free = min(self.slots - len(self._sending), 2 * self.slots - len(self._jobs))
+        # as many again as there are workers are claimed ahead of them; deliveries whose
+        # outcome is being recorded hold no worker, but only so many wait
+        ahead = self.slots if self._longest_wait > 0 else 0
+        free = min(
+            self.slots + ahead - len(self._sending), 2 * self.slots + ahead - len(self._jobs)
+        )
         if free <= 0:
             return self.poll_seconds
         gw = self.gateway
@@ -265,6 +282,7 @@ class Dispatcher:
         def done(_: asyncio.Task[None]) -> None:
             self._jobs.pop(job.message_id, None)
             self._sending.discard(job.message_id)
+            self._let_worker_go(job.message_id)
             self._busy[job.channel_id] -= 1
             self.wake()
 
@@ -272,6 +290,8 @@ class Dispatcher:
 
     async def _deliver(self, job: Job) -> None:
         try:
+            if not await self._take_worker(job):
+                return
             await self._send(job)
         except asyncio.CancelledError:
             raise
@@ -385,9 +405,36 @@ class Dispatcher:
 
     def _answered(self, job: Job) -> None:
         """The provider answered the delivery's last send: its worker may take the next one."""
+        self._let_worker_go(job.message_id)
         if job.message_id in self._sending:
             self._sending.discard(job.message_id)
             self.wake()
+
+    async def _take_worker(self, job: Job) -> bool:
+        """Wait for a free worker; False when the wait outlasted what the claim's lease allows
+        (the claim is let go then, for a later round to take with a fresh lease)."""
+        if self._workers.locked() and self._longest_wait > 0:
+            try:
+                await asyncio.wait_for(self._workers.acquire(), self._longest_wait)
+            except TimeoutError:
+                log.info(
+                    "message %s waited too long for a free worker; it is claimed again later",
+                    job.message_id,
+                )
+                release = releaser([job.message_id])
+                await self._record(
+                    job, lambda: self.gateway.db.write(release, quiet=True, background=True)
+                )
+                return False
+        else:
+            await self._workers.acquire()
+        self._holding.add(job.message_id)
+        return True
+
+    def _let_worker_go(self, message_id: str) -> None:
+        if message_id in self._holding:
+            self._holding.discard(message_id)
+            self._workers.release()
 
     async def _failed(self, job: Job, error: SendError) -> None:
         gw = self.gateway

@@ -1,0 +1,60 @@
+"""The dispatcher's workers, and the due deliveries it claims ahead of a free one."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from gateway.background import Options
+from tests.dispatch.harness import fixed_jitter, running
+from tests.support.polling import eventually
+
+
+async def test_no_more_sends_are_in_the_providers_hands_than_there_are_workers(
+    tmp_path: Path,
+) -> None:
+    async with running(tmp_path / "db.sqlite", workers=2) as run:
+        script = run.script()
+        script.gate = asyncio.Event()  # the provider holds every send until released
+        ids = [await run.queue(f"+1555000{n:04d}", f"message {n}") for n in range(6)]
+        await eventually(lambda: len(script.calls) == 2)
+        # deliveries claimed ahead wait for a worker; they do not go out beside the two
+        await asyncio.sleep(0.5)
+        assert len(script.calls) == 2
+        script.gate.set()
+        await eventually(lambda: len(script.sent) == 6)
+        assert Counter(p.message_id for p in script.sent) == Counter(ids)
+
+
+async def test_a_delivery_claimed_ahead_lets_go_of_its_claim_before_the_lease_could_end(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Its send must end within the lease: one that waited long for a worker is let go (for
+    another round, or another node, to claim afresh) instead of being sent on a stale claim."""
+    # a claim ahead may wait (6 s lease - 4 s send timeout) / 2 = 1 s for a worker
+    options = Options(
+        uniform=fixed_jitter, sweep_seconds=0.2, lease=timedelta(seconds=6), send_timeout=4.0
+    )
+    caplog.set_level(logging.INFO, logger="gateway.outbound.dispatcher")
+    async with running(tmp_path / "db.sqlite", workers=1, options=options) as run:
+        script = run.script()
+        script.gate = asyncio.Event()
+        first = await run.queue("+15550001000", "first")
+        await eventually(lambda: len(script.calls) == 1)
+        second = await run.queue("+15550002000", "second")
+
+        async def claimed() -> bool:
+            return (await run.delivery(second)).claimed_until is not None
+
+        # the one worker is busy, yet the second delivery is claimed, ready for it
+        await eventually(claimed)
+        await eventually(lambda: f"message {second} waited too long" in caplog.text)
+        script.gate.set()
+        await eventually(lambda: len(script.sent) == 2)
+        assert [p.message_id for p in script.sent] == [first, second]
+        assert len(script.calls) == 2  # each went to the provider once
