@@ -10,7 +10,8 @@ clients hold a few hundred connections forever. `TimedRequestHandler` closes a c
 Neither applies after a WebSocket upgrade: the socket's own heartbeats decide then.
 
 `TimedAppRunner` serves an application with these handlers; `run` is `aiohttp.web.run_app`
-for it (signals, graceful shutdown). Every listener the daemon opens goes through them.
+for it (signals, graceful shutdown; see `stop_on_signals`). Every listener the daemon opens
+goes through them.
 """
 
 from __future__ import annotations
@@ -19,7 +20,10 @@ import asyncio
 import contextlib
 import gc
 import logging
+import signal
 import socket
+from collections.abc import Callable
+from types import FrameType
 from typing import Any
 
 from aiohttp import web
@@ -174,11 +178,11 @@ async def serve(
         app,
         header_timeout=header_timeout,
         body_timeout=body_timeout,
-        handle_signals=True,
         access_log=None,
         shutdown_timeout=shutdown_timeout,
     )
     await runner.setup()
+    restore = stop_on_signals(asyncio.get_running_loop())
     try:
         site = web.TCPSite(runner, host, port) if sock is None else web.SockSite(runner, sock)
         await site.start()
@@ -186,7 +190,38 @@ async def serve(
         while True:
             await asyncio.sleep(3600)
     finally:
-        await runner.cleanup()
+        try:
+            await runner.cleanup()
+        finally:
+            restore()
+
+
+def stop_on_signals(loop: asyncio.AbstractEventLoop) -> Callable[[], None]:
+    """Make SIGINT and SIGTERM stop the daemon gracefully, even under load; answers how to
+    put the previous handlers back.
+
+    asyncio's own signal handlers (which aiohttp's `handle_signals` uses) learn of a signal
+    through the loop's wake-up pipe, and so do the loop's thread-safe calls: every commit, read
+    and DNS lookup a thread finishes writes a byte to it. While the loop is busy (closing
+    thousands of sockets, say), those bytes fill the pipe, the signal's byte is dropped, and
+    the stop never begins. Python runs these handlers in the main thread, which is the loop's,
+    whatever the pipe holds.
+    """
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        loop.call_soon_threadsafe(_graceful_exit)
+
+    previous = {signum: signal.signal(signum, stop) for signum in (signal.SIGINT, signal.SIGTERM)}
+
+    def restore() -> None:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+    return restore
+
+
+def _graceful_exit() -> None:
+    raise web.GracefulExit
 
 
 #: new objects that start a collection of the youngest generation (CPython's default: 700)
