@@ -9,11 +9,14 @@ from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from channels import Direction, Visibility
+from gateway.background import DISPATCHER
+from gateway.clock import now
 from gateway.domain.directory import Directory
 from gateway.domain.errors import Refused, conversation_not_found
 from gateway.domain.participants import resolve_conversation
 from gateway.domain.records import message_wire
 from gateway.outbound.rules import SendRequest
+from gateway.outbound.send_many import STORE_SENDS, SendItem
 from gateway.state import GATEWAY
 from gateway.store.models import DeliveryRow, MessageRow
 from gateway.web.api import paging
@@ -21,7 +24,6 @@ from gateway.web.api.auth import token_name
 from gateway.web.api.bodies import read_body
 from gateway.web.api.errors import Invalid, invalid
 from gateway.web.api.schemas import SendMessageRequest
-from gateway.web.sending import store_send
 
 MAX_KEY_LENGTH = 255
 ORDERS = ("DESC", "ASC")
@@ -46,10 +48,30 @@ async def send(request: web.Request) -> web.Response:
         badges=list(message.badges or []),
     )
     name = token_name(request)
-    answer = await store_send(
-        request, send_request, ("appId", name), token_name=name, idempotency_key=key
+    gw = request.config_dict[GATEWAY]
+    # a free worker takes the message as it is stored, instead of finding it due afterwards
+    dispatcher = request.config_dict.get(DISPATCHER) if send_request.goes_out else None
+    claim = dispatcher.reserve() if dispatcher is not None else None
+    item = SendItem(
+        send_request,
+        sender=("appId", name),
+        now=now(),
+        directory=gw.directory,
+        token_name=name,
+        idempotency_key=key,
+        claim=claim,
     )
-    return web.json_response(answer)
+    stored = None
+    try:
+        stored = await gw.db.write_batched(STORE_SENDS, item)
+    finally:
+        # (a store that failed, or was cancelled, gives the worker back; had it been committed
+        # all the same, its claim lapses after the lease and the send goes out then)
+        if dispatcher is not None and claim is not None:
+            dispatcher.take(stored.job if stored is not None else None)
+    if send_request.goes_out and stored.job is None:
+        gw.feed.deliveries_due()
+    return web.json_response(stored.answer)
 
 
 async def get_message(request: web.Request) -> web.Response:

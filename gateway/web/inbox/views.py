@@ -10,15 +10,16 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from channels import Direction, MessageContent, Visibility
+from gateway.clock import now
 from gateway.config import Agent
 from gateway.domain.errors import Refused
-from gateway.outbound.rules import AGENT, SendRequest
+from gateway.domain.records import message_wire
+from gateway.outbound.rules import AGENT, SendRequest, send_message
 from gateway.state import GATEWAY
 from gateway.web.inbox.auth import require_agent
 from gateway.web.inbox.queries import list_conversations, thread
 from gateway.web.numbers import ascii_int
 from gateway.web.request_text import UNSTORABLE, read_json_object, unstorable_in_url
-from gateway.web.sending import store_send
 
 
 def error(status: int, code: str, message: str) -> web.Response:
@@ -115,12 +116,15 @@ def _send_request(conversation_id: str, body: dict[str, Any]) -> SendRequest:
 async def reply(request: web.Request) -> web.Response:
     """`POST /inbox/api/conversations/{id}/messages`: an agent's reply or internal note."""
     agent = await _agent(request)
+    gw = request.app[GATEWAY]
     try:
         # the same reading as the REST API's: a JSON object, no text a database cannot keep
         body = await read_json_object(request)
         send = _send_request(request.match_info["id"], body)
-        answer = await store_send(request, send, (AGENT, agent.username))
+        message, delivery = await gw.db.write(
+            lambda s: send_message(s, gw.directory, send, sender=(AGENT, agent.username), now=now())
+        )
     except Refused as refused:
         where = f"{refused.field}: " if refused.field else ""
         return error(refused.status, refused.code, where + refused.message)
-    return web.json_response(answer)
+    return web.json_response({"message": message_wire(message, delivery, gw.directory)})
