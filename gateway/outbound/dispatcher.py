@@ -37,7 +37,6 @@ from gateway.outbound.claim import (
 )
 from gateway.outbound.pacing import Clock, Pacer, SharedSlots, Sleep
 from gateway.outbound.record import fail_now, failure_recorder, finisher
-from gateway.outbound.send_many import Claim
 from gateway.outbound.sent import RECORD_SENT, SentPart
 from gateway.state import Gateway
 from gateway.store.database import log_failure, unreachable
@@ -95,8 +94,6 @@ class Dispatcher:
         self._workers = asyncio.Semaphore(self.slots)
         #: deliveries that hold one of the workers
         self._holding: set[str] = set()
-        #: workers promised to sends being stored (`reserve`), not yet taken or given back
-        self._reserved = 0
         #: how long a delivery claimed ahead may wait for a worker: its send, which may take
         #: up to `send_timeout`, must end well within the lease (by default 15 s)
         self._longest_wait = (lease.total_seconds() - send_timeout) / 2
@@ -106,11 +103,6 @@ class Dispatcher:
             sleep=pacing_sleep,
             # several nodes may share a PostgreSQL database: they share each channel's pace
             shared=None if gateway.db.sqlite else SharedSlots(gateway.db.engine),
-        )
-        #: what a send being stored claims for a worker `reserve` promised it: unpaced
-        #: channels only, whose sends need no token first
-        self._claim = Claim(
-            lease, frozenset(ch for ch in gateway.rates if not self.pacer.paced(ch))
         )
         self._jobs: dict[str, asyncio.Task[None]] = {}
         #: claimed deliveries not all of whose parts are answered yet: holding a worker, or
@@ -227,8 +219,7 @@ class Dispatcher:
         # outcome is being recorded hold no worker, but only so many wait
         ahead = self.slots if self._longest_wait > 0 else 0
         free = min(
-            self.slots + ahead - len(self._sending) - self._reserved,
-            2 * self.slots + ahead - len(self._jobs) - self._reserved,
+            self.slots + ahead - len(self._sending), 2 * self.slots + ahead - len(self._jobs)
         )
         if free <= 0:
             return self.poll_seconds
@@ -263,34 +254,6 @@ class Dispatcher:
                 self._next_due = None
             timeout = min(timeout, until)
         return max(0.01, timeout)
-
-    def reserve(self) -> Claim | None:
-        """Promise a worker to a send about to be stored, which then claims its delivery in
-        the same transaction and is handed over with `take`: it goes out without waiting for
-        a look at the due deliveries and a claim of its own.
-
-        Only when a worker is free with nothing due waiting for it (None otherwise), and on a
-        channel with no pace to keep: other sends wait their turn among the due deliveries.
-        """
-        if self._closing or self._task is None or self._ahead:
-            return None
-        if len(self._sending) + self._reserved >= self.slots:
-            return None
-        self._reserved += 1
-        return self._claim
-
-    def take(self, job: Job | None) -> None:
-        """After the commit of a send that `reserve` promised a worker: send its delivery, when
-        it was claimed as it was stored (None: it was not, or the store failed)."""
-        self._reserved -= 1
-        if job is None:
-            return
-        if self._closing:
-            # claimed but never handed to the provider: the lease lapses (at once on SQLite,
-            # whose start-up releases a stopped process's claims), then it is sent
-            log.info("message %s was stored during the stop; it is sent later", job.message_id)
-            return
-        self._spawn(job)
 
     def _pick(self, free: int, taking: Counter[str]) -> list[str]:
         """Up to `free` of the deliveries found ahead that the channels' pace lets go now,

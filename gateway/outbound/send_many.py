@@ -11,11 +11,10 @@ so does a key another request (or node) stored first, which the request alone th
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, or_
-from sqlalchemy import select as core_select
 from sqlmodel import Session, col, select
 
 from channels import DeliveryStatus
@@ -26,7 +25,6 @@ from gateway.domain.messages import announcement
 from gateway.domain.participants import CONTACT, VISITOR
 from gateway.domain.records import message_wire
 from gateway.events import outbox
-from gateway.outbound.claim import Job, answers_recent
 from gateway.outbound.rules import Route, SendRequest, choose_route, replay
 from gateway.store.bulk import BulkInsert
 from gateway.store.models import ConversationRow, IdempotencyRow, IdentityRow
@@ -34,15 +32,6 @@ from gateway.store.tables import DELIVERIES, IDEMPOTENCY_KEYS
 from gateway.store.writer import BatchHandler
 
 PENDING = DeliveryStatus.PENDING.value
-
-
-@dataclass(frozen=True)
-class Claim:
-    """Claim the delivery for this node as it is stored, with this lease, when it goes out on
-    one of `channels` and its recipient has no other message still to send."""
-
-    lease: timedelta
-    channels: frozenset[str]
 
 
 @dataclass(frozen=True)
@@ -55,16 +44,6 @@ class SendItem:
     directory: Directory
     token_name: str | None = None
     idempotency_key: str | None = None
-    #: a worker of this node waits for the message (`Dispatcher.reserve`)
-    claim: Claim | None = None
-
-
-@dataclass(frozen=True)
-class Stored:
-    """A request's answer, and its delivery when it was claimed as it was stored."""
-
-    answer: dict[str, Any]
-    job: Job | None = None
 
 
 @dataclass(frozen=True)
@@ -93,7 +72,6 @@ _INSERT_DELIVERIES = BulkInsert(
         "next_attempt_at",
         "agent_window",
         "updated_at",
-        "claimed_until",
     ],
 )
 _INSERT_KEYS = BulkInsert(IDEMPOTENCY_KEYS, ["token_name", "key", "message_id", "created_at"])
@@ -106,23 +84,22 @@ class _New:
     route: Route | None
 
 
-def store_sends(session: Session, items: list[SendItem]) -> list[Stored]:
+def store_sends(session: Session, items: list[SendItem]) -> list[dict[str, Any]]:
     """Store every request's message (and queue it); one `{"message": …}` answer each."""
-    answers: list[Stored | None] = []
+    answers: list[dict[str, Any] | None] = []
     fresh: list[_New] = []
     conversations = _conversations(session, [item.request.conversation_id for item in items])
     identities = _participants_identities(session, list(conversations.values()))
     keys_seen = _keys_seen(session, items)
     for item in items:
         earlier = _earlier(session, item) if _key_of(item) in keys_seen else None
-        answers.append(None if earlier is None else Stored(earlier))
+        answers.append(earlier)
         if earlier is None:
             fresh.append(_checked(session, item, conversations, identities))
     append_messages(session, [new.message for new in fresh])
     deliveries: list[dict[str, Any]] = []
     keys: list[dict[str, Any]] = []
     events: list[outbox.NewEvent] = []
-    waiting = _recipients_waiting(session, fresh)
     made = iter(fresh)
     for index, answer in enumerate(answers):
         if answer is not None:
@@ -130,11 +107,9 @@ def store_sends(session: Session, items: list[SendItem]) -> list[Stored]:
         new = next(made)
         message, item = new.message, new.item
         pending = None
-        row = None
         if new.route is not None:
             pending = PendingDelivery(new.route.identity.channel_id, item.now)
-            row = _delivery_row(message, new.route, item.now)
-            deliveries.append(row)
+            deliveries.append(_delivery_row(message, new.route, item.now))
         if item.token_name is not None and item.idempotency_key is not None:
             keys.append(
                 {
@@ -146,16 +121,7 @@ def store_sends(session: Session, items: list[SendItem]) -> list[Stored]:
             )
         wire = message_wire(message, pending, item.directory)
         events.append(announcement(message, wire))
-        job = None
-        if row is not None and _may_claim(item, row["channel_id"]):
-            assert item.claim is not None
-            key = (row["channel_id"], row["recipient"])
-            if key not in waiting:
-                # the first message to a recipient nothing else waits for: this node sends it
-                waiting.add(key)
-                row["claimed_until"] = item.now + item.claim.lease
-                job = _job(new, row, wire, conversations)
-        answers[index] = Stored({"message": wire}, job)
+        answers[index] = {"message": wire}
     connection = session.connection()
     _INSERT_DELIVERIES.execute(connection, deliveries)
     _INSERT_KEYS.execute(connection, keys)
@@ -163,71 +129,7 @@ def store_sends(session: Session, items: list[SendItem]) -> list[Stored]:
     return [answer for answer in answers if answer is not None]
 
 
-STORE_SENDS: BatchHandler[SendItem, Stored] = BatchHandler("api-sends", store_sends)
-
-_WAITING = core_select(DELIVERIES.c.channel_id, DELIVERIES.c.recipient).where(
-    DELIVERIES.c.status == PENDING,
-    DELIVERIES.c.channel_id.in_(bindparam("b_channels", expanding=True)),
-    DELIVERIES.c.recipient.in_(bindparam("b_recipients", expanding=True)),
-)
-
-
-def _recipients_waiting(session: Session, fresh: list[_New]) -> set[tuple[str, str]]:
-    """Of the recipients of the requests that ask for a claim, those with a message still to
-    send: theirs go out in order, so the new one waits for its turn in the queue.
-
-    Read after the messages were appended, which on PostgreSQL holds their conversations'
-    rows: another node's send to the same conversation has committed by then, and is seen.
-    """
-    asking = [
-        new.route.identity
-        for new in fresh
-        if new.route is not None and _may_claim(new.item, new.route.identity.channel_id)
-    ]
-    if not asking:
-        return set()
-    rows = session.connection().execute(
-        _WAITING,
-        {
-            "b_channels": list({identity.channel_id for identity in asking}),
-            "b_recipients": list({identity.address for identity in asking}),
-        },
-    )
-    return {(row.channel_id, row.recipient) for row in rows}
-
-
-def _may_claim(item: SendItem, channel_id: str) -> bool:
-    return item.claim is not None and channel_id in item.claim.channels
-
-
-def _job(
-    new: _New,
-    row: dict[str, Any],
-    wire: dict[str, Any],
-    conversations: dict[str, ConversationRow | None],
-) -> Job:
-    """What a worker needs to send a delivery claimed as it was stored."""
-    conversation = conversations[new.item.request.conversation_id]
-    assert conversation is not None  # `_checked` refused the request otherwise
-    channel_id = row["channel_id"]
-    return Job(
-        message_id=row["message_id"],
-        conversation_id=row["conversation_id"],
-        channel_id=channel_id,
-        recipient=row["recipient"],
-        content=dict(new.message.content),
-        parts_sent=0,
-        attempts=0,
-        agent_window=row["agent_window"],
-        is_response=answers_recent(
-            conversation.last_inbound_at,
-            conversation.last_inbound_channel_id,
-            channel_id,
-            new.item.now,
-            new.item.directory,
-        ),
-        wire_message=wire,
-    )
+STORE_SENDS: BatchHandler[SendItem, dict[str, Any]] = BatchHandler("api-sends", store_sends)
 
 
 def _earlier(session: Session, item: SendItem) -> dict[str, Any] | None:
@@ -372,5 +274,4 @@ def _delivery_row(message: NewMessage, route: Route, stamp: datetime) -> dict[st
         "next_attempt_at": stamp,
         "agent_window": route.agent_window,
         "updated_at": stamp,
-        "claimed_until": None,
     }

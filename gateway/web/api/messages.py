@@ -9,7 +9,6 @@ from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from channels import Direction, Visibility
-from gateway.background import DISPATCHER
 from gateway.clock import now
 from gateway.domain.directory import Directory
 from gateway.domain.errors import Refused, conversation_not_found
@@ -49,9 +48,7 @@ async def send(request: web.Request) -> web.Response:
     )
     name = token_name(request)
     gw = request.config_dict[GATEWAY]
-    # a free worker takes the message as it is stored, instead of finding it due afterwards
-    dispatcher = request.config_dict.get(DISPATCHER) if send_request.goes_out else None
-    claim = dispatcher.reserve() if dispatcher is not None else None
+
     item = SendItem(
         send_request,
         sender=("appId", name),
@@ -59,19 +56,11 @@ async def send(request: web.Request) -> web.Response:
         directory=gw.directory,
         token_name=name,
         idempotency_key=key,
-        claim=claim,
     )
-    stored = None
-    try:
-        stored = await gw.db.write_batched(STORE_SENDS, item)
-    finally:
-        # (a store that failed, or was cancelled, gives the worker back; had it been committed
-        # all the same, its claim lapses after the lease and the send goes out then)
-        if dispatcher is not None and claim is not None:
-            dispatcher.take(stored.job if stored is not None else None)
-    if send_request.goes_out and stored.job is None:
+    answer = await gw.db.write_batched(STORE_SENDS, item)
+    if send_request.goes_out:
         gw.feed.deliveries_due()
-    return web.json_response(stored.answer)
+    return web.json_response(answer)
 
 
 async def get_message(request: web.Request) -> web.Response:
