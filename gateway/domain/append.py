@@ -113,7 +113,7 @@ def _number(connection: Connection, messages: list[NewMessage]) -> list[NewMessa
     connection.exec_driver_sql(_TOUCH.format(p=placeholder(connection)), params)
     # Our UPDATE holds these rows until the commit, so what we read now is what it wrote.
     rows = _NUMBERED.execute(connection, list(by_conversation))
-    found = {row[0]: (row[1], row[2]) for row in rows}
+    found = {conversation_id: (last, merged) for conversation_id, last, merged in rows}
     moved: list[NewMessage] = []
     for conversation_id, group in by_conversation.items():
         if conversation_id not in found:

@@ -106,7 +106,8 @@ def apply_part_statuses(
         return set()
     message_ids = list(set(message_of.values()))
     # Locked in one order on PostgreSQL, so the parts read next are the latest for each.
-    deliveries = {row[0]: _Delivery(*row) for row in _DELIVERIES.execute(connection, message_ids)}
+    locked = [_Delivery(*row) for row in _DELIVERIES.execute(connection, message_ids)]
+    deliveries = {delivery.message_id: delivery for delivery in locked}
     parts: dict[str, list[_Part]] = {}
     for row in _PARTS.execute(connection, message_ids):
         part = _Part(*row)

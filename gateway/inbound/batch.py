@@ -149,7 +149,9 @@ def _already_stored(
     if not found:
         return {}
     rows = session.exec(
-        select_rows(MessageRow).where(col(MessageRow.id).in_([row[0] for row in found]))
+        select_rows(MessageRow).where(
+            col(MessageRow.id).in_([message_id for (message_id,) in found])
+        )
     )
     return {
         row.provider_message_id or "": IngestOutcome(

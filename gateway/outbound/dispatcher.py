@@ -212,7 +212,8 @@ class Dispatcher:
         """Claim what is due into free slots; returns how long to sleep at most.
 
         The due deliveries are looked up again only when those found by the last look cannot
-        fill the free workers, or that look is older than AHEAD_SECONDS: the claim checks
+        fill the free places (the idle workers, and as many claimed ahead of the busy ones),
+        or that look is older than AHEAD_SECONDS: the claim checks
         each one is still due, so one sent meanwhile (say, by another node) is skipped.
         """
         # as many again as there are workers are claimed ahead of them; deliveries whose
