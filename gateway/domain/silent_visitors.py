@@ -13,20 +13,30 @@ from datetime import datetime
 
 from sqlalchemy import delete
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from gateway.domain.participants import VISITOR
-from gateway.store.models import ConversationRow, IdentityRow
+from gateway.store.models import NO_MESSAGE_YET, ConversationRow, IdentityRow
+
+
+def silent_candidates(created_before: datetime, batch: int) -> SelectOfScalar[str]:
+    """Up to `batch` conversations of silent anonymous visitors created before the cut-off,
+    read from `ix_conversations_silent`."""
+    return (
+        select(ConversationRow.id)
+        .where(
+            ConversationRow.participant_kind == VISITOR,
+            NO_MESSAGE_YET,
+            col(ConversationRow.created_at) < created_before,
+            col(ConversationRow.merged_into).is_(None),
+        )
+        .limit(batch)
+    )
 
 
 def forget_silent_visitors(session: Session, created_before: datetime, batch: int) -> int:
     """Delete up to `batch` silent anonymous visitors created before the cut-off; how many."""
-    candidates = select(ConversationRow.id).where(
-        ConversationRow.participant_kind == VISITOR,
-        ConversationRow.last_sequence == 0,
-        col(ConversationRow.created_at) < created_before,
-        col(ConversationRow.merged_into).is_(None),
-    )
-    ids = list(session.exec(candidates.limit(batch)))
+    ids = list(session.exec(silent_candidates(created_before, batch)))
     if not ids:
         return 0
     # `last_sequence = 0` is checked again by the DELETE itself: a first message stored
