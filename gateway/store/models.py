@@ -49,7 +49,8 @@ class IdentityRow(SQLModel, table=True):
 
 
 #: a conversation that has no message yet: the rows `ix_conversations_silent` holds. Queries
-#: say it in these words (not with a bound 0) so that the databases use that index.
+#: say it in these words, not with a bound 0: a generic plan of PostgreSQL cannot match a
+#: parameter to the index's condition (SQLite plans again for the bound value).
 NO_MESSAGE_YET = text("last_sequence = 0")
 
 
