@@ -58,3 +58,21 @@ async def test_a_delivery_claimed_ahead_lets_go_of_its_claim_before_the_lease_co
         await eventually(lambda: len(script.sent) == 2)
         assert [p.message_id for p in script.sent] == [first, second]
         assert len(script.calls) == 2  # each went to the provider once
+
+
+async def test_messages_to_one_person_go_out_one_at_a_time_even_with_places_to_claim_ahead(
+    tmp_path: Path,
+) -> None:
+    """With free workers and room to claim ahead, a person's later messages (written before
+    or while the first is with the provider) still wait for it, and go out in order."""
+    async with running(tmp_path / "db.sqlite", workers=8) as run:
+        script = run.script()
+        script.gate = asyncio.Event()
+        ids = [await run.queue("+15550001000", f"m{n}") for n in range(6)]
+        await eventually(lambda: len(script.calls) == 1)
+        ids += [await run.queue("+15550001000", f"m{n}") for n in range(6, 8)]
+        await asyncio.sleep(0.5)
+        assert len(script.calls) == 1, "one message to a person with the provider at a time"
+        script.gate.set()
+        await eventually(lambda: len(script.sent) == 8)
+        assert [p.message_id for p in script.sent] == ids
