@@ -268,26 +268,32 @@ def grow_conversation(engine: Engine, conversation_id: str, total: int) -> int:
 
 
 def add_conversations(engine: Engine, conversation_id: str, count: int) -> None:
-    """`count` copies of a one-customer conversation (contact, identities, conversation and
-    its messages), each with a customer and address of its own, older than the original."""
+    """`count` copies of a one-participant conversation (its contact or anonymous visitor,
+    identities, conversation and messages), each with a participant and address of its own,
+    older than the original."""
+    identities_table, contacts = table("identities"), table("contacts")
     with engine.connect() as db:
         conversation = _read(db, "conversations", table("conversations").c.id == conversation_id)[0]
-        contact_id = conversation["participant_id"]
-        contact = _read(db, "contacts", table("contacts").c.id == contact_id)[0]
-        identities = _read(db, "identities", table("identities").c.contact_id == contact_id)
+        participant_id = conversation["participant_id"]
+        contact = _read(db, "contacts", contacts.c.id == participant_id)
+        owner = "contact_id" if contact else "visitor_id"
+        identities = _read(db, "identities", identities_table.c[owner] == participant_id)
     templates = read_messages(engine, conversation_id)
     writer = Writer(engine)
     for start in range(0, count, CHUNK):
         copies = Copies.empty("contacts", "identities", "conversations", *MESSAGE_TABLES)
         for n in range(start, min(start + CHUNK, count)):
             shift = -timedelta(seconds=n + 1)
-            names = {conversation_id: new_id(), contact_id: new_id()}
-            copies.rows["contacts"].append({**_moved(contact, shift), "id": names[contact_id]})
+            names = {conversation_id: new_id(), participant_id: new_id()}
+            if contact:
+                copies.rows["contacts"].append(
+                    {**_moved(contact[0], shift), "id": names[participant_id]}
+                )
             for identity in identities:
                 copies.rows["identities"].append(
                     {
                         **_moved(identity, shift),
-                        "contact_id": names[contact_id],
+                        owner: names[participant_id],
                         "address": f"{identity['address']}-{n}",
                     }
                 )
@@ -295,7 +301,7 @@ def add_conversations(engine: Engine, conversation_id: str, count: int) -> None:
                 {
                     **_moved(conversation, shift),
                     "id": names[conversation_id],
-                    "participant_id": names[contact_id],
+                    "participant_id": names[participant_id],
                 }
             )
             for template in templates:

@@ -9,6 +9,11 @@ the same pages are asked of both, in turns: the first page, a middle one and the
 `listMessages` and of `listConversations`, reached by walking the `next` cursors as a client
 would. A page should cost the same whatever the table size (target: large/small ≤ 1.5).
 
+A web chat visitor's read receipt is timed the same way: the receipt, then a message from the
+same visitor, until that message's ack. Half of the conversations on each side are web chat
+visitors with two replies delivered (50 and 50,000), so a receipt that read the channel's
+deliveries rather than its own conversation's would cost more on the large side.
+
 Each database is seeded through the gateway's public surface (signed webhooks, sendMessage,
 status callbacks), then grown with copies of the rows it wrote (`bench.bulk`, direct SQL).
 The growth of the database per message copied gives the bytes a message costs on disk.
@@ -61,6 +66,9 @@ class Side:
     conversation_id: str
     messages: int
     conversations: int
+    #: the web chat visitor's session token, and the sequence of the last reply it received
+    visitor_token: str = ""
+    visitor_read: int = 0
     bytes_per_message: float = 0.0
     fill_seconds: float = 0.0
 
@@ -108,6 +116,52 @@ async def seed(
     return conversation_id, next(c for c in listed if c != conversation_id)
 
 
+async def visitor_socket(
+    http: aiohttp.ClientSession, url: str, token: str
+) -> aiohttp.ClientWebSocketResponse:
+    return await http.ws_connect(
+        f"{url}/channels/chat/ws", params={"token": token}, headers={"Origin": harness.ORIGIN}
+    )
+
+
+async def say(ws: aiohttp.ClientWebSocketResponse, reference: str) -> None:
+    """A visitor's message, once it is acknowledged."""
+    frame = {
+        "type": "message",
+        "clientMessageId": reference,
+        "content": {"basic": {"items": [{"text": f"Thanks! [{reference}]"}]}},
+    }
+    await ws.send_json(frame)
+    while True:
+        answer = await ws.receive_json(timeout=30)
+        if answer.get("clientMessageId") == reference:
+            if answer.get("type") != "ack":
+                raise RuntimeError(f"the visitor's message was refused: {answer}")
+            return
+
+
+async def seed_visitor(daemon: Daemon, http: aiohttp.ClientSession) -> tuple[str, str, int]:
+    """A web chat visitor who said hello and received two replies, both DELIVERED and not
+    read. Answers the conversation, the visitor's token and the last reply's sequence."""
+    url, api = daemon.url, Api(http, daemon.url)
+    headers = {"Origin": harness.ORIGIN}
+    async with http.post(f"{url}/channels/chat/sessions", json={}, headers=headers) as r:
+        session = await r.json()
+    token, conversation_id = session["token"], session["conversationId"]
+    async with await visitor_socket(http, url, token) as ws:
+        await say(ws, "hello")
+        for n in range(2):
+            await api.send_text(conversation_id, f"Happy to help, visitor [v{n}]")
+
+        async def delivered() -> bool:
+            statuses = [message_delivery(m) for m in await api.messages(conversation_id)]
+            return statuses.count("DELIVERED") == 2
+
+        await wait_until(delivered)
+        last = max(int(m["sequence"]) for m in await api.messages(conversation_id))
+    return conversation_id, token, last
+
+
 async def prepare(
     folder: Path,
     url: str,
@@ -121,6 +175,8 @@ async def prepare(
     daemon = harness.daemon(folder, url, fakes, sms_rate_per_second=0)
     async with harness.running(daemon):
         conversation_id, other_id = await seed(daemon, http, fakes)
+        visitor_id, token, last_reply = await seed_visitor(daemon, http)
+    visitors = conversations // 2
     started = time.monotonic()
     engine = create_db_engine(url)
     loop = asyncio.get_running_loop()
@@ -131,12 +187,13 @@ async def prepare(
         )
         after = await loop.run_in_executor(None, bulk.database_bytes, engine)
         await loop.run_in_executor(
-            None, bulk.add_conversations, engine, other_id, conversations - 2
+            None, bulk.add_conversations, engine, other_id, conversations - 3 - visitors
         )
+        await loop.run_in_executor(None, bulk.add_conversations, engine, visitor_id, visitors)
         await loop.run_in_executor(None, bulk.analyze, engine)
     finally:
         engine.dispose()
-    side = Side(daemon, conversation_id, messages, conversations)
+    side = Side(daemon, conversation_id, messages, conversations, token, last_reply)
     side.bytes_per_message = (after - before) / added if added else float("nan")
     side.fill_seconds = time.monotonic() - started
     return side
@@ -245,6 +302,43 @@ async def compare(
     return figures, notes
 
 
+async def receipt(ws: aiohttp.ClientWebSocketResponse, side: Side, n: int) -> float:
+    """Seconds from a visitor's read receipt until the message it sends next is acknowledged:
+    the receipt is applied in the same group commit or an earlier one."""
+    started = time.perf_counter()
+    await ws.send_json({"type": "read", "sequence": str(side.visitor_read)})
+    await say(ws, f"r{n}")
+    return time.perf_counter() - started
+
+
+async def compare_receipts(
+    http: aiohttp.ClientSession, small: Side, large: Side, rounds: int, db: str
+) -> Figure:
+    async with (
+        await visitor_socket(http, small.daemon.url, small.visitor_token) as small_ws,
+        await visitor_socket(http, large.daemon.url, large.visitor_token) as large_ws,
+    ):
+        times: dict[str, list[float]] = {"small": [], "large": []}
+        await receipt(small_ws, small, -1)  # warm both once
+        await receipt(large_ws, large, -1)
+        for n in range(rounds):
+            turns = [("small", small_ws, small), ("large", large_ws, large)]
+            for name, ws, side in turns if n % 2 == 0 else turns[::-1]:
+                times[name].append(await receipt(ws, side, n))
+    a, b = Latency.of_seconds(times["small"]), Latency.of_seconds(times["large"])
+    visitors = (large.conversations // 2, small.conversations // 2)
+    return Figure(
+        "web chat read receipt, then a message, until its ack, p50 ms, "
+        f"{visitors[0]:,} vs {visitors[1]:,} visitors",
+        db,
+        b.p50_ms,
+        a.p50_ms,
+        "small",
+        RatioAtMost(1.5),
+        2,
+    )
+
+
 async def one_round(
     backend: str, folder: Path, sizes: Sizes, fakes: harness.Fakes, report: Report
 ) -> None:
@@ -274,6 +368,7 @@ async def one_round(
             )
             async with harness.running(small.daemon), harness.running(large.daemon):
                 figures, notes = await compare(http, small, large, sizes.rounds, db)
+                figures.append(await compare_receipts(http, small, large, sizes.rounds, db))
     report.add(*figures)
     report.add(
         Figure(

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Protocol
 
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from channels import DeliveryStatus
 from gateway.clock import aware, now
@@ -161,21 +162,39 @@ def apply_watermark(
     return moved
 
 
-def read_up_to(session: Session, conversation_id: str, channel_id: str, sequence: int) -> int:
-    """Mark the business messages of a conversation up to `sequence` as READ (web chat)."""
-    rows = session.exec(
-        select(DeliveryRow)
-        .join(MessageRow, col(MessageRow.id) == col(DeliveryRow.message_id))
-        .where(
-            DeliveryRow.conversation_id == conversation_id,
-            DeliveryRow.channel_id == channel_id,
-            col(MessageRow.sequence) <= sequence,
-            col(DeliveryRow.status).in_(
-                [DeliveryStatus.SENT.value, DeliveryStatus.DELIVERED.value]
-            ),
-        )
+#: deliveries read by key in one statement, well inside either database's limit of values
+KEYS_PER_READ = 500
+
+
+def sent_up_to(conversation_id: str, channel_id: str, sequence: int) -> SelectOfScalar[str]:
+    """The ids of a conversation's messages up to `sequence` sent on the channel, read from
+    `uq_message_sequence`."""
+    return select(MessageRow.id).where(
+        MessageRow.conversation_id == conversation_id,
+        col(MessageRow.sequence) <= sequence,
+        MessageRow.target_channel_id == channel_id,
     )
-    return sum(advance(session, d, DeliveryStatus.READ) for d in rows)
+
+
+def read_up_to(session: Session, conversation_id: str, channel_id: str, sequence: int) -> int:
+    """Mark the business messages of a conversation up to `sequence` as READ (web chat).
+
+    The conversation's messages come first, then their deliveries by key. Deliveries have no
+    index by conversation, and the one by channel would read every delivery the channel
+    ever made, at each receipt, inside the group commit that holds up every write."""
+    sent = list(session.exec(sent_up_to(conversation_id, channel_id, sequence)))
+    unread = [DeliveryStatus.SENT.value, DeliveryStatus.DELIVERED.value]
+    moved = 0
+    for start in range(0, len(sent), KEYS_PER_READ):
+        rows = session.exec(
+            select(DeliveryRow).where(
+                col(DeliveryRow.message_id).in_(sent[start : start + KEYS_PER_READ]),
+                DeliveryRow.channel_id == channel_id,
+                col(DeliveryRow.status).in_(unread),
+            )
+        )
+        moved += sum(advance(session, d, DeliveryStatus.READ) for d in rows)
+    return moved
 
 
 def remember_early_status(

@@ -1,0 +1,54 @@
+"""Queries that run inside the group commit read the index that bounds them, on each
+database: a query that reads a whole channel or table there holds up every write."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import Connection
+from sqlmodel.sql.expression import SelectOfScalar
+
+from gateway.domain.delivery_status import sent_up_to
+from gateway.domain.silent_visitors import silent_candidates
+from gateway.store import migrate
+from gateway.store.database import create_db_engine
+
+
+@pytest.fixture
+def connection(database_url: str) -> Iterator[Connection]:
+    engine = create_db_engine(database_url)
+    try:
+        migrate.upgrade(engine)
+        with engine.connect() as connection:
+            yield connection
+    finally:
+        engine.dispose()
+
+
+def _plan(connection: Connection, statement: SelectOfScalar[str]) -> str:
+    compiled = statement.compile(connection, compile_kwargs={"render_postcompile": True})
+    params = compiled.construct_params()
+    if connection.dialect.name == "postgresql":
+        # a table this small is read whole unless told otherwise; the index must be usable
+        connection.exec_driver_sql("SET enable_seqscan = off")
+        rows = connection.exec_driver_sql(f"EXPLAIN {compiled}", params)
+    else:
+        ordered = tuple(params[name] for name in compiled.positiontup or ())
+        rows = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}", ordered)
+    return "\n".join(str(row[-1]) for row in rows)
+
+
+def test_the_silent_visitors_sweep_reads_its_partial_index(connection: Connection) -> None:
+    plan = _plan(connection, silent_candidates(datetime(2026, 1, 1, tzinfo=UTC), 100))
+    assert "ix_conversations_silent" in plan, plan
+
+
+def test_a_read_receipt_reads_its_conversation_not_the_channel(connection: Connection) -> None:
+    """A visitor's read receipt starts from the conversation's messages; the channel's index
+    of deliveries would read every delivery the channel ever made, at each receipt."""
+    plan = _plan(connection, sent_up_to("conversation-1", "chat", 40))
+    # SQLite names a table's unique constraints' indexes itself: read the columns instead
+    by_conversation = ("uq_message_sequence", "(conversation_id=? AND sequence<?)")
+    assert any(index in plan for index in by_conversation), plan
