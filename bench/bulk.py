@@ -275,8 +275,9 @@ def add_conversations(engine: Engine, conversation_id: str, count: int) -> None:
     with engine.connect() as db:
         conversation = _read(db, "conversations", table("conversations").c.id == conversation_id)[0]
         participant_id = conversation["participant_id"]
-        contact = _read(db, "contacts", contacts.c.id == participant_id)
-        owner = "contact_id" if contact else "visitor_id"
+        # an anonymous visitor has no contact row: its identities name it as their visitor
+        contact_rows = _read(db, "contacts", contacts.c.id == participant_id)
+        owner = "contact_id" if contact_rows else "visitor_id"
         identities = _read(db, "identities", identities_table.c[owner] == participant_id)
     templates = read_messages(engine, conversation_id)
     writer = Writer(engine)
@@ -285,9 +286,9 @@ def add_conversations(engine: Engine, conversation_id: str, count: int) -> None:
         for n in range(start, min(start + CHUNK, count)):
             shift = -timedelta(seconds=n + 1)
             names = {conversation_id: new_id(), participant_id: new_id()}
-            if contact:
+            for contact in contact_rows:
                 copies.rows["contacts"].append(
-                    {**_moved(contact[0], shift), "id": names[participant_id]}
+                    {**_moved(contact, shift), "id": names[participant_id]}
                 )
             for identity in identities:
                 copies.rows["identities"].append(

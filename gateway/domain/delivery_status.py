@@ -146,10 +146,10 @@ def apply_watermark(
 ) -> int:
     """Move every delivery to `recipient` accepted at or before the watermark; returns how many.
 
-    Only the deliveries the watermark can move are loaded. Meta sends a watermark for every
-    message delivered or read, and a person's settled deliveries are most of their history:
-    loading each of them as an object cost about 9 ms of the group commit per watermark for a
-    person with 1,000 messages."""
+    Only the deliveries the watermark can move are loaded. A channel with watermarks may send
+    one for every message delivered or read, and a person's settled deliveries are most of
+    their history: loading each of them as an object cost about 9 ms of the group commit per
+    watermark for a person with 1,000 messages."""
     movable = [
         s.value for s in (DeliveryStatus.SENT, DeliveryStatus.DELIVERED) if s.advances_to(status)
     ]
