@@ -60,7 +60,7 @@ async def messenger(stage: Stage) -> tuple[list[Row], list[str]]:
         )
         requests.add(requests_of(more, carried))
 
-    gateway = await serve_load(stage.daemon.url, stage.daemon_pid, requests, sizes)
+    gateway = await serve_load(stage.daemon.url, stage.daemon_pid, requests, sizes, daemon=True)
     acked = [reference for post in gateway.wrk.acked for reference in carried[post]]
     lag = await wait_listed(
         stage.api,

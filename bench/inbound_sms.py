@@ -47,7 +47,10 @@ def cpu_note(name: str, runs: dict[str, Served], extra: str = "") -> str:
     shares = ", ".join(
         f"{who} {run.server_cpu:.2f} (wrk {run.wrk.cpu_share:.2f})" for who, run in runs.items()
     )
-    return f"{name}: share of a core used by the server (and by wrk): {shares}{extra}"
+    writers = "".join(
+        f"; the {who}'s {run.writer.note()}" for who, run in runs.items() if run.writer
+    )
+    return f"{name}: share of a core used by the server (and by wrk): {shares}{writers}{extra}"
 
 
 async def inbound_sms(
@@ -81,7 +84,7 @@ async def inbound_sms(
         await naive_server.stop()
     naive_stored = baselines.stored_count(naive_url)
 
-    gateway = await serve_load(url, stage.daemon_pid, requests, sizes)
+    gateway = await serve_load(url, stage.daemon_pid, requests, sizes, daemon=True)
     acked = gateway.wrk.acked
     # The clock stops when the messages acknowledged last are listed.
     lag = await wait_listed(

@@ -117,7 +117,7 @@ async def status_callbacks(
     requests.add(twilio_status(url, c, sent[c.message_sid].to) for c in storm)
 
     bare = await serve_load(stage.bare.url, stage.bare.pid, requests, sizes)
-    gateway = await serve_load(url, stage.daemon_pid, requests, sizes)
+    gateway = await serve_load(url, stage.daemon_pid, requests, sizes, daemon=True)
     acked = [by_reference[r] for r in gateway.wrk.acked]
     must_reach = highest(acked)
 

@@ -30,6 +30,7 @@ from bench.load import count, wait_until
 from bench.report import AtLeast, Below, Check, Figure, Report
 from bench.signing import phone, reference_of
 from bench.stats import CpuMeter, Latency
+from bench.writer_share import WriterShare, read_counters
 
 IN_FLIGHT = 32
 RAW = "raw aiohttp client"
@@ -160,6 +161,7 @@ async def one_round(
                 text = f"Your order has shipped [{reference}]"
                 await api.send_text(conversations[n % len(conversations)], text)
 
+            writer_before = await read_counters(daemon.url)
             meter = CpuMeter(daemon.process.pid)
             meter.start()
             started = time.monotonic()
@@ -171,6 +173,7 @@ async def one_round(
             await wait_until(all_received, timeout=1800, interval=0.02)
             seconds = time.monotonic() - started
             gateway.server_cpu = meter.stop()
+            writer = WriterShare(writer_before, await read_counters(daemon.url))
             # a message sent twice may arrive after the last one: give it a moment to show
             await asyncio.sleep(1.0)
             received = [reference_of(m["body"]) or "" for m in await fakes.sent(http, before)]
@@ -197,7 +200,8 @@ async def one_round(
         f"{name} on {db}: share of a core used by the daemon {gateway.server_cpu:.2f}, the fake "
         f"{gateway.fake_cpu:.2f} (raw run: {raw.fake_cpu:.2f}), the sending client "
         f"{gateway.client_cpu:.2f} (raw run: {raw.client_cpu:.2f}); the fake had the last message "
-        f"{seconds - gateway.seconds:.2f} s after the load; {repeated} sent more than once"
+        f"{seconds - gateway.seconds:.2f} s after the load; {repeated} sent more than once; "
+        f"the daemon's {writer.note()}"
     )
 
 

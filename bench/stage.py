@@ -12,6 +12,7 @@ import aiohttp
 from bench.api import Api
 from bench.harness import Fakes, ServerProcess
 from bench.stats import CpuMeter
+from bench.writer_share import WriterShare, read_counters
 from bench.wrk import RequestFile, WrkResult, replay
 from tests.support import Daemon
 
@@ -76,13 +77,21 @@ class Served:
     wrk: WrkResult
     #: the server's share of one core during the load
     server_cpu: float
+    #: what the daemon's group-commit writer did meanwhile (None: not the daemon)
+    writer: WriterShare | None = None
 
 
-async def serve_load(url: str, pid: int, requests: RequestFile, sizes: Sizes) -> Served:
-    """Replay `requests` against the server at `url` (process `pid`) for the load's duration."""
+async def serve_load(
+    url: str, pid: int, requests: RequestFile, sizes: Sizes, *, daemon: bool = False
+) -> Served:
+    """Replay `requests` against the server at `url` (process `pid`) for the load's duration;
+    `daemon` when it is the gateway, whose writer's counters are read around the load."""
+    before = await read_counters(url) if daemon else None
     meter = CpuMeter(pid)
     meter.start()
     result = await replay(
         url, requests, seconds=sizes.seconds, connections=sizes.connections, threads=1
     )
-    return Served(result, meter.stop())
+    server_cpu = meter.stop()
+    writer = WriterShare(before, await read_counters(url)) if before is not None else None
+    return Served(result, server_cpu, writer)

@@ -65,6 +65,7 @@ def build_app(
         rates={s.channel_id: s.rate_per_second for s in specs},
         limits=limits,
     )
+    db.writer.on_settled.append(gateway.metrics.writer_settled)
     app = web.Application(
         client_max_size=config.gateway.max_body_bytes,
         middlewares=[request_context],

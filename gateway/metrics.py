@@ -63,6 +63,25 @@ class Metrics:
             registry=self.registry,
             multiprocess_mode="livesum",
         )
+        self.writer_transactions = Counter(
+            "inbox_writer_transactions",
+            "Group-commit transactions, by whose writes they hold: requests' or the background's",
+            ["part"],
+            registry=self.registry,
+        )
+        self.writer_writes = Counter(
+            "inbox_writer_writes",
+            "Writes that group-commit transactions held",
+            ["part"],
+            registry=self.registry,
+        )
+        self.writer_busy = Counter(
+            "inbox_writer_busy_seconds",
+            "Time the group-commit writer spent running and committing transactions; a rate "
+            "near 1 means every write waits for the writer",
+            ["part"],
+            registry=self.registry,
+        )
         self.deliveries_pending = Gauge(
             "inbox_deliveries_pending",
             "Deliveries waiting to be sent",
@@ -80,6 +99,23 @@ class Metrics:
 
         #: the labelled series of answered requests, found once per label set
         self._answered: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        #: the writer's series of each part (background or not), found once
+        self._settled: dict[bool, tuple[Any, Any, Any]] = {}
+
+    def writer_settled(self, background: bool, writes: int, seconds: float) -> None:
+        """Count one group-commit transaction: whose writes, how many, how long it took."""
+        series = self._settled.get(background)
+        if series is None:
+            part = "background" if background else "requests"
+            series = (
+                self.writer_transactions.labels(part),
+                self.writer_writes.labels(part),
+                self.writer_busy.labels(part),
+            )
+            self._settled[background] = series
+        series[0].inc()
+        series[1].inc(writes)
+        series[2].inc(seconds)
 
     def answered(self, method: str, route: str, status: int, seconds: float) -> None:
         """Count an answered request and its latency."""

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import random
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -88,6 +89,10 @@ class _Job:
     background: bool = False
 
 
+#: told of each transaction the writer ran: (background, jobs, seconds it took, retries included)
+Settled = Callable[[bool, int, float], None]
+
+
 class WriterClosed(RuntimeError):
     """The writer was stopped; the write was not attempted."""
 
@@ -110,6 +115,8 @@ class GroupCommitWriter:
         self._closing = False
         self._lock = threading.Lock()
         self.on_commit: list[Callable[[Committed], None]] = []
+        #: told of every transaction, committed or not (the writer's busy time, for metrics)
+        self.on_settled: list[Settled] = []
         self.batches = 0
         self.jobs = 0
 
@@ -174,9 +181,11 @@ class GroupCommitWriter:
 
     async def _settle(self, batch: list[_Job]) -> None:
         """Commit the batch, answer its jobs, then tell those who follow the outbox."""
+        started = time.perf_counter()
         try:
             results, news = await self._commit_retrying(batch)
         except Exception as exc:  # the commit itself failed: nobody's write landed
+            self._tell_settled(batch, started)
             if unreachable(exc):
                 # Each caller says so its own way (503, the spool, a later try).
                 log.warning("group commit failed: the database cannot be reached: %s", exc)
@@ -186,6 +195,7 @@ class GroupCommitWriter:
                 if not job.future.done():
                     job.future.set_exception(exc)
             return
+        self._tell_settled(batch, started)
         self.batches += 1
         self.jobs += len(batch)
         for job, (ok, value) in zip(batch, results, strict=True):
@@ -200,6 +210,14 @@ class GroupCommitWriter:
                 callback(news)
             except Exception:
                 log.exception("on_commit callback failed")
+
+    def _tell_settled(self, batch: list[_Job], started: float) -> None:
+        seconds = time.perf_counter() - started
+        for callback in self.on_settled:
+            try:
+                callback(batch[0].background, len(batch), seconds)
+            except Exception:
+                log.exception("on_settled callback failed")
 
     async def _commit_retrying(self, batch: list[_Job]) -> tuple[list[tuple[bool, Any]], Committed]:
         """Commit the batch; when another node's transaction and this one wait for each other
