@@ -78,7 +78,7 @@ class Metrics:
         self.writer_busy = Counter(
             "inbox_writer_busy_seconds",
             "Time the group-commit writer spent running and committing transactions; a rate "
-            "near 1 means every write waits for the writer",
+            "near 1 for each process means every write waits for a writer",
             ["part"],
             registry=self.registry,
         )
