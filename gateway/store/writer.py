@@ -185,7 +185,6 @@ class GroupCommitWriter:
         try:
             results, news = await self._commit_retrying(batch)
         except Exception as exc:  # the commit itself failed: nobody's write landed
-            self._tell_settled(batch, started)
             if unreachable(exc):
                 # Each caller says so its own way (503, the spool, a later try).
                 log.warning("group commit failed: the database cannot be reached: %s", exc)
@@ -195,7 +194,9 @@ class GroupCommitWriter:
                 if not job.future.done():
                     job.future.set_exception(exc)
             return
-        self._tell_settled(batch, started)
+        finally:
+            # the writer was busy with the batch whether or not it committed
+            self._tell_settled(batch, started)
         self.batches += 1
         self.jobs += len(batch)
         for job, (ok, value) in zip(batch, results, strict=True):
