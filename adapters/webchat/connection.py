@@ -213,9 +213,11 @@ class VisitorConnection:
     async def _pump(self, subscription: Subscription) -> None:
         try:
             async for message in subscription:
-                if message.get("id") in self._acked:
-                    continue  # this socket already has it, in the ack
+                # Checked under the lock: a message this socket sent may reach the feed before
+                # its ack is written, and must not be pushed again after the ack.
                 async with self._order:
+                    if message.get("id") in self._acked:
+                        continue  # this socket already has it, in the ack
                     await self._send({"type": "message", "message": dict(message)})
                 if self._gone:
                     return
