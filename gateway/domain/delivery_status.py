@@ -16,7 +16,13 @@ from gateway.domain.messages import system_note
 from gateway.domain.participants import resolve_conversation
 from gateway.domain.records import delivery_wire
 from gateway.events import outbox
-from gateway.store.models import DeliveryPartRow, DeliveryRow, EarlyStatusRow, MessageRow
+from gateway.store.models import (
+    UNSETTLED_DELIVERY,
+    DeliveryPartRow,
+    DeliveryRow,
+    EarlyStatusRow,
+    MessageRow,
+)
 
 
 def announce_delivery(session: Session, delivery: DeliveryRow) -> None:
@@ -137,6 +143,25 @@ def apply_part_status(
     return delivery
 
 
+def movable_by_watermark(
+    channel_id: str, recipient: str, watermark: datetime, status: DeliveryStatus
+) -> SelectOfScalar[DeliveryRow]:
+    """The deliveries to `recipient` accepted at or before the watermark that it can move,
+    read from `ix_deliveries_unsettled`: a person's settled deliveries are most of their
+    history, and the index by recipient alone would read each of them at every watermark."""
+    movable = [
+        s.value for s in (DeliveryStatus.SENT, DeliveryStatus.DELIVERED) if s.advances_to(status)
+    ]
+    return select(DeliveryRow).where(
+        DeliveryRow.channel_id == channel_id,
+        DeliveryRow.recipient == recipient,
+        UNSETTLED_DELIVERY,
+        col(DeliveryRow.status).in_(movable),
+        # in UTC, as every time is stored: SQLite compares the stored text
+        col(DeliveryRow.accepted_at) <= aware(watermark),
+    )
+
+
 def apply_watermark(
     session: Session,
     channel_id: str,
@@ -146,22 +171,9 @@ def apply_watermark(
 ) -> int:
     """Move every delivery to `recipient` accepted at or before the watermark; returns how many.
 
-    Only the deliveries the watermark can move are loaded. A channel with watermarks may send
-    one for every message delivered or read, and a person's settled deliveries are most of
-    their history: loading each of them as an object cost about 9 ms of the group commit per
-    watermark for a person with 1,000 messages."""
-    movable = [
-        s.value for s in (DeliveryStatus.SENT, DeliveryStatus.DELIVERED) if s.advances_to(status)
-    ]
-    rows = session.exec(
-        select(DeliveryRow).where(
-            DeliveryRow.channel_id == channel_id,
-            DeliveryRow.recipient == recipient,
-            # in UTC, as every time is stored: SQLite compares the stored text
-            col(DeliveryRow.accepted_at) <= aware(watermark),
-            col(DeliveryRow.status).in_(movable),
-        )
-    )
+    A channel with watermarks may send one for every message delivered or read, so only the
+    deliveries it can move are read."""
+    rows = session.exec(movable_by_watermark(channel_id, recipient, watermark, status))
     return sum(advance(session, delivery, status) for delivery in rows)
 
 

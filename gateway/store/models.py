@@ -111,6 +111,11 @@ class MessageRow(SQLModel, table=True):
     interaction_id: str | None = Field(default=None, max_length=1000)
 
 
+#: a delivery a watermark can still move (sent, or delivered and not yet read): the rows
+#: `ix_deliveries_unsettled` holds. Said in these words for the same reason as NO_MESSAGE_YET.
+UNSETTLED_DELIVERY = text("status IN ('SENT', 'DELIVERED')")
+
+
 class DeliveryRow(SQLModel, table=True):
     """The sending of one business message to one channel."""
 
@@ -118,6 +123,16 @@ class DeliveryRow(SQLModel, table=True):
     __table_args__ = (
         Index("ix_deliveries_due", "status", "next_attempt_at"),
         Index("ix_deliveries_recipient", "channel_id", "recipient", "accepted_at"),
+        # a person's watermarks read only what they can move, not their whole history
+        Index(
+            "ix_deliveries_unsettled",
+            "channel_id",
+            "recipient",
+            "status",
+            "accepted_at",
+            sqlite_where=UNSETTLED_DELIVERY,
+            postgresql_where=UNSETTLED_DELIVERY,
+        ),
     )
 
     message_id: str = Field(primary_key=True, max_length=40)

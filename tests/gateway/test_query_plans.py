@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from sqlalchemy import Connection
 from sqlmodel.sql.expression import SelectOfScalar
 
-from gateway.domain.delivery_status import sent_up_to
+from channels import DeliveryStatus
+from gateway.domain.delivery_status import movable_by_watermark, sent_up_to
 from gateway.domain.silent_visitors import silent_candidates
 from gateway.store import migrate
 from gateway.store.database import create_db_engine
@@ -27,7 +29,7 @@ def connection(database_url: str) -> Iterator[Connection]:
         engine.dispose()
 
 
-def _plan(connection: Connection, statement: SelectOfScalar[str]) -> str:
+def _plan(connection: Connection, statement: SelectOfScalar[Any]) -> str:
     compiled = statement.compile(connection, compile_kwargs={"render_postcompile": True})
     params = compiled.construct_params()
     if connection.dialect.name == "postgresql":
@@ -52,3 +54,16 @@ def test_a_read_receipt_reads_its_conversation_not_the_channel(connection: Conne
     # SQLite names a table's unique constraints' indexes itself: read the columns instead
     by_conversation = ("uq_message_sequence", "(conversation_id=? AND sequence<?)")
     assert any(index in plan for index in by_conversation), plan
+
+
+@pytest.mark.parametrize("status", [DeliveryStatus.DELIVERED, DeliveryStatus.READ])
+def test_a_watermark_reads_the_deliveries_it_can_move(
+    connection: Connection, status: DeliveryStatus
+) -> None:
+    """A Messenger watermark reads the person's unsettled deliveries, keyed by status: the
+    index by recipient alone holds their whole history, read again at every watermark."""
+    watermark = datetime(2026, 1, 1, tzinfo=UTC)
+    plan = _plan(connection, movable_by_watermark("messenger", "psid-1", watermark, status))
+    assert "ix_deliveries_unsettled" in plan, plan
+    if connection.dialect.name == "sqlite":
+        assert "status=?" in plan, plan
