@@ -173,12 +173,17 @@ async def test_a_connection_cut_under_a_batch_tells_every_caller_the_database_is
             session.flush()
             return names
 
+        settled: list[tuple[bool, int, float]] = []
+        db.writer.on_settled.append(lambda *told: settled.append(told))
         handler = BatchHandler("secrets", put_all)
         results = await asyncio.gather(
             *(db.write_batched(handler, name) for name in ["a", "b", "c"]),
             return_exceptions=True,
         )
         assert all(isinstance(r, Exception) and unreachable(r) for r in results), results
+        # the transaction that failed kept the writer busy all the same (its busy metric)
+        assert [(background, writes) for background, writes, _ in settled] == [(False, 3)]
+        assert settled[0][2] > 0
         # and the writer carries on with a new connection
         assert await db.write_batched(handler, "d") == "d"
         assert await db.read(lambda s: [r.name for r in s.exec(select(SecretRow))]) == ["d"]
