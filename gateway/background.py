@@ -32,7 +32,7 @@ from gateway.events.subscribers.redact import redact
 from gateway.events.subscribers.sender import DEFAULT_SCHEDULE, WebhookSender
 from gateway.outbound.dispatcher import LEASE, SEND_TIMEOUT, Dispatcher
 from gateway.outbound.pacing import Clock, Sleep
-from gateway.outbound.record import pending_count
+from gateway.outbound.record import kept_status_settler, kept_statuses_recorded, pending_count
 from gateway.state import GATEWAY, Gateway
 from gateway.store.models import EarlyStatusRow, EventRow, IdempotencyRow, MenuRow
 from gateway.store.webhook_models import WebhookCursorRow
@@ -305,6 +305,16 @@ def build_sweeps(
         if noted:
             log.info("noted %d closed messaging windows", noted)
 
+    async def kept_statuses() -> None:
+        if not await db.read(kept_statuses_recorded):
+            return
+        settle = kept_status_settler(gateway.directory)
+        settled = await db.write(alone("kept-statuses", settle, 0), background=True)
+        if settled:
+            log.info("applied %d statuses that arrived while another node recorded", settled)
+
+    if not db.sqlite:  # one SQLite writer commits a status and a record one after the other
+        sweeps.every(sweep_seconds, kept_statuses, "kept-statuses")
     sweeps.every(WINDOW_SECONDS, closed_windows, "closed-windows")
     sweeps.every(METRICS_SECONDS, gauges, "backlog-gauges")
     sweeps.every(EXPIRY_SECONDS, expire, "expire-keys-and-menus", now() + timedelta(seconds=5))

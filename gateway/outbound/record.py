@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func
+from sqlalchemy import and_, func
 from sqlmodel import Session, col, select
 
 from channels import Choice, DeliveryStatus, SendError
@@ -16,7 +16,7 @@ from gateway.clock import now
 from gateway.domain.delivery_status import advance, aggregate, apply_early_statuses, fail_delivery
 from gateway.domain.directory import Directory
 from gateway.domain.opt_out import set_opt_out
-from gateway.store.models import DeliveryPartRow, DeliveryRow, MenuRow
+from gateway.store.models import DeliveryPartRow, DeliveryRow, EarlyStatusRow, MenuRow
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +80,54 @@ def part_recorder(
             )
 
     return record
+
+
+#: kept statuses one run of `kept_status_settler` applies at most; more wait for the next run
+KEPT_PER_RUN = 500
+
+#: the kept statuses whose part has been recorded since: a search of each part by its key
+_RECORDED_SINCE = (
+    select(
+        EarlyStatusRow.channel_id, EarlyStatusRow.provider_message_id, DeliveryPartRow.message_id
+    )
+    .join(
+        DeliveryPartRow,
+        and_(
+            col(DeliveryPartRow.channel_id) == col(EarlyStatusRow.channel_id),
+            col(DeliveryPartRow.provider_message_id) == col(EarlyStatusRow.provider_message_id),
+        ),
+    )
+    .distinct()
+    .limit(KEPT_PER_RUN)
+)
+
+
+def kept_statuses_recorded(session: Session) -> bool:
+    """Whether a status is kept for a part that has been recorded since (a read, cheap:
+    the kept statuses are few and each part is found by its key)."""
+    return session.exec(_RECORDED_SINCE.limit(1)).first() is not None
+
+
+def kept_status_settler(directory: Directory) -> Callable[[Session], int]:
+    """A write that applies the kept statuses whose part has been recorded since; how many.
+
+    On PostgreSQL a status callback can reach one node while another node is recording the
+    send it reports on. Neither transaction sees the other's row before it commits: the
+    status is kept for later, and the record finds nothing kept to apply. Left alone, the
+    delivery would stay SENT and the status would expire an hour later. One node alone
+    cannot get there: its writer commits the two one after the other."""
+
+    def settle(session: Session) -> int:
+        settled = 0
+        for channel_id, provider_message_id, message_id in session.exec(_RECORDED_SINCE).all():
+            kept = apply_early_statuses(session, channel_id, provider_message_id, directory)
+            delivery = session.get(DeliveryRow, message_id)
+            if delivery is not None and any(row.opted_out for row in kept):
+                set_opt_out(session, channel_id, delivery.recipient, True, "provider", directory)
+            settled += len(kept)
+        return settled
+
+    return settle
 
 
 def finisher(
