@@ -51,7 +51,7 @@ def claimed_reply(engine: Engine) -> None:
                 conversation_id="c1",
                 sequence=1,
                 content={"basic": {"items": [{"text": "Your order has shipped"}]}},
-                sender_kind="BUSINESS",
+                sender_kind="appId",
                 sender_id="crm",
                 direction="BUSINESS_TO_PARTICIPANT",
                 visibility="BUSINESS_AND_PARTICIPANT",
