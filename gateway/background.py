@@ -34,6 +34,7 @@ from gateway.outbound.dispatcher import LEASE, SEND_TIMEOUT, Dispatcher
 from gateway.outbound.pacing import Clock, Sleep
 from gateway.outbound.record import kept_status_settler, kept_statuses_recorded, pending_count
 from gateway.state import GATEWAY, Gateway
+from gateway.store.database import unreachable
 from gateway.store.models import EarlyStatusRow, EventRow, IdempotencyRow, MenuRow
 from gateway.store.webhook_models import WebhookCursorRow
 
@@ -163,7 +164,8 @@ class Sweeps:
         first: datetime | None = None,
     ) -> None:
         """Run `job` every `seconds` (first at `first`, else after `seconds`); a run
-        still going when the next is due is not doubled."""
+        still going when the next is due is not doubled, and a run the database cannot
+        serve (it is away) is skipped until the next one."""
 
         async def run() -> None:
             task = asyncio.current_task()
@@ -173,6 +175,11 @@ class Sweeps:
                 outcome = job()
                 if outcome is not None:
                     await outcome
+            except Exception as exc:
+                if not unreachable(exc):
+                    raise
+                # /readyz and the requests already say so; the next run tries again
+                log.info("%s skipped: the database cannot be reached", job_id)
             finally:
                 self._running.discard(task)
 
