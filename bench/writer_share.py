@@ -6,16 +6,14 @@ load, the write path's speed is the writer's, whatever else has room to spare.
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass
 
 import aiohttp
+from prometheus_client.parser import text_string_to_metric_families
 
 PARTS = ("requests", "background")
-_SAMPLE = re.compile(
-    r'^inbox_writer_(transactions|writes|busy_seconds)_total\{part="(\w+)"\} (\S+)$'
-)
+COUNTERS = ("transactions", "writes", "busy_seconds")
 
 
 @dataclass(frozen=True)
@@ -34,11 +32,13 @@ async def read_counters(url: str) -> WriterCounters:
     async with aiohttp.ClientSession() as http, http.get(url + "/metrics") as response:
         response.raise_for_status()
         text = await response.text()
-    values: dict[tuple[str, str], float] = {}
-    for line in text.splitlines():
-        found = _SAMPLE.match(line)
-        if found:
-            values[(found.group(1), found.group(2))] = float(found.group(3))
+    wanted = {f"inbox_writer_{counter}_total": counter for counter in COUNTERS}
+    values = {
+        (wanted[sample.name], sample.labels["part"]): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name in wanted
+    }
     return WriterCounters(values, time.monotonic())
 
 

@@ -73,13 +73,26 @@ def part_recorder(
             delivery.provider_message_ids = [*ids, provider_message_id]
         delivery.claimed_until = now() + lease
         delivery.accepted_at = handed_over_at
-        early = apply_early_statuses(session, delivery.channel_id, provider_message_id, directory)
-        if any(row.opted_out for row in early):
-            set_opt_out(
-                session, delivery.channel_id, delivery.recipient, True, "provider", directory
-            )
+        apply_kept_statuses(
+            session, delivery.channel_id, provider_message_id, delivery.recipient, directory
+        )
 
     return record
+
+
+def apply_kept_statuses(
+    session: Session,
+    channel_id: str,
+    provider_message_id: str,
+    recipient: str | None,
+    directory: Directory,
+) -> int:
+    """Apply the statuses kept for a part the provider reported on before it was recorded,
+    and the opt-out one of them carried (for `recipient`); answers how many."""
+    kept = apply_early_statuses(session, channel_id, provider_message_id, directory)
+    if recipient is not None and any(row.opted_out for row in kept):
+        set_opt_out(session, channel_id, recipient, True, "provider", directory)
+    return len(kept)
 
 
 #: kept statuses one run of `kept_status_settler` applies at most; more wait for the next run
@@ -120,11 +133,11 @@ def kept_status_settler(directory: Directory) -> Callable[[Session], int]:
     def settle(session: Session) -> int:
         settled = 0
         for channel_id, provider_message_id, message_id in session.exec(_RECORDED_SINCE).all():
-            kept = apply_early_statuses(session, channel_id, provider_message_id, directory)
             delivery = session.get(DeliveryRow, message_id)
-            if delivery is not None and any(row.opted_out for row in kept):
-                set_opt_out(session, channel_id, delivery.recipient, True, "provider", directory)
-            settled += len(kept)
+            recipient = delivery.recipient if delivery is not None else None
+            settled += apply_kept_statuses(
+                session, channel_id, provider_message_id, recipient, directory
+            )
         return settled
 
     return settle

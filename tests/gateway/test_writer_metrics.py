@@ -4,12 +4,12 @@ the time they took, apart for requests and background bookkeeping."""
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from aiohttp import web
 from aiohttp.test_utils import TestClient
+from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.app import build_app
 from gateway.config import parse_config
@@ -27,8 +27,13 @@ def config(tmp_path: Path) -> str:
 
 def sample(text: str, name: str, part: str) -> float:
     """The value of `name{part="…"}` in the Prometheus text (0 when it is not there yet)."""
-    found = re.search(rf'^{name}{{part="{part}"}} (\S+)$', text, re.MULTILINE)
-    return float(found.group(1)) if found else 0.0
+    found = (
+        point.value
+        for family in text_string_to_metric_families(text)
+        for point in family.samples
+        if point.name == name and point.labels.get("part") == part
+    )
+    return next(found, 0.0)
 
 
 async def test_metrics_count_the_writers_transactions_writes_and_busy_time(

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
+from typing import Any
 
+import aiohttp
 import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
+from adapters.twilio.fake import FakeTwilio
 from channels import Capabilities, DeliveryStatus, StatusUpdate
 from gateway.background import alone
 from gateway.clock import now
@@ -24,7 +28,9 @@ from gateway.outbound.sent import SentPart, record_sent
 from gateway.store import migrate
 from gateway.store.database import create_db_engine
 from gateway.store.models import DeliveryRow, EarlyStatusRow, EventRow, MessageRow
+from tests.nodes.cluster import api, two_nodes
 from tests.support import fresh_postgres
+from tests.support.polling import eventually
 
 DIRECTORY: Directory = {"sms": ChannelInfo("sms", "twilio", "sms", Capabilities())}
 PROVIDER_ID = "SM00000000000000000000000000000001"
@@ -122,3 +128,42 @@ def test_a_status_committed_beside_its_record_is_applied_by_the_sweep(engine: En
             select(EventRow).where(EventRow.slug == "message_delivery_updated")
         ).all()
         assert [e.body["delivery"]["status"] for e in updates] == ["SENT", "DELIVERED"]
+
+
+async def test_a_running_node_applies_a_status_kept_beside_its_record(
+    postgres_url: str, tmp_path: Path, twilio: FakeTwilio
+) -> None:
+    """The sweep runs in the daemon: a reply sent and recorded through node A, then the row
+    the other node's status transaction left (the status kept, as if its part were not
+    recorded yet), and the API shows the reply DELIVERED without another callback."""
+    async with two_nodes(postgres_url, tmp_path, twilio) as (a, _), aiohttp.ClientSession() as http:
+        phone = {"channelId": "sms", "address": "+15550002222"}
+        contact = await api(http, a, "/contacts", {"displayName": "Ann", "identities": [phone]})
+        participant = {"participantId": {"contactId": contact["contact"]["id"]}}
+        conversation = (await api(http, a, "/conversations", participant))["conversation"]
+        content = {"basic": {"items": [{"text": "Your order has shipped"}]}}
+        body = {"conversationId": conversation["id"], "message": {"content": content}}
+        message_id = (await api(http, a, "/messages", body))["message"]["id"]
+
+        async def delivery_in(status: DeliveryStatus) -> dict[str, Any] | None:
+            url = f"{a.url}/inbox/v2/messages/{message_id}"
+            async with http.get(url, headers=a.auth) as response:
+                found: dict[str, Any] = (await response.json())["message"]["delivery"]
+            return found if found["status"] == status.value else None
+
+        sent = await eventually(lambda: delivery_in(DeliveryStatus.SENT))
+        engine = create_db_engine(a.config.database_url)
+        try:
+            with Session(engine) as session:
+                session.add(
+                    EarlyStatusRow(
+                        channel_id="sms",
+                        provider_message_id=sent["providerMessageIds"][0],
+                        status=DeliveryStatus.DELIVERED.value,
+                        received_at=now(),
+                    )
+                )
+                session.commit()
+        finally:
+            engine.dispose()
+        await eventually(lambda: delivery_in(DeliveryStatus.DELIVERED))
