@@ -4,7 +4,8 @@ subscribers, and every timed sweep (APScheduler's AsyncIOScheduler), each its ow
 The sweeps wake the dispatcher and the webhook sender, which find due work in the database
 (retry times live in the rows), so a restart loses nothing. The expiry jobs drop
 `Idempotency-Key`s and numbered-choice menus older than 24 hours, and the closed messaging
-windows noted more than a week ago.
+windows noted more than a week ago; the outbox drops the events every subscriber is done with
+after `[events] keep_days`.
 """
 
 from __future__ import annotations
@@ -28,8 +29,9 @@ from sqlmodel import Session, col, select
 from gateway.backoff import Schedule, Uniform
 from gateway.clock import now
 from gateway.domain.windows import forget_closed_windows, note_closed_windows
+from gateway.events.retention import PRUNE_BATCH, outbox_pruner
 from gateway.events.subscribers.redact import redact
-from gateway.events.subscribers.sender import DEFAULT_SCHEDULE, WebhookSender
+from gateway.events.subscribers.sender import DEFAULT_SCHEDULE, WebhookSender, subscribers
 from gateway.outbound.dispatcher import LEASE, SEND_TIMEOUT, Dispatcher
 from gateway.outbound.pacing import Clock, Sleep
 from gateway.outbound.record import kept_status_settler, kept_statuses_recorded, pending_count
@@ -47,6 +49,7 @@ KEEP = timedelta(hours=24)
 EARLY_STATUS_KEEP = timedelta(hours=1)
 SWEEP_SECONDS = 1.0
 EXPIRY_SECONDS = 600.0
+FIRST_EXPIRY = timedelta(seconds=5)
 #: how often conversations whose messaging window just closed get their note
 WINDOW_SECONDS = 60.0
 METRICS_SECONDS = 5.0
@@ -65,6 +68,8 @@ class Options:
     #: how long a delivery's claim holds, and the longest a provider may take to answer a send
     lease: timedelta = LEASE
     send_timeout: float = SEND_TIMEOUT
+    #: the first run of the expiry job (old keys, menus, outbox events) this long after the start
+    first_expiry: timedelta = FIRST_EXPIRY
 
 
 OPTIONS = web.AppKey("background_options", Options)
@@ -133,8 +138,13 @@ async def subscribers_context(app: web.Application) -> AsyncIterator[None]:
 
 async def sweeps_context(app: web.Application) -> AsyncIterator[None]:
     quiet()
+    options = _options(app)
     sweeps = build_sweeps(
-        app[GATEWAY], app[DISPATCHER].wake, app[SUBSCRIBERS].wake, _options(app).sweep_seconds
+        app[GATEWAY],
+        app[DISPATCHER].wake,
+        app[SUBSCRIBERS].wake,
+        options.sweep_seconds,
+        options.first_expiry,
     )
     sweeps.start()
     try:
@@ -280,6 +290,7 @@ def build_sweeps(
     wake_dispatcher: Callable[[], None],
     wake_webhooks: Callable[[], None],
     sweep_seconds: float = SWEEP_SECONDS,
+    first_expiry: timedelta = FIRST_EXPIRY,
 ) -> Sweeps:
     """All the daemon's timed jobs; start them inside the running loop."""
     sweeps = Sweeps()
@@ -296,7 +307,23 @@ def build_sweeps(
         for label, count in shown.items():
             gateway.metrics.webhooks_pending.labels(label).set(count)
 
+    async def prune_outbox() -> None:
+        keep_days = gateway.config.events.keep_days
+        if not keep_days:
+            return
+        keys = [sub.key for sub in subscribers(gateway.config.webhooks)]
+        prune = alone("outbox", outbox_pruner(now() - timedelta(days=keep_days), keys), 0)
+        pruned = 0
+        # A batch a transaction, behind the requests' writes, until the backlog is gone (the
+        # first run after an upgrade may find months of events).
+        while (done := await db.write(prune, quiet=True, background=True)) == PRUNE_BATCH:
+            pruned += done
+        pruned += done
+        if pruned:
+            log.info("pruned %d events older than %d days from the outbox", pruned, keep_days)
+
     async def expire() -> None:
+        await prune_outbox()
         keys, menus = await db.write(alone("expiry", expire_all, (0, 0)), quiet=True)
         if keys or menus:
             log.info("expired %d idempotency keys and %d menus", keys, menus)
@@ -324,7 +351,7 @@ def build_sweeps(
         sweeps.every(sweep_seconds, kept_statuses, "kept-statuses")
     sweeps.every(WINDOW_SECONDS, closed_windows, "closed-windows")
     sweeps.every(METRICS_SECONDS, gauges, "backlog-gauges")
-    sweeps.every(EXPIRY_SECONDS, expire, "expire-keys-and-menus", now() + timedelta(seconds=5))
+    sweeps.every(EXPIRY_SECONDS, expire, "expire-keys-and-menus", now() + first_expiry)
     return sweeps
 
 

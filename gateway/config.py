@@ -158,6 +158,11 @@ class DeliverySection(Section):
     workers: int = Field(default=32, ge=1, le=64)
 
 
+class EventsSection(Section):
+    #: days the outbox keeps an event every subscriber is done with; 0 keeps them all
+    keep_days: int = Field(default=30, ge=0, le=36_500)
+
+
 class WebhookSection(Section):
     url: Annotated[str, Field(pattern=r"^https?://")]
     secret: Annotated[str, Field(min_length=1)]
@@ -180,6 +185,7 @@ class Config(Section):
     limits: LimitsSection = LimitsSection()
     channels: dict[str, dict[str, Any]] = {}
     delivery: DeliverySection = DeliverySection()
+    events: EventsSection = EventsSection()
     webhooks: list[WebhookSection] = []
     #: where the config file was read from, for relative paths such as SQLite files
     source: str | None = None

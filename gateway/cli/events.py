@@ -114,7 +114,9 @@ def replay_one(session: Session, config: Config, event_id: str) -> int:
     """Queue one event for every subscriber that wants its kind."""
     event = session.exec(select(EventRow).where(EventRow.id == event_id)).first()
     if event is None:
-        print(f"no event {event_id!r}", file=sys.stderr)
+        kept = config.events.keep_days
+        why = f" (the outbox keeps events for {kept} days: [events] keep_days)" if kept else ""
+        print(f"no event {event_id!r}{why}", file=sys.stderr)
         return 1
     keys = [s.key for s in _by_key(config).values() if event.slug in s.slugs]
     count = mark_replay(session, event, keys, now())

@@ -14,6 +14,7 @@ from sqlmodel.sql.expression import SelectOfScalar
 from channels import DeliveryStatus
 from gateway.domain.delivery_status import movable_by_watermark, sent_up_to
 from gateway.domain.silent_visitors import silent_candidates
+from gateway.events.retention import prunable
 from gateway.store import migrate
 from gateway.store.database import create_db_engine
 
@@ -67,3 +68,11 @@ def test_a_watermark_reads_the_deliveries_it_can_move(
     assert "ix_deliveries_unsettled" in plan, plan
     if connection.dialect.name == "sqlite":
         assert "status=?" in plan, plan
+
+
+def test_pruning_the_outbox_reads_the_index_of_event_ids(connection: Connection) -> None:
+    """The events old enough to go are found by their ids, which carry their time; by `seq`
+    alone, each run would read every event kept, months of them."""
+    plan = _plan(connection, prunable(datetime(2026, 1, 1, tzinfo=UTC), 1_000_000, 2000))
+    # the unique constraint's index: named by each database itself
+    assert any(index in plan for index in ("sqlite_autoindex_events_1", "events_id_key")), plan
