@@ -8,13 +8,14 @@ once all of these hold:
   search walks the id index instead of reading every event's time);
 - every configured `[[webhooks]]` subscriber's cursor has passed it (a subscriber that is
   behind, or down for days, still gets every event once it is back);
-- no subscriber has it being retried, given up on, or queued for a replay (so
+- no configured subscriber has it being retried, given up on, or queued for a replay (so
   `inbox-gateway events --failed` and `--replay-failed` still find it);
 - it is not the newest event. SQLite hands out the next `seq` after the largest one left;
   keeping the newest keeps the numbers going up, which the cursors rely on.
 
-A subscriber removed from the config no longer holds events back: if it is added again
-later, it resumes after the events that were pruned meanwhile.
+A subscriber removed from the config no longer holds events back, neither by its cursor nor
+by the events it was retrying: if it is added again later, it resumes after the events that
+were pruned meanwhile.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ def outbox_pruner(
         bound = _last_prunable_seq(session, subscribers)
         if bound is None:
             return 0
-        seqs = list(session.exec(prunable(before, bound, batch)))
+        seqs = list(session.exec(prunable(before, bound, subscribers, batch)))
         if not seqs:
             return 0
         session.execute(delete(EventRow).where(col(EventRow.seq).in_(seqs)))
@@ -63,10 +64,15 @@ def outbox_pruner(
     return prune
 
 
-def prunable(before: datetime, bound: int, batch: int) -> SelectOfScalar[int | None]:
-    """The first `batch` events made before `before`, up to `seq` `bound`, that no
-    subscriber is retrying or gave up on, found through the index of ids."""
-    retried = exists().where(col(WebhookAttemptRow.event_id) == col(EventRow.id))
+def prunable(
+    before: datetime, bound: int, subscribers: Collection[str], batch: int
+) -> SelectOfScalar[int | None]:
+    """The first `batch` events made before `before`, up to `seq` `bound`, that none of the
+    subscribers is retrying or gave up on, found through the index of ids."""
+    retried = exists().where(
+        col(WebhookAttemptRow.event_id) == col(EventRow.id),
+        col(WebhookAttemptRow.subscriber).in_(list(subscribers)),
+    )
     return (
         select(col(EventRow.seq))
         .where(col(EventRow.id) < id_before(before))
