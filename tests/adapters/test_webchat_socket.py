@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any, cast
 
 import pytest
@@ -14,7 +14,9 @@ from adapters.webchat import WebchatAdapter, WebchatConfig
 from channels import (
     ButtonPressed,
     DeliveryStatus,
+    InboundEvent,
     InboundMessage,
+    IngestOutcome,
     ReadUpTo,
     StatusUpdate,
     WebhookRequest,
@@ -381,6 +383,32 @@ async def test_the_writing_tab_gets_its_message_once_in_the_ack(
     visitor.socket.feed(text_frame("c1"))
     ack = await visitor.socket.next_frame()
     host.publish(visitor_id, ack["message"])
+    host.publish(visitor_id, {"id": "msg-next", "sequence": "2", "direction": "X"})
+    following = await visitor.socket.next_frame()
+    assert following["message"]["id"] == "msg-next"
+
+
+async def test_the_ack_wins_when_the_feed_brings_the_message_first(
+    connected: tuple[WebchatAdapter, RecordingHost, Visitor, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The gateway's feed may hand the stored message to this socket's subscription before
+    `ingest` has returned here: the ack, written after, carries it, and it is not pushed."""
+    _, host, visitor, visitor_id = connected
+    store = host.ingest
+
+    async def published_before_returning(events: Sequence[InboundEvent]) -> list[IngestOutcome]:
+        outcomes = await store(events)
+        stored = outcomes[0].message
+        assert stored is not None
+        host.publish(visitor_id, stored)
+        await eventually(lambda: host.feeds[visitor_id][0].queue.empty())  # the pump has it
+        return outcomes
+
+    monkeypatch.setattr(host, "ingest", published_before_returning)
+    visitor.socket.feed(text_frame("c1"))
+    ack = await visitor.socket.next_frame()
+    assert ack["type"] == "ack"
     host.publish(visitor_id, {"id": "msg-next", "sequence": "2", "direction": "X"})
     following = await visitor.socket.next_frame()
     assert following["message"]["id"] == "msg-next"
