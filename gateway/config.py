@@ -159,7 +159,8 @@ class DeliverySection(Section):
 
 
 class EventsSection(Section):
-    #: days the outbox keeps an event every subscriber is done with; 0 keeps them all
+    #: the age in days at which an event every subscriber is done with leaves the outbox;
+    #: 0 keeps every event
     keep_days: int = Field(default=30, ge=0, le=36_500)
 
 
