@@ -25,7 +25,7 @@ from datetime import datetime
 
 from sqlalchemy import exists, func
 from sqlmodel import Session, col, delete, select
-from sqlmodel.sql.expression import SelectOfScalar
+from sqlmodel.sql.expression import Select
 
 from gateway.store.models import EventRow
 from gateway.store.webhook_models import WebhookAttemptRow, WebhookCursorRow
@@ -55,26 +55,29 @@ def outbox_pruner(
         bound = _last_prunable_seq(session, subscribers)
         if bound is None:
             return 0
-        seqs = list(session.exec(prunable(before, bound, subscribers, batch)))
-        if not seqs:
+        found = session.exec(prunable(before, bound, subscribers, batch)).all()
+        if not found:
             return 0
-        session.execute(delete(EventRow).where(col(EventRow.seq).in_(seqs)))
-        return len(seqs)
+        # tries of subscribers no longer configured, which would point at nothing
+        ids = [event_id for _, event_id in found]
+        session.execute(delete(WebhookAttemptRow).where(col(WebhookAttemptRow.event_id).in_(ids)))
+        session.execute(delete(EventRow).where(col(EventRow.seq).in_([seq for seq, _ in found])))
+        return len(found)
 
     return prune
 
 
 def prunable(
     before: datetime, bound: int, subscribers: Collection[str], batch: int
-) -> SelectOfScalar[int | None]:
+) -> Select[int | None, str]:
     """The first `batch` events made before `before`, up to `seq` `bound`, that none of the
-    subscribers is retrying or gave up on, found through the index of ids."""
+    subscribers is retrying or gave up on, found through the index of ids: (seq, id)."""
     retried = exists().where(
         col(WebhookAttemptRow.event_id) == col(EventRow.id),
         col(WebhookAttemptRow.subscriber).in_(list(subscribers)),
     )
     return (
-        select(col(EventRow.seq))
+        select(col(EventRow.seq), col(EventRow.id))
         .where(col(EventRow.id) < id_before(before))
         .where(col(EventRow.seq) <= bound)
         .where(~retried)

@@ -140,9 +140,11 @@ async def test_events_being_retried_or_given_up_on_are_kept(
         await run.gateway.db.write(attempts)
         assert await prune(run, ["crm"]) == 1
         assert await left(run) == [rows[0].id, rows[1].id, rows[3].id]
-        # taken out of the config, the subscriber no longer holds back what it was retrying
+        # taken out of the config, the subscriber no longer holds back what it was retrying,
+        # and its tries of the events pruned go with them
         assert await prune(run, []) == 2
         assert await left(run) == [rows[3].id]
+        assert await run.read(lambda s: s.exec(select(WebhookAttemptRow)).all()) == []
 
 
 async def test_a_large_backlog_goes_a_batch_at_a_time(tmp_path: Path, database_url: str) -> None:
