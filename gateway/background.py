@@ -23,12 +23,13 @@ from typing import Any, TypeVar
 import aiohttp
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from sqlalchemy import delete, func, text
+from sqlalchemy import delete, text
 from sqlmodel import Session, col, select
 
 from gateway.backoff import Schedule, Uniform
 from gateway.clock import now
 from gateway.domain.windows import forget_closed_windows, note_closed_windows
+from gateway.events.outbox import newest_seq
 from gateway.events.retention import PRUNE_BATCH, outbox_pruner
 from gateway.events.subscribers.redact import redact
 from gateway.events.subscribers.sender import DEFAULT_SCHEDULE, WebhookSender, subscribers
@@ -37,7 +38,7 @@ from gateway.outbound.pacing import Clock, Sleep
 from gateway.outbound.record import kept_status_settler, kept_statuses_recorded, pending_count
 from gateway.state import GATEWAY, Gateway
 from gateway.store.database import unreachable
-from gateway.store.models import EarlyStatusRow, EventRow, IdempotencyRow, MenuRow
+from gateway.store.models import EarlyStatusRow, IdempotencyRow, MenuRow
 from gateway.store.webhook_models import WebhookCursorRow
 
 log = logging.getLogger(__name__)
@@ -280,7 +281,7 @@ def expire_all(session: Session) -> tuple[int, int]:
 def backlog(session: Session) -> tuple[int, dict[str, int]]:
     """Deliveries still pending, and events each webhook subscriber has yet to take."""
     pending = pending_count(session)
-    newest = int(session.exec(select(func.coalesce(func.max(EventRow.seq), 0))).one() or 0)
+    newest = newest_seq(session)
     behind = {c.url: newest - c.last_seq for c in session.exec(select(WebhookCursorRow))}
     return pending, behind
 
@@ -313,12 +314,14 @@ def build_sweeps(
             return
         keys = [sub.key for sub in subscribers(gateway.config.webhooks)]
         prune = alone("outbox", outbox_pruner(now() - timedelta(days=keep_days), keys), 0)
-        pruned = 0
         # A batch a transaction, behind the requests' writes, until the backlog is gone (the
         # first run after an upgrade may find months of events).
-        while (done := await db.write(prune, quiet=True, background=True)) == PRUNE_BATCH:
+        pruned = 0
+        while True:
+            done = await db.write(prune, quiet=True, background=True)
             pruned += done
-        pruned += done
+            if done < PRUNE_BATCH:
+                break
         if pruned:
             log.info("pruned %d events older than %d days from the outbox", pruned, keep_days)
 

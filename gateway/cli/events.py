@@ -10,6 +10,7 @@ from sqlmodel import Session, col, func, select
 
 from gateway.clock import now, rfc3339
 from gateway.config import Config, database_url
+from gateway.events.outbox import newest_seq
 from gateway.events.subscribers.progress import mark_replay
 from gateway.events.subscribers.redact import redact
 from gateway.events.subscribers.sender import Subscriber, subscribers
@@ -71,7 +72,7 @@ def show(session: Session, config: Config, *, failed: bool, pending: bool) -> in
     if not subs:
         print("no [[webhooks]] are configured")
         return 0
-    newest = int(session.exec(select(func.coalesce(func.max(EventRow.seq), 0))).one() or 0)
+    newest = newest_seq(session)
     for key, sub in subs.items():
         cursor = session.get(WebhookCursorRow, key)
         behind = newest - cursor.last_seq if cursor else 0

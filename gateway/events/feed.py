@@ -15,9 +15,9 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, col, select
 
-from gateway.events.outbox import OutboxEvent
+from gateway.events.outbox import OutboxEvent, newest_seq
 from gateway.events.wakeups import OutboxWakeups
 from gateway.store.database import Database, log_failure
 from gateway.store.models import EventRow
@@ -127,7 +127,7 @@ class EventFeed:
         return self.fallback_poll if listening else POLL_SECONDS
 
     async def start(self) -> None:
-        self.cursor = await self.db.read(_last_seq)
+        self.cursor = await self.db.read(newest_seq)
         self.db.writer.on_commit.append(self.committed)
         self._task = asyncio.create_task(self._run(), name="event-feed")
         if not self.db.sqlite:
@@ -238,7 +238,7 @@ class EventFeed:
                 if not self._audience_at_all():
                     # nobody to hand events to (no socket, page or subscriber here): only
                     # where the outbox ends matters, for whoever listens from now on
-                    last = await self.db.read(_last_seq)
+                    last = await self.db.read(newest_seq)
                     if not self._audience_at_all():
                         self.skip_to(last)
                         continue
@@ -304,10 +304,6 @@ class EventFeed:
             return list(session.exec(query.limit(500)))
 
         return read
-
-
-def _last_seq(session: Session) -> int:
-    return int(session.exec(select(func.coalesce(func.max(EventRow.seq), 0))).one() or 0)
 
 
 def message_of(event: OutboxEvent) -> dict[str, Any] | None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlmodel import Session
+from sqlmodel import Session, func, select
 
 from gateway.clock import new_id, now, rfc3339
 from gateway.store.bulk import BulkInsert
@@ -25,6 +25,11 @@ SLUGS = (
     "conversations_merged",
     "message_delivery_updated",
 )
+
+
+def newest_seq(session: Session) -> int:
+    """The number of the newest event in the outbox; 0 when it is empty."""
+    return int(session.exec(select(func.coalesce(func.max(EventRow.seq), 0))).one() or 0)
 
 
 def emit(

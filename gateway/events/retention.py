@@ -27,6 +27,7 @@ from sqlalchemy import exists, func
 from sqlmodel import Session, col, delete, select
 from sqlmodel.sql.expression import Select
 
+from gateway.events.outbox import newest_seq
 from gateway.store.models import EventRow
 from gateway.store.webhook_models import WebhookAttemptRow, WebhookCursorRow
 
@@ -88,10 +89,7 @@ def prunable(
 
 def _last_prunable_seq(session: Session, subscribers: Collection[str]) -> int | None:
     """The highest `seq` that may go: below the newest event and every subscriber's cursor."""
-    newest = session.exec(select(func.max(EventRow.seq))).one()
-    if newest is None:
-        return None
-    bound = int(newest) - 1
+    bound = newest_seq(session) - 1
     if subscribers:
         cursors = session.exec(
             select(func.min(WebhookCursorRow.last_seq)).where(

@@ -86,7 +86,7 @@ async def test_a_listener_that_arrives_while_the_outbox_end_is_read_gets_the_new
     ends = iter([0, 1])  # at start, then after the reply was stored
 
     async def read(query: Callable[..., Any]) -> Any:
-        if query is feed_module._last_seq:
+        if query is feed_module.newest_seq:
             end = next(ends)
             if end == 1:
                 opened.append(feed.listen())

@@ -17,6 +17,7 @@ from sqlmodel import Session, col, select
 
 from gateway.backoff import Schedule, Uniform, webhook_delay
 from gateway.clock import aware
+from gateway.events.outbox import newest_seq
 from gateway.store.models import EventRow
 from gateway.store.webhook_models import (
     FAILED,
@@ -53,9 +54,10 @@ def cursor_opener(key: str, url: str, stamp: datetime) -> Callable[[Session], No
     def open_cursor(session: Session) -> None:
         row = session.get(WebhookCursorRow, key)
         if row is None:
-            last = session.exec(select(func.coalesce(func.max(EventRow.seq), 0))).one()
             session.add(
-                WebhookCursorRow(subscriber=key, url=url, last_seq=int(last or 0), updated_at=stamp)
+                WebhookCursorRow(
+                    subscriber=key, url=url, last_seq=newest_seq(session), updated_at=stamp
+                )
             )
         elif row.url != url:
             row.url = url
