@@ -17,7 +17,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 from sqlmodel import Session
 
 from gateway.store.files import keep_private, sqlite_path
-from gateway.store.writer import BatchHandler, GroupCommitWriter
+from gateway.store.writer import TAKE_WRITE_LOCK, BatchHandler, GroupCommitWriter
 from gateway.store.writer import unreachable as unreachable
 
 T = TypeVar("T")
@@ -97,7 +97,9 @@ def create_db_engine(url: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN")
+        # The writer takes the write lock up front, so that its statements never wait for it.
+        take = connection.get_execution_options().get(TAKE_WRITE_LOCK, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if take else "BEGIN")
 
     return engine
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import threading
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -73,36 +73,60 @@ async def test_writes_queued_at_shutdown_are_committed(tmp_path: Path) -> None:
         assert len(list(session.exec(select(SecretRow)))) == 20
 
 
+def names_on_disk(connection: sqlite3.Connection) -> list[str]:
+    return [name for (name,) in connection.execute("SELECT name FROM secrets ORDER BY name")]
+
+
 async def test_a_request_is_answered_without_waiting_for_background_writes_of_its_batch(
     tmp_path: Path,
 ) -> None:
     """The dispatcher's bookkeeping taken in the same batch is committed after the request's
     write, which is answered (and on disk) first."""
     db = await open_db(tmp_path / "w.db")
-    inside, busy, background_may_end = threading.Event(), threading.Event(), threading.Event()
-
-    def hold(session: Session) -> None:
-        inside.set()
-        busy.wait(10)
-
-    holding = asyncio.ensure_future(db.write(hold))
-    await eventually(inside.is_set)  # the writer is busy with that first write
-
-    def bookkeeping(session: Session) -> bool:
-        session.add(SecretRow(name="bookkeeping", value="x"))
-        return background_may_end.wait(10)
-
-    background = asyncio.ensure_future(db.write(bookkeeping, background=True))
+    other = sqlite3.connect(tmp_path / "w.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+    first = asyncio.ensure_future(db.write(lambda s: s.add(SecretRow(name="first", value="x"))))
+    await asyncio.sleep(0)
+    assert db.writer.depth == 1
+    await eventually(lambda: db.writer.depth == 0)  # the writer took it, and waits for the lock
+    background = asyncio.ensure_future(
+        db.write(lambda s: s.add(SecretRow(name="bookkeeping", value="x")), background=True)
+    )
     request = asyncio.ensure_future(db.write(lambda s: s.add(SecretRow(name="asked", value="x"))))
     await eventually(lambda: db.writer.depth == 2)
-    busy.set()  # both now go into one batch
-    await holding
-    await request
-    assert not background.done()
-    stored = await db.read(lambda s: [r.name for r in s.exec(select(SecretRow))])
-    assert stored == ["asked"]
-    background_may_end.set()
-    assert await background is True
+    when_answered: list[tuple[bool, list[str]]] = []
+    request.add_done_callback(
+        lambda _: when_answered.append((background.done(), names_on_disk(other)))
+    )
+    other.execute("COMMIT")  # both now go into one batch
+    await asyncio.gather(first, request, background)
+    assert when_answered == [(False, ["asked", "first"])]
+    assert names_on_disk(other) == ["asked", "bookkeeping", "first"]
+    other.close()
+    await db.close()
+
+
+async def test_the_event_loop_runs_while_another_process_holds_the_sqlite_write_lock(
+    tmp_path: Path,
+) -> None:
+    """On SQLite the writer's statements run on the event loop's thread; waiting for the
+    write lock (another process's transaction, or a command-line tool's) is done on a worker
+    thread, so requests that only read are served meanwhile."""
+    db = await open_db(tmp_path / "w.db")
+    other = sqlite3.connect(tmp_path / "w.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("INSERT INTO secrets (name, value) VALUES ('theirs', 'x')")
+    write = asyncio.ensure_future(db.write(lambda s: s.add(SecretRow(name="ours", value="x"))))
+    await asyncio.sleep(0)
+    assert db.writer.depth == 1
+    await eventually(lambda: db.writer.depth == 0)  # the writer took it, and waits for the lock
+    read = await db.read(lambda s: [r.name for r in s.exec(select(SecretRow))])
+    assert read == []  # served while the write waits; the other transaction is not committed
+    assert not write.done()
+    other.execute("COMMIT")
+    await write
+    assert names_on_disk(other) == ["ours", "theirs"]
+    other.close()
     await db.close()
 
 
