@@ -138,7 +138,11 @@ class GroupCommitWriter:
         self.on_settled: list[Settled] = []
         self.batches = 0
         self.jobs = 0
-        self.statements_on_loop = engine.dialect.name == "sqlite"
+
+    @property
+    def statements_on_loop(self) -> bool:
+        """Whether a batch's statements run on the event loop's thread (SQLite)."""
+        return self.engine.dialect.name == "sqlite"
 
     @property
     def depth(self) -> int:
@@ -275,7 +279,9 @@ class GroupCommitWriter:
         another process may hold; once taken, SQLite's statements never wait for a lock) and
         the commit, with its fsync.
         """
-        with self._lock, Session(self.engine, expire_on_commit=False) as session:
+        # The writer's one task is the only caller, so no lock: a thread's lock held across
+        # these awaits would stop the event loop if anything else ever waited for it.
+        with Session(self.engine, expire_on_commit=False) as session:
             await _off_loop(session.connection, execution_options={TAKE_WRITE_LOCK: True})
             results, news = self._run_batch(session, batch, last_try=True)
             await _off_loop(session.commit)
