@@ -47,10 +47,14 @@ def cpu_note(name: str, runs: dict[str, Served], extra: str = "") -> str:
     shares = ", ".join(
         f"{who} {run.server_cpu:.2f} (wrk {run.wrk.cpu_share:.2f})" for who, run in runs.items()
     )
+    per_answer = ", ".join(f"{who} {run.cpu_per_answer_us:.0f}" for who, run in runs.items())
     writers = "".join(
         f"; the {who}'s {run.writer.note()}" for who, run in runs.items() if run.writer
     )
-    return f"{name}: share of a core used by the server (and by wrk): {shares}{writers}{extra}"
+    return (
+        f"{name}: share of a core used by the server (and by wrk): {shares}; the server's CPU "
+        f"µs per request answered: {per_answer}{writers}{extra}"
+    )
 
 
 async def inbound_sms(
