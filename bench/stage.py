@@ -84,8 +84,7 @@ class Served:
 
     @property
     def cpu_per_answer_us(self) -> float:
-        """The server's CPU time per request answered 200, in µs: steadier from run to run
-        than the rate, which moves with everything else on the machine."""
+        """The server's CPU time per request answered 200, in µs."""
         return self.cpu_seconds / self.wrk.ok * 1e6 if self.wrk.ok else float("nan")
 
 

@@ -77,6 +77,13 @@ def names_on_disk(connection: sqlite3.Connection) -> list[str]:
     return [name for (name,) in connection.execute("SELECT name FROM secrets ORDER BY name")]
 
 
+async def taken_by_the_writer(db: Database) -> None:
+    """Once the one queued write is taken from the queue (and waits for the write lock)."""
+    await asyncio.sleep(0)
+    assert db.writer.depth == 1
+    await eventually(lambda: db.writer.depth == 0)
+
+
 async def test_a_request_is_answered_without_waiting_for_background_writes_of_its_batch(
     tmp_path: Path,
 ) -> None:
@@ -86,9 +93,7 @@ async def test_a_request_is_answered_without_waiting_for_background_writes_of_it
     other = sqlite3.connect(tmp_path / "w.db", isolation_level=None)
     other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
     first = asyncio.ensure_future(db.write(lambda s: s.add(SecretRow(name="first", value="x"))))
-    await asyncio.sleep(0)
-    assert db.writer.depth == 1
-    await eventually(lambda: db.writer.depth == 0)  # the writer took it, and waits for the lock
+    await taken_by_the_writer(db)
     background = asyncio.ensure_future(
         db.write(lambda s: s.add(SecretRow(name="bookkeeping", value="x")), background=True)
     )
@@ -117,9 +122,7 @@ async def test_the_event_loop_runs_while_another_process_holds_the_sqlite_write_
     other.execute("BEGIN IMMEDIATE")
     other.execute("INSERT INTO secrets (name, value) VALUES ('theirs', 'x')")
     write = asyncio.ensure_future(db.write(lambda s: s.add(SecretRow(name="ours", value="x"))))
-    await asyncio.sleep(0)
-    assert db.writer.depth == 1
-    await eventually(lambda: db.writer.depth == 0)  # the writer took it, and waits for the lock
+    await taken_by_the_writer(db)
     read = await db.read(lambda s: [r.name for r in s.exec(select(SecretRow))])
     assert read == []  # served while the write waits; the other transaction is not committed
     assert not write.done()
