@@ -163,15 +163,14 @@ class TwilioAdapter:
             extra["media_url"] = media
         headers = begin_capture()
         try:
-            message = await asyncio.wait_for(
-                self._client.messages.create_async(
+            # a timeout around the await, not `wait_for`, which wraps each send in a task
+            async with asyncio.timeout(self.send_timeout):
+                message = await self._client.messages.create_async(
                     to=part.recipient,
                     status_callback=self.status_callback_url,
                     **sender,
                     **extra,
-                ),
-                timeout=self.send_timeout,
-            )
+                )
         except TwilioException as exc:
             raise send_error(exc, headers) from exc
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
