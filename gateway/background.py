@@ -354,7 +354,7 @@ def build_sweeps(
         sweeps.every(sweep_seconds, kept_statuses, "kept-statuses")
     sweeps.every(WINDOW_SECONDS, closed_windows, "closed-windows")
     sweeps.every(METRICS_SECONDS, gauges, "backlog-gauges")
-    sweeps.every(EXPIRY_SECONDS, expire, "expire-keys-and-menus", now() + first_expiry)
+    sweeps.every(EXPIRY_SECONDS, expire, "expire-and-prune", now() + first_expiry)
     return sweeps
 
 

@@ -59,7 +59,7 @@ async def test_every_periodic_job_is_scheduled_in_one_place(tmp_path: Path) -> N
             "due-deliveries",
             "outgoing-webhooks",
             "backlog-gauges",
-            "expire-keys-and-menus",
+            "expire-and-prune",
             "closed-windows",
         }
 
