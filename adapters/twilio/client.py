@@ -25,12 +25,12 @@ class TwilioHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]  # the libr
     """The library's aiohttp client with less Python per request, since every SMS sent is one.
 
     The library's own `request` hands aiohttp a dict to encode (aiohttp then builds a form,
-    and a multipart writer with a random boundary it never uses), a new `BasicAuth` each
-    time, and logs each request line by line at INFO; and the answer's headers, which the
-    library drops, were caught with an aiohttp trace (two signals per request). Here the
-    form is encoded once with `urlencode` (what aiohttp does with such a form, to the byte),
-    the `Authorization` header is made once per account, the log lines are only built when
-    INFO is on for the library's logger, and the headers are copied for `Retry-After` here.
+    and a multipart writer with a random boundary it never uses), makes a new `BasicAuth`
+    each time, builds its INFO log lines even when they are not logged, and drops the
+    answer's headers, which an aiohttp trace (two signals per request) would have to catch.
+    Here the form is encoded once with `urlencode` (what aiohttp does with such a form, to
+    the byte), the `Authorization` header is made once per account, the log lines are built
+    only when INFO is on for the library's logger, and the headers are kept for `Retry-After`.
     """
 
     def __init__(self) -> None:
