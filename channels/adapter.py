@@ -30,8 +30,8 @@ def form_pairs(body: bytes) -> list[tuple[str, str]]:
     """A form-encoded body's fields in order, repeated names and blank values included,
     decoded as `urllib.parse.parse_qsl` decodes them, tolerant of bad encodings."""
     text = body.decode("utf-8", errors="replace")
-    # yarl's query parser is urllib's, in C: a signed webhook's twenty fields cost 6 µs
-    # instead of 80.
+    # yarl's query parser unquotes in C: a signed Twilio webhook's twenty fields cost 18 µs
+    # with yarl 1.25, against 21 with `urllib.parse.parse_qsl` and 32 with yarl 1.18.
     return list(URL.build(query_string=text, encoded=True).query.items())
 
 
