@@ -4,6 +4,8 @@ environment)."""
 
 from __future__ import annotations
 
+import base64
+import logging
 from collections.abc import AsyncIterator
 
 import pytest
@@ -33,6 +35,8 @@ from tests.adapters.twilio_support import (
     NUMBER,
     PUBLIC,
     SERVICE,
+    SID,
+    TOKEN,
     adapter,
     fake,
     host,
@@ -252,3 +256,21 @@ async def test_region_and_edge_variables_do_not_move_the_api_host(
     monkeypatch.setenv("TWILIO_EDGE", "sydney")
     monkeypatch.setenv("TWILIO_REGION", "au1")
     await run(SendCase("edge set", out(TextPart("Hi")), requests=[create(Body="Hi")]), twilio)
+
+
+async def test_the_twilio_library_logs_its_requests_at_info_without_the_credentials(
+    twilio: FakeTwilio, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An operator who turns the library's logger to INFO sees each request and answer, as
+    the library logs them, and never the account's credentials."""
+    caplog.set_level(logging.INFO, logger="twilio.async_http_client")
+    sms = await started(twilio)
+    try:
+        await sms.send(out(TextPart("Hi")))
+    finally:
+        await sms.stop()
+    lines = [r.getMessage() for r in caplog.records if r.name == "twilio.async_http_client"]
+    assert f"POST Request: {twilio.base_url}{MESSAGES}" in lines
+    assert "Response Status Code: 201" in lines
+    basic = base64.b64encode(f"{SID}:{TOKEN}".encode()).decode()
+    assert not [line for line in lines if TOKEN in line or basic in line]
