@@ -75,17 +75,20 @@ class Served:
     """One server's run of a replayed load."""
 
     wrk: WrkResult
-    #: the server's share of one core during the load
-    server_cpu: float
+    #: the server's CPU time and wall time during the load
+    cpu: CpuMeter
     #: what the daemon's group-commit writer did meanwhile (None: not the daemon)
     writer: WriterShare | None = None
-    #: the server's CPU seconds during the load
-    cpu_seconds: float = 0.0
+
+    @property
+    def server_cpu(self) -> float:
+        """The server's share of one core during the load."""
+        return self.cpu.share
 
     @property
     def cpu_per_answer_us(self) -> float:
         """The server's CPU time per request answered 200, in µs."""
-        return self.cpu_seconds / self.wrk.ok * 1e6 if self.wrk.ok else float("nan")
+        return self.cpu.cpu_seconds / self.wrk.ok * 1e6 if self.wrk.ok else float("nan")
 
 
 async def serve_load(
@@ -99,6 +102,6 @@ async def serve_load(
     result = await replay(
         url, requests, seconds=sizes.seconds, connections=sizes.connections, threads=1
     )
-    server_cpu = meter.stop()
+    meter.stop()
     writer = WriterShare(before, await read_counters(url)) if before is not None else None
-    return Served(result, server_cpu, writer, meter.cpu_seconds)
+    return Served(result, meter, writer)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import builtins
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,6 +25,11 @@ class ChannelConfig(BaseModel):
 
     type: str
     rate_per_second: float | None = None
+
+
+def basic_auth(login: str, password: str) -> str:
+    """The `Authorization` value of HTTP Basic authentication (RFC 7617)."""
+    return "Basic " + base64.b64encode(f"{login}:{password}".encode()).decode("ascii")
 
 
 def form_pairs(body: bytes) -> list[tuple[str, str]]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import contextvars
 import logging
 from typing import Any
@@ -12,6 +11,8 @@ from multidict import CIMultiDictProxy
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
+
+from channels.adapter import basic_auth
 
 #: headers of the last answer in the current task, for `Retry-After` (the library drops them)
 _last_headers: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar(
@@ -40,8 +41,7 @@ class TwilioHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]  # the libr
     def _authorization(self, auth: tuple[str, str]) -> str:
         found = self._authorizations.get(auth)
         if found is None:
-            token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode("ascii")
-            found = self._authorizations[auth] = f"Basic {token}"
+            found = self._authorizations[auth] = basic_auth(*auth)
         return found
 
     async def request(

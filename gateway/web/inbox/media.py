@@ -14,7 +14,6 @@ size and time, and served inert (sandboxed, never sniffed, HTML as a download).
 
 from __future__ import annotations
 
-import base64
 import ipaddress
 import socket
 from typing import Any
@@ -27,6 +26,7 @@ from sqlmodel import Session
 from yarl import URL
 
 from channels import Direction, MediaSource
+from channels.adapter import basic_auth
 from gateway.state import GATEWAY
 from gateway.store.models import MessageRow
 from gateway.web.inbox.auth import require_agent
@@ -82,11 +82,6 @@ async def media(request: web.Request) -> web.StreamResponse:
         raise web.HTTPBadGateway(text=str(refused)) from None
     except (aiohttp.ClientError, TimeoutError, OSError, ValueError):
         raise web.HTTPBadGateway(text="the provider could not be reached") from None
-
-
-def basic_auth(login: str, password: str) -> str:
-    """The `Authorization` value of HTTP Basic authentication (RFC 7617)."""
-    return "Basic " + base64.b64encode(f"{login}:{password}".encode()).decode("ascii")
 
 
 def _received(session: Session, channel_id: str, message_id: str, url: str) -> bool:
