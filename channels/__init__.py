@@ -15,6 +15,7 @@ from channels.adapter import (
     Subscription,
     WebhookRequest,
     WebhookResponse,
+    basic_auth,
 )
 from channels.capabilities import Capabilities, MediaKind
 from channels.choices import NUMBER_PROMPT, match_choice, numbered_line
@@ -127,6 +128,7 @@ __all__ = [
     "Visibility",
     "WebhookRequest",
     "WebhookResponse",
+    "basic_auth",
     "classify_http_status",
     "format_phone",
     "holds_unstorable",

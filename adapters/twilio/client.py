@@ -12,7 +12,7 @@ from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
 
-from channels.adapter import basic_auth
+from channels import basic_auth
 
 #: headers of the last answer in the current task, for `Retry-After` (the library drops them)
 _last_headers: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar(

@@ -25,8 +25,7 @@ from aiohttp.resolver import DefaultResolver
 from sqlmodel import Session
 from yarl import URL
 
-from channels import Direction, MediaSource
-from channels.adapter import basic_auth
+from channels import Direction, MediaSource, basic_auth
 from gateway.state import GATEWAY
 from gateway.store.models import MessageRow
 from gateway.web.inbox.auth import require_agent
