@@ -136,8 +136,14 @@ class Dispatcher:
         """A place for a send about to be stored, which may then be stored claimed for this
         dispatcher (`gateway.outbound.handover`); None when there is none free, or due
         deliveries found earlier wait for one (they go first). Give it back with
-        `return_ticket` once the write is over, claimed or not."""
-        if self._closing or self._task is None or self._ahead or self._free() - self._tickets <= 0:
+        `return_ticket` once the write is over, claimed or not.
+
+        On SQLite only: on PostgreSQL the web chat reply's p99 at 10,000 sockets rose with it
+        (112, 132 and 105 ms against 88, 104 and 86, alternated), while SQLite's fell.
+        """
+        if not self.gateway.db.sqlite or self._closing or self._task is None:
+            return None
+        if self._ahead or self._free() - self._tickets <= 0:
             return None
         self._tickets += 1
         return Ticket(self.lease, self.pacer.paced_channels)

@@ -7,9 +7,9 @@ after the commit; that needs what the claim would check, in the storing transact
 
 - the recipient has nothing queued before it on the channel (a delivery in flight, or one due
   now): messages to one recipient go out one at a time and in order, so the new one then
-  waits its turn in the dispatcher's queue. The check comes after the messages were
-  appended, which on PostgreSQL holds the conversation's row: a send to the same
-  conversation stored by another node at the same moment commits first, and is seen;
+  waits its turn in the dispatcher's queue. SQLite's one writer sees every send stored
+  before; the check comes after the messages were appended (on PostgreSQL that would hold
+  the conversations' rows, but it does not use this path: see `Dispatcher.ticket`);
 - the channel is not paced: a paced channel's sends wait for their pace in the dispatcher,
   which keeps only about a second's worth of them claimed.
 

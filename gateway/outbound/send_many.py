@@ -135,7 +135,7 @@ def store_sends(session: Session, items: list[SendItem]) -> list[dict[str, Any]]
         events.append(announcement(message, wire))
         answers[index] = {"message": wire}
     if handed:
-        # after the append, which holds the conversations' rows on PostgreSQL (see handover)
+        # after the append (see handover)
         claims = claim_as_stored(session, handed)
         for row in deliveries:
             row["claimed_until"] = claims.get(row["message_id"])

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +11,8 @@ import pytest
 
 from gateway.outbound import dispatcher
 from gateway.outbound.claim import Due
-from tests.dispatch.harness import FakeAdapter, Running, running
+from tests.dispatch.harness import Running, running
 from tests.support.config import Agent
-from tests.support.databases import fresh_postgres
 from tests.support.polling import eventually
 
 TOKEN = "handover-test-token-0123456789"
@@ -127,55 +124,3 @@ async def test_sends_to_one_person_accepted_together_go_out_one_at_a_time_in_ord
         script.gate.set()
         await eventually(lambda: len(script.sent) == 8)
         assert [p.message_id for p in script.sent] == _in_order(messages)
-
-
-@pytest.fixture
-def fresh_database(postgres_url: str) -> Iterator[str]:
-    """A database of its own on the test server, dropped afterwards."""
-    with fresh_postgres(postgres_url) as url:
-        yield url
-
-
-class _SharedProvider(FakeAdapter):
-    """The in-test adapter, with one script for both nodes: one provider they both call."""
-
-    shared: Any = None
-
-    async def start(self) -> None:
-        if _SharedProvider.shared is None:
-            _SharedProvider.shared = self.script
-        self.script = _SharedProvider.shared
-
-
-async def test_two_nodes_accepting_sends_to_one_person_send_them_one_at_a_time_in_order(
-    tmp_path: Path, fresh_database: str
-) -> None:
-    """Each node stores its sends claimed when it can; the person's conversation is written
-    by one node at a time, so a node sees the other's send before it claims its own. (Their
-    order is the order the nodes accepted them, as for sends left to the dispatchers.)"""
-    _SharedProvider.shared = None
-
-    def node(name: str) -> AbstractAsyncContextManager[Running]:
-        return running(
-            tmp_path / name,
-            database_url=fresh_database,
-            tokens={"crm": TOKEN},
-            adapters={"fake": _SharedProvider},
-            workers=8,
-        )
-
-    async with node("a") as first, node("b") as second:
-        script = first.script()
-        assert second.script() is script
-        script.gate = asyncio.Event()
-        conversation = await _conversation(first, "+15550001000")
-        nodes = [first, second]
-        messages = await asyncio.gather(
-            *(_send(nodes[n % 2], conversation, f"m{n}") for n in range(8))
-        )
-        await eventually(lambda: len(script.calls) == 1)
-        await asyncio.sleep(0.5)
-        assert len(script.calls) == 1, "one message to a person with the provider at a time"
-        script.gate.set()
-        await eventually(lambda: len(script.sent) == 8)
-        assert sorted(p.message_id for p in script.sent) == sorted(m["id"] for m in messages)
