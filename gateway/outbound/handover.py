@@ -69,7 +69,7 @@ class NewSend:
         return self.route.identity.channel_id, self.route.identity.address
 
 
-# Built once, values bound at each call (see `claim`).
+# Built once, its values bound at each call, as the claim's statements are (`outbound.claim`).
 _QUEUED = select(DELIVERIES.c.channel_id, DELIVERIES.c.recipient).where(
     DELIVERIES.c.channel_id.in_(bindparam("b_channels", expanding=True)),
     DELIVERIES.c.recipient.in_(bindparam("b_recipients", expanding=True)),

@@ -9,8 +9,13 @@ from typing import Any
 import aiohttp
 import pytest
 
+from channels import MessageContent
+from gateway.background import DISPATCHER
+from gateway.clock import now
 from gateway.outbound import dispatcher
 from gateway.outbound.claim import Due
+from gateway.outbound.rules import SendRequest
+from gateway.outbound.send_many import STORE_SENDS, SendItem
 from tests.dispatch.harness import Running, running
 from tests.support.config import Agent
 from tests.support.polling import eventually
@@ -79,7 +84,7 @@ async def test_a_send_accepted_with_a_free_worker_goes_out_without_a_look_for_du
             return (await run.delivery(sent["id"])).status == "SENT"
 
         await eventually(recorded)
-        assert looks, "the dispatcher still looks when woken, and finds nothing"
+        assert looks, "the look ran when the dispatcher was woken, and found nothing"
 
 
 async def test_an_agents_reply_from_the_inbox_page_goes_out_without_a_look_for_due_deliveries(
@@ -124,3 +129,34 @@ async def test_sends_to_one_person_accepted_together_go_out_one_at_a_time_in_ord
         script.gate.set()
         await eventually(lambda: len(script.sent) == 8)
         assert [p.message_id for p in script.sent] == _in_order(messages)
+
+
+async def test_a_send_stored_claimed_as_the_dispatcher_stops_is_let_go_of_unsent(
+    tmp_path: Path,
+) -> None:
+    """Its place was given before the stop began, its commit came after: the next start (or
+    another node) sends it, not a dispatcher that is stopping."""
+    async with running(tmp_path / "db.sqlite", tokens={"crm": TOKEN}) as run:
+        conversation = await _conversation(run, "+15550001000")
+        stopping = run.app[DISPATCHER]
+        ticket = stopping.ticket()
+        assert ticket is not None
+        stopping.stop_claiming(grace=5.0)
+        item = SendItem(
+            SendRequest(conversation, MessageContent.of_text("late")),
+            sender=("appId", "crm"),
+            now=now(),
+            directory=run.gateway.directory,
+            ticket=ticket,
+        )
+        answer = await run.gateway.db.write_batched(STORE_SENDS, item)
+        stopping.return_ticket(ticket)
+        message_id = answer["message"]["id"]
+        assert ticket.claimed == message_id
+
+        async def let_go() -> bool:
+            return (await run.delivery(message_id)).claimed_until is None
+
+        await eventually(let_go)
+        await asyncio.sleep(0.3)
+        assert run.script().calls == []
