@@ -219,8 +219,10 @@ def _job(row: Any, now: datetime, directory: Directory) -> Job:
         row.error_code,
         row.error_message,
     )
-    answers = answers_participant(
-        row.last_inbound_at, row.last_inbound_channel_id, row.channel_id, now, directory
+    answers = (
+        row.last_inbound_at is not None
+        and row.last_inbound_channel_id == row.channel_id
+        and _recent(row.last_inbound_at, row.channel_id, now, directory)
     )
     return Job(
         message_id=row.message_id,
@@ -236,17 +238,10 @@ def _job(row: Any, now: datetime, directory: Directory) -> Job:
     )
 
 
-def answers_participant(
-    last_inbound_at: datetime | None,
-    last_inbound_channel_id: str | None,
-    channel_id: str,
-    now: datetime,
-    directory: Directory,
+def _recent(
+    last_inbound_at: datetime, channel_id: str, now: datetime, directory: Directory
 ) -> bool:
-    """Whether a message sent now on `channel_id` answers the participant: their last message
-    came on that channel, recently enough to answer."""
-    if last_inbound_at is None or last_inbound_channel_id != channel_id:
-        return False
+    """Whether the participant's last message on the channel is recent enough to answer."""
     info = directory.get(channel_id)
     window = info.capabilities.messaging_window if info else None
     return now - aware(last_inbound_at) <= (window or RESPONSE_WINDOW)

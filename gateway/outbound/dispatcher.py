@@ -35,13 +35,11 @@ from gateway.outbound.claim import (
     release_abandoned,
     releaser,
 )
-from gateway.outbound.handover import Ticket
 from gateway.outbound.pacing import Clock, Pacer, SharedSlots, Sleep
 from gateway.outbound.record import fail_now, failure_recorder, finisher
 from gateway.outbound.sent import RECORD_SENT, SentPart
 from gateway.state import Gateway
 from gateway.store.database import log_failure, unreachable
-from gateway.store.writer import Committed
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -123,59 +121,10 @@ class Dispatcher:
         #: when that look was (loop time), and when the next delivery not due then falls due
         self._looked_at = 0.0
         self._next_due: datetime | None = None
-        #: places held for sends being stored, which may come back claimed (`ticket`)
-        self._tickets = 0
-        #: writes letting go of what was stored claimed for this dispatcher as it stopped
-        self._releases: set[asyncio.Task[None]] = set()
 
     def wake(self) -> None:
         """Look for due deliveries now (after a commit, or from the retry sweep)."""
         self._wake.set()
-
-    def ticket(self) -> Ticket | None:
-        """A place for a send about to be stored, which may then be stored claimed for this
-        dispatcher (`gateway.outbound.handover`); None when there is none free, or due
-        deliveries found earlier wait for one (they go first). Give it back with
-        `return_ticket` once the write is over, claimed or not.
-
-        On SQLite only: on PostgreSQL the web chat reply's p99 at 10,000 sockets rose with it
-        (112, 132 and 105 ms against 88, 104 and 86, alternated), while SQLite's fell. Likely
-        why: there the writer's transactions run on a worker thread, and the sends now start
-        on the event loop right as the next transaction does, competing for the interpreter
-        lock (in an outbound SMS load the transaction of records took 25 ms against 18).
-        """
-        if not self.gateway.db.sqlite or self._closing or self._task is None:
-            return None
-        if self._ahead or self._free() - self._tickets <= 0:
-            return None
-        self._tickets += 1
-        return Ticket(self.lease, self.pacer.paced_channels)
-
-    def return_ticket(self, ticket: Ticket) -> None:
-        self._tickets -= 1
-
-    def _adopt(self, news: Committed) -> None:
-        """Take the deliveries a commit stored claimed for this dispatcher."""
-        jobs: list[Job] = news.claimed
-        if not jobs:
-            return
-        if self._closing:
-            # stopping: they are let go of, for the next start (or another node) to send
-            release = releaser([job.message_id for job in jobs])
-            task = asyncio.create_task(self._release_adopted(release))
-            self._releases.add(task)
-            task.add_done_callback(self._releases.discard)
-            return
-        for job in jobs:
-            self._spawn(job)
-
-    async def _release_adopted(self, release: Callable[[Session], int]) -> None:
-        try:
-            await self.gateway.db.write(release, quiet=True, background=True)
-        except Exception:
-            log.warning(
-                "could not let go of deliveries claimed while stopping; their lease will lapse"
-            )
 
     async def start(self) -> None:
         db = self.gateway.db
@@ -186,7 +135,6 @@ class Dispatcher:
             if released:
                 log.info("resuming %d deliveries left in flight by a killed process", released)
         self.gateway.feed.delivery_wakers.append(self.wake)
-        db.writer.on_commit.append(self._adopt)
         self._task = asyncio.create_task(self._run(), name="dispatcher")
 
     def stop_claiming(self, grace: float) -> float:
@@ -215,8 +163,6 @@ class Dispatcher:
             await asyncio.wait({self._task}, timeout=max(0.0, deadline - loop.time()))
             await _cancel([self._task])
             self._task = None
-        if self._releases:
-            await asyncio.wait(self._releases, timeout=max(0.0, deadline - loop.time()))
         jobs = dict(self._jobs)
         if jobs:
             left = max(0.0, deadline - loop.time())
@@ -270,7 +216,12 @@ class Dispatcher:
         or that look is older than AHEAD_SECONDS: the claim checks
         each one is still due, so one sent meanwhile (say, by another node) is skipped.
         """
-        free = self._free()
+        # as many again as there are workers are claimed ahead of them; deliveries whose
+        # outcome is being recorded hold no worker, but only so many wait
+        ahead = self.slots if self._longest_wait > 0 else 0
+        free = min(
+            self.slots + ahead - len(self._sending), 2 * self.slots + ahead - len(self._jobs)
+        )
         if free <= 0:
             return self.poll_seconds
         gw = self.gateway
@@ -304,15 +255,6 @@ class Dispatcher:
                 self._next_due = None
             timeout = min(timeout, until)
         return max(0.01, timeout)
-
-    def _free(self) -> int:
-        """How many more deliveries may be claimed now."""
-        # as many again as there are workers are claimed ahead of them; deliveries whose
-        # outcome is being recorded hold no worker, but only so many wait
-        ahead = self.slots if self._longest_wait > 0 else 0
-        return min(
-            self.slots + ahead - len(self._sending), 2 * self.slots + ahead - len(self._jobs)
-        )
 
     def _pick(self, free: int, taking: Counter[str]) -> list[str]:
         """Up to `free` of the deliveries found ahead that the channels' pace lets go now,

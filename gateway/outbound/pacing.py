@@ -119,16 +119,11 @@ class Pacer:
             for channel_id, rate in rates.items()
             if rate
         }
-        self._paced = frozenset(self._buckets)
         self._shared = shared
         self._sleep = sleep
 
     def paced(self, channel_id: str) -> bool:
         return channel_id in self._buckets
-
-    @property
-    def paced_channels(self) -> frozenset[str]:
-        return self._paced
 
     def in_flight_limit(self, channel_id: str) -> int | None:
         """How many sends of the channel may wait for tokens at once (None: no limit).

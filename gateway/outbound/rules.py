@@ -18,8 +18,6 @@ from gateway.domain.directory import Directory
 from gateway.domain.errors import Refused, conversation_not_found
 from gateway.domain.messages import announce, append_message
 from gateway.domain.participants import identities_of, resolve_conversation
-from gateway.domain.records import message_wire
-from gateway.outbound.handover import NewSend, Ticket, claim_as_stored
 from gateway.store.models import (
     ConversationRow,
     DeliveryRow,
@@ -71,10 +69,8 @@ def send_message(
     now: datetime,
     token_name: str | None = None,
     idempotency_key: str | None = None,
-    ticket: Ticket | None = None,
 ) -> tuple[MessageRow, DeliveryRow | None]:
-    """Store (and queue for delivery) one message, or raise `Refused` having stored nothing;
-    with a `ticket` from this node's dispatcher, claimed for it when it can go at once."""
+    """Store (and queue for delivery) one message, or raise `Refused` having stored nothing."""
     if token_name is not None and idempotency_key is not None:
         earlier = replay(session, token_name, idempotency_key, now)
         if earlier is not None:
@@ -107,10 +103,6 @@ def send_message(
             agent_window=route.agent_window,
             updated_at=now,
         )
-        if ticket is not None:
-            wire = message_wire(message, delivery, directory)
-            send = NewSend(ticket, message, route, conversation, wire, now, directory)
-            delivery.claimed_until = claim_as_stored(session, [send]).get(message.id)
         session.add(delivery)
     if token_name is not None and idempotency_key is not None:
         session.add(

@@ -3,8 +3,7 @@
 Each request is checked by the same rules as `send_message` (its conversation, the channel,
 opt-outs, the messaging window, an `Idempotency-Key` seen before), reading what it needs; then
 the messages of every request are appended with `append_messages`, and their deliveries,
-idempotency keys and events are inserted with one statement each; a delivery this node's
-dispatcher can take at once is inserted claimed for it (`handover`). A request the rules refuse
+idempotency keys and events are inserted with one statement each. A request the rules refuse
 fails the group, and the writer then stores each request alone, so only that one is refused;
 so does a key another request (or node) stored first, which the request alone then replays.
 """
@@ -26,7 +25,6 @@ from gateway.domain.messages import announcement
 from gateway.domain.participants import CONTACT, VISITOR
 from gateway.domain.records import message_wire
 from gateway.events import outbox
-from gateway.outbound.handover import NewSend, Ticket, claim_as_stored
 from gateway.outbound.rules import Route, SendRequest, choose_route, replay
 from gateway.store.bulk import BulkInsert
 from gateway.store.models import ConversationRow, IdempotencyRow, IdentityRow
@@ -46,8 +44,6 @@ class SendItem:
     directory: Directory
     token_name: str | None = None
     idempotency_key: str | None = None
-    #: a free place in this node's dispatcher: the send may be stored claimed for it
-    ticket: Ticket | None = None
 
 
 @dataclass(frozen=True)
@@ -76,7 +72,6 @@ _INSERT_DELIVERIES = BulkInsert(
         "next_attempt_at",
         "agent_window",
         "updated_at",
-        "claimed_until",
     ],
 )
 _INSERT_KEYS = BulkInsert(IDEMPOTENCY_KEYS, ["token_name", "key", "message_id", "created_at"])
@@ -87,7 +82,6 @@ class _New:
     item: SendItem
     message: NewMessage
     route: Route | None
-    conversation: ConversationRow
 
 
 def store_sends(session: Session, items: list[SendItem]) -> list[dict[str, Any]]:
@@ -106,7 +100,6 @@ def store_sends(session: Session, items: list[SendItem]) -> list[dict[str, Any]]
     deliveries: list[dict[str, Any]] = []
     keys: list[dict[str, Any]] = []
     events: list[outbox.NewEvent] = []
-    handed: list[NewSend] = []
     made = iter(fresh)
     for index, answer in enumerate(answers):
         if answer is not None:
@@ -127,18 +120,8 @@ def store_sends(session: Session, items: list[SendItem]) -> list[dict[str, Any]]
                 }
             )
         wire = message_wire(message, pending, item.directory)
-        if new.route is not None and item.ticket is not None:
-            send = NewSend(
-                item.ticket, message, new.route, new.conversation, wire, item.now, item.directory
-            )
-            handed.append(send)
         events.append(announcement(message, wire))
         answers[index] = {"message": wire}
-    if handed:
-        # after the append (see handover)
-        claims = claim_as_stored(session, handed)
-        for row in deliveries:
-            row["claimed_until"] = claims.get(row["message_id"])
     connection = session.connection()
     _INSERT_DELIVERIES.execute(connection, deliveries)
     _INSERT_KEYS.execute(connection, keys)
@@ -275,7 +258,7 @@ def _checked(
         target_channel_id=route.identity.channel_id if route else None,
         badges=list(request.badges),
     )
-    return _New(item, message, route, conversation)
+    return _New(item, message, route)
 
 
 def _delivery_row(message: NewMessage, route: Route, stamp: datetime) -> dict[str, Any]:
@@ -291,5 +274,4 @@ def _delivery_row(message: NewMessage, route: Route, stamp: datetime) -> dict[st
         "next_attempt_at": stamp,
         "agent_window": route.agent_window,
         "updated_at": stamp,
-        "claimed_until": None,
     }

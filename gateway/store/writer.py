@@ -8,7 +8,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Engine
@@ -23,9 +23,6 @@ log = logging.getLogger(__name__)
 MAX_BATCH = 256
 #: where batched jobs list the outbox rows they appended (session.info key)
 ANNOUNCED = "announced"
-#: where batched jobs list what they stored already claimed for this node's dispatcher
-#: (session.info key); handed to it after the commit
-CLAIMED = "claimed"
 #: times a batch that lost a lock conflict to another node's transaction is run again
 CONFLICT_RETRIES = 5
 #: PostgreSQL's SQLSTATEs of a transaction chosen to give way: deadlock, serialization failure
@@ -93,8 +90,6 @@ class Committed:
     #: False when other jobs ran too, whose events are not listed (read them from the table)
     #: and which may have made deliveries due; quiet jobs (bookkeeping) do neither
     complete: bool
-    #: the deliveries batched jobs stored already claimed by this node, for its dispatcher
-    claimed: list[Any] = field(default_factory=list)
 
 
 @dataclass
@@ -304,7 +299,6 @@ class GroupCommitWriter:
                 groups.setdefault(job.handler.name, []).append(job)
         outcome: dict[int, tuple[bool, Any]] = {}
         session.info[ANNOUNCED] = []
-        session.info[CLAIMED] = []
         for number, jobs in enumerate(groups.values()):
             outcome.update(self._attempt_group(session, jobs, alone=number == 0))
         if groups:
@@ -315,9 +309,7 @@ class GroupCommitWriter:
         if not last_try and any(not ok and gave_way(v) for ok, v in outcome.values()):
             raise _GaveWay  # leaving the session's block rolls the whole batch back
         loud = any(not job.quiet for job in plain)
-        news = Committed(
-            list(session.info[ANNOUNCED]), complete=not loud, claimed=list(session.info[CLAIMED])
-        )
+        news = Committed(list(session.info[ANNOUNCED]), complete=not loud)
         return [outcome[id(job)] for job in batch], news
 
     def _attempt_group(
@@ -330,8 +322,7 @@ class GroupCommitWriter:
         handler = jobs[0].handler
         assert handler is not None
         announced: list[Any] = session.info[ANNOUNCED]
-        claimed: list[Any] = session.info[CLAIMED]
-        mark, claimed_mark = len(announced), len(claimed)
+        mark = len(announced)
         savepoint = None if alone else session.begin_nested()
         try:
             values = handler.run(session, [job.item for job in jobs])
@@ -349,7 +340,6 @@ class GroupCommitWriter:
             else:
                 session.rollback()  # a new transaction begins with the next statement
             del announced[mark:]
-            del claimed[claimed_mark:]
             if len(jobs) == 1:
                 return {id(jobs[0]): self._attempt(session, jobs[0])}
         # One item spoiled the group: each item alone, so that only that one fails.
@@ -358,8 +348,7 @@ class GroupCommitWriter:
     @staticmethod
     def _attempt(session: Session, job: _Job) -> tuple[bool, Any]:
         announced: list[Any] = session.info[ANNOUNCED]
-        claimed: list[Any] = session.info[CLAIMED]
-        mark, claimed_mark = len(announced), len(claimed)
+        mark = len(announced)
         # A unique-key conflict means another writer (another node) got there first; the
         # job reads again and usually finds that row, so it gets one more try.
         for attempt in range(2):
@@ -376,7 +365,6 @@ class GroupCommitWriter:
             except IntegrityError as exc:
                 savepoint.rollback()
                 del announced[mark:]
-                del claimed[claimed_mark:]
                 if attempt == 1:
                     return False, exc
             except Exception as exc:
@@ -384,6 +372,5 @@ class GroupCommitWriter:
                     raise  # the connection is gone: the whole batch fails, for that reason
                 savepoint.rollback()
                 del announced[mark:]
-                del claimed[claimed_mark:]
                 return False, exc
         raise AssertionError("unreachable")

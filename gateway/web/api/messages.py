@@ -9,7 +9,6 @@ from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from channels import Direction, Visibility
-from gateway.background import DISPATCHER
 from gateway.clock import now
 from gateway.domain.directory import Directory
 from gateway.domain.errors import Refused, conversation_not_found
@@ -49,8 +48,7 @@ async def send(request: web.Request) -> web.Response:
     )
     name = token_name(request)
     gw = request.config_dict[GATEWAY]
-    dispatcher = request.config_dict.get(DISPATCHER)
-    ticket = dispatcher.ticket() if dispatcher is not None and send_request.goes_out else None
+
     item = SendItem(
         send_request,
         sender=("appId", name),
@@ -58,15 +56,10 @@ async def send(request: web.Request) -> web.Response:
         directory=gw.directory,
         token_name=name,
         idempotency_key=key,
-        ticket=ticket,
     )
-    try:
-        answer = await gw.db.write_batched(STORE_SENDS, item)
-    finally:
-        if ticket is not None and dispatcher is not None:
-            dispatcher.return_ticket(ticket)
-    if send_request.goes_out and (ticket is None or ticket.claimed is None):
-        gw.feed.deliveries_due()  # the dispatcher finds it; one stored claimed is its already
+    answer = await gw.db.write_batched(STORE_SENDS, item)
+    if send_request.goes_out:
+        gw.feed.deliveries_due()
     return web.json_response(answer)
 
 

@@ -10,7 +10,6 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from channels import Direction, MessageContent, Visibility
-from gateway.background import DISPATCHER
 from gateway.clock import now
 from gateway.config import Agent
 from gateway.domain.errors import Refused
@@ -122,24 +121,10 @@ async def reply(request: web.Request) -> web.Response:
         # the same reading as the REST API's: a JSON object, no text a database cannot keep
         body = await read_json_object(request)
         send = _send_request(request.match_info["id"], body)
-    except Refused as refused:
-        return _refused(refused)
-    dispatcher = request.config_dict.get(DISPATCHER)
-    ticket = dispatcher.ticket() if dispatcher is not None and send.goes_out else None
-    try:
         message, delivery = await gw.db.write(
-            lambda s: send_message(
-                s, gw.directory, send, sender=(AGENT, agent.username), now=now(), ticket=ticket
-            )
+            lambda s: send_message(s, gw.directory, send, sender=(AGENT, agent.username), now=now())
         )
     except Refused as refused:
-        return _refused(refused)
-    finally:
-        if ticket is not None and dispatcher is not None:
-            dispatcher.return_ticket(ticket)
+        where = f"{refused.field}: " if refused.field else ""
+        return error(refused.status, refused.code, where + refused.message)
     return web.json_response({"message": message_wire(message, delivery, gw.directory)})
-
-
-def _refused(refused: Refused) -> web.Response:
-    where = f"{refused.field}: " if refused.field else ""
-    return error(refused.status, refused.code, where + refused.message)
