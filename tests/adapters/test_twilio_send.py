@@ -4,7 +4,6 @@ environment)."""
 
 from __future__ import annotations
 
-import base64
 import logging
 from collections.abc import AsyncIterator
 
@@ -22,6 +21,7 @@ from channels import (
     SendError,
     SendResult,
     TextPart,
+    basic_auth,
 )
 from channels.testing import (
     ExpectedRequest,
@@ -272,5 +272,5 @@ async def test_the_twilio_library_logs_its_requests_at_info_without_the_credenti
     lines = [r.getMessage() for r in caplog.records if r.name == "twilio.async_http_client"]
     assert f"POST Request: {twilio.base_url}{MESSAGES}" in lines
     assert "Response Status Code: 201" in lines
-    basic = base64.b64encode(f"{SID}:{TOKEN}".encode()).decode()
+    basic = basic_auth(SID, TOKEN).removeprefix("Basic ")
     assert not [line for line in lines if TOKEN in line or basic in line]
