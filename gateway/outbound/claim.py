@@ -76,9 +76,12 @@ def _heads_query() -> Any:
     in_flight = select(DELIVERIES.c.channel_id, DELIVERIES.c.recipient).where(
         DELIVERIES.c.status == PENDING, DELIVERIES.c.claimed_until > _NOW
     )
+    # A recipient's queue is in the conversation's order (the order the inbox shows), not in
+    # the order of the due times: each node stamps a send with its own clock as it accepts
+    # it, so two nodes taking sends to one person at the same moment stamp them out of order.
     rank = func.row_number().over(
         partition_by=(DELIVERIES.c.channel_id, DELIVERIES.c.recipient),
-        order_by=(DELIVERIES.c.next_attempt_at, MESSAGES.c.sequence),
+        order_by=(MESSAGES.c.conversation_id, MESSAGES.c.sequence),
     )
     ranked = (
         select(
@@ -125,10 +128,11 @@ _NEXT_DUE = select(func.min(DELIVERIES.c.next_attempt_at)).where(
 def find_due(session: Session, now: datetime, limit: int) -> Due:
     """The head of each recipient's due queue, recipients served longest ago first.
 
-    Messages to one recipient on one channel go out one at a time and in order, so a
-    recipient with a message in flight is skipped. Among recipients, the one whose last
-    message was accepted longest ago (or never) comes first: a bulk send to one person
-    takes turns with replies to everybody else instead of starving them.
+    Messages to one recipient on one channel go out one at a time, in the order of their
+    conversation (the inbox's), so a recipient with a message in flight is skipped. A
+    message not due yet (waiting for a retry) holds up no one. Among recipients, the one
+    whose last message was accepted longest ago (or never) comes first: a bulk send to one
+    person takes turns with replies to everybody else instead of starving them.
     """
     connection = session.connection()
     rows = connection.execute(_HEADS, {"b_now": now, "b_limit": limit}).all()

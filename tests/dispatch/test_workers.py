@@ -9,8 +9,11 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sqlmodel import Session
 
 from gateway.background import Options
+from gateway.clock import now
+from gateway.store.models import DeliveryRow
 from tests.dispatch.harness import fixed_jitter, running
 from tests.support.polling import eventually
 
@@ -76,3 +79,32 @@ async def test_messages_to_one_person_go_out_one_at_a_time_even_with_places_to_c
         script.gate.set()
         await eventually(lambda: len(script.sent) == 8)
         assert [p.message_id for p in script.sent] == ids
+
+
+async def test_a_persons_messages_go_out_in_the_conversations_order_whatever_their_stamps(
+    tmp_path: Path,
+) -> None:
+    """Each node stamps a send due at the time it accepted it, by its own clock, while the
+    conversation numbers sends in the order they were committed: two nodes accepting sends
+    to one person at the same moment (or with clocks a little apart) stamp them out of that
+    order. The person gets them in the order the inbox shows."""
+    async with running(tmp_path / "db.sqlite", workers=8) as run:
+        script = run.script()
+        script.gate = asyncio.Event()
+        first = await run.queue("+15550001000", "first")
+        await eventually(lambda: len(script.calls) == 1)
+        later = [await run.queue("+15550001000", f"m{n}") for n in range(3)]
+        stamp = now() - timedelta(seconds=1)
+
+        def stamp_backwards(session: Session) -> None:
+            # the later in the conversation, the earlier the stamp (all due already)
+            for back, message_id in enumerate(later):
+                row = session.get(DeliveryRow, message_id)
+                assert row is not None
+                row.next_attempt_at = stamp - timedelta(milliseconds=10 * back)
+                session.add(row)
+
+        await run.gateway.db.write(stamp_backwards)
+        script.gate.set()
+        await eventually(lambda: len(script.sent) == 4)
+        assert [p.message_id for p in script.sent] == [first, *later]
