@@ -9,6 +9,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
@@ -27,6 +28,7 @@ from channels import (
     SendResult,
 )
 from gateway.background import Options
+from gateway.clock import now
 from gateway.domain.participants import conversation_for
 from gateway.outbound.rules import SendRequest, send_message
 from gateway.state import Gateway
@@ -198,8 +200,6 @@ class Running:
 
         def store(session: Session) -> str:
             conversation, _, _ = conversation_for(session, channel_id, Participant(address))
-            from gateway.clock import now
-
             message, _ = send_message(
                 session,
                 gw.directory,
@@ -214,6 +214,21 @@ class Running:
             return message.id
 
         return await gw.db.write(store)
+
+    async def stamp_due_backwards(self, message_ids: Sequence[str]) -> None:
+        """Make the deliveries due already, each stamped a little earlier than the one before:
+        as nodes whose clocks are a little apart, or which took them at the same moment,
+        stamp sends out of the conversation's order."""
+        stamp = now() - timedelta(seconds=1)
+
+        def stamp_backwards(session: Session) -> None:
+            for back, message_id in enumerate(message_ids):
+                row = session.get(DeliveryRow, message_id)
+                assert row is not None
+                row.next_attempt_at = stamp - timedelta(milliseconds=10 * back)
+                session.add(row)
+
+        await self.gateway.db.write(stamp_backwards)
 
     async def delivery(self, message_id: str) -> DeliveryRow:
         row = await self.read(lambda s: s.get(DeliveryRow, message_id))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -46,3 +47,38 @@ async def test_two_nodes_send_each_message_once(tmp_path: Path, fresh_database: 
             assert set(sent) == set(ids)
             assert max(sent.values()) == 1
             assert len(sub.received) == len(ids)  # one node at a time sends to a subscriber
+
+
+async def test_a_persons_sends_taken_by_two_nodes_go_out_in_the_conversations_order(
+    tmp_path: Path, fresh_database: str
+) -> None:
+    """Sends to one person taken by both nodes, stamped due out of the conversation's order
+    (as two nodes' clocks a little apart stamp them), go out one at a time in that order,
+    whichever node sends each."""
+    options = Options(uniform=fixed_jitter, sweep_seconds=0.1)
+    async with (
+        running(tmp_path / "a", database_url=fresh_database, options=options) as a,
+        running(tmp_path / "b", database_url=fresh_database, options=options) as b,
+    ):
+        for node in (a, b):
+            node.script().gate = asyncio.Event()  # each provider holds its sends until released
+        first = await a.queue("+15550001000", "first")
+        await eventually(lambda: len(a.script().calls) + len(b.script().calls) == 1)
+        later = [await node.queue("+15550001000", f"m{n}") for n, node in enumerate((b, a, b))]
+        await a.stamp_due_backwards(later)
+        for node in (a, b):
+            gate = node.script().gate
+            assert gate is not None
+            gate.set()
+
+        def sent_in_time_order() -> list[str]:
+            # both nodes run in this process: their sends' times are on one clock
+            both = [
+                (when, part.message_id)
+                for node in (a, b)
+                for when, part in zip(node.script().times, node.script().sent, strict=True)
+            ]
+            return [message_id for _, message_id in sorted(both)]
+
+        await eventually(lambda: len(sent_in_time_order()) == 4, 20)
+        assert sent_in_time_order() == [first, *later]

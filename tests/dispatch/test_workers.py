@@ -9,11 +9,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlmodel import Session
 
 from gateway.background import Options
-from gateway.clock import now
-from gateway.store.models import DeliveryRow
 from tests.dispatch.harness import fixed_jitter, running
 from tests.support.polling import eventually
 
@@ -94,17 +91,7 @@ async def test_a_persons_messages_go_out_in_the_conversations_order_whatever_the
         first = await run.queue("+15550001000", "first")
         await eventually(lambda: len(script.calls) == 1)
         later = [await run.queue("+15550001000", f"m{n}") for n in range(3)]
-        stamp = now() - timedelta(seconds=1)
-
-        def stamp_backwards(session: Session) -> None:
-            # the later in the conversation, the earlier the stamp (all due already)
-            for back, message_id in enumerate(later):
-                row = session.get(DeliveryRow, message_id)
-                assert row is not None
-                row.next_attempt_at = stamp - timedelta(milliseconds=10 * back)
-                session.add(row)
-
-        await run.gateway.db.write(stamp_backwards)
+        await run.stamp_due_backwards(later)
         script.gate.set()
         await eventually(lambda: len(script.sent) == 4)
         assert [p.message_id for p in script.sent] == [first, *later]
