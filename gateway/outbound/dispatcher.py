@@ -234,13 +234,24 @@ class Dispatcher:
             stamp = now()
             self._looked_at = loop.time()
             due = await gw.db.read(lambda s: find_due(s, stamp, self.slots * 4 + 16))
-            self._ahead = [c for c in due.candidates if c.message_id not in picked]
+            # What the last look found may head its recipient's queue no more: an earlier
+            # message to that person fell due since (its retry's time came), and this look
+            # names that one. Taking both would put two of the person's messages with the
+            # provider at once, the later first; the new look decides.
+            heads = {c.message_id for c in due.candidates}
+            for candidate in picked:
+                if candidate.message_id not in heads:
+                    taking[candidate.channel_id] -= 1
+            picked = [c for c in picked if c.message_id in heads]
+            chosen = {c.message_id for c in picked}
+            self._ahead = [c for c in due.candidates if c.message_id not in chosen]
             self._next_due = due.next_due
             picked += self._pick(free - len(picked), taking)
         if picked and not self._closing:
+            ids = [c.message_id for c in picked]
             # a claim announces nothing and makes nothing due: its commit wakes nobody
             jobs = await gw.db.write(
-                claimer(picked, now(), self.lease, gw.directory, skip_locked=not gw.db.sqlite),
+                claimer(ids, now(), self.lease, gw.directory, skip_locked=not gw.db.sqlite),
                 quiet=True,
                 background=True,
             )
@@ -256,10 +267,10 @@ class Dispatcher:
             timeout = min(timeout, until)
         return max(0.01, timeout)
 
-    def _pick(self, free: int, taking: Counter[str]) -> list[str]:
+    def _pick(self, free: int, taking: Counter[str]) -> list[Candidate]:
         """Up to `free` of the deliveries found ahead that the channels' pace lets go now,
         counted in `taking` by channel; they leave `_ahead`, as do those being sent."""
-        chosen: list[str] = []
+        chosen: list[Candidate] = []
         left: list[Candidate] = []
         for candidate in self._ahead:
             if candidate.message_id in self._jobs:
@@ -269,7 +280,7 @@ class Dispatcher:
             if len(chosen) >= free or (limit is not None and in_flight >= limit):
                 left.append(candidate)
                 continue
-            chosen.append(candidate.message_id)
+            chosen.append(candidate)
             taking[candidate.channel_id] += 1
         self._ahead = left
         return chosen

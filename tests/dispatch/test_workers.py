@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import Counter
 from datetime import timedelta
@@ -10,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.background import Options
+from gateway.background import DISPATCHER, Options
+from gateway.outbound.claim import Candidate
 from tests.dispatch.harness import fixed_jitter, running
 from tests.support.polling import eventually
 
@@ -95,3 +97,28 @@ async def test_a_persons_messages_go_out_in_the_conversations_order_whatever_the
         script.gate.set()
         await eventually(lambda: len(script.sent) == 4)
         assert [p.message_id for p in script.sent] == [first, *later]
+
+
+async def test_a_send_found_ahead_gives_way_to_an_earlier_one_that_fell_due_since(
+    tmp_path: Path,
+) -> None:
+    """The dispatcher keeps what a look found for a quarter of a second, to fill places as
+    sends finish. A person's later message can be among it while an earlier one waits for
+    its retry; when the retry's time comes and the next look names the earlier one, only
+    that one is taken: never two of a person's messages with the provider at once."""
+    async with running(tmp_path / "db.sqlite", workers=1) as run:
+        dispatcher = run.app[DISPATCHER]
+        task = dispatcher._task
+        assert task is not None
+        # its rounds are run here, one at a time, from the state the sequence above leaves
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        earlier = await run.queue("+15550001000", "earlier")
+        later = await run.queue("+15550001000", "later")
+        # the last look, a moment ago, found the later one heading the person's queue
+        dispatcher._ahead = [Candidate(later, "sms")]
+        dispatcher._looked_at = asyncio.get_running_loop().time()
+        await dispatcher._claim_round()
+        claimed = [m for m in (earlier, later) if (await run.delivery(m)).claimed_until]
+        assert claimed == [earlier]
