@@ -226,7 +226,10 @@ class Dispatcher:
             return self.poll_seconds
         gw = self.gateway
         loop = asyncio.get_running_loop()
-        if loop.time() - self._looked_at > AHEAD_SECONDS:
+        if loop.time() - self._looked_at > AHEAD_SECONDS or self._fell_due():
+            # What was found ahead may head its recipient's queue no more: a message that
+            # fell due since (a retry's time came, on this node or another) may come before
+            # it in the person's conversation.
             self._ahead = []
         taking: Counter[str] = Counter()
         picked = self._pick(free, taking)
@@ -266,6 +269,10 @@ class Dispatcher:
                 self._next_due = None
             timeout = min(timeout, until)
         return max(0.01, timeout)
+
+    def _fell_due(self) -> bool:
+        """Whether a delivery not due at the last look is due now."""
+        return self._next_due is not None and self._next_due <= now()
 
     def _pick(self, free: int, taking: Counter[str]) -> list[Candidate]:
         """Up to `free` of the deliveries found ahead that the channels' pace lets go now,

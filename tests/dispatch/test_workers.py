@@ -12,8 +12,10 @@ from pathlib import Path
 import pytest
 
 from gateway.background import DISPATCHER, Options
+from gateway.clock import now
 from gateway.outbound.claim import Candidate
-from tests.dispatch.harness import fixed_jitter, running
+from gateway.outbound.dispatcher import Dispatcher
+from tests.dispatch.harness import Running, fixed_jitter, running
 from tests.support.polling import eventually
 
 
@@ -99,6 +101,18 @@ async def test_a_persons_messages_go_out_in_the_conversations_order_whatever_the
         assert [p.message_id for p in script.sent] == [first, *later]
 
 
+async def _rounds_by_hand(run: Running) -> Dispatcher:
+    """The gateway's dispatcher with its own loop stopped: the test runs its rounds, one at a
+    time, from the state a sequence of events leaves (which its timing makes rare)."""
+    dispatcher = run.app[DISPATCHER]
+    task = dispatcher._task
+    assert task is not None
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    return dispatcher
+
+
 async def test_a_send_found_ahead_gives_way_to_an_earlier_one_that_fell_due_since(
     tmp_path: Path,
 ) -> None:
@@ -107,13 +121,7 @@ async def test_a_send_found_ahead_gives_way_to_an_earlier_one_that_fell_due_sinc
     its retry; when the retry's time comes and the next look names the earlier one, only
     that one is taken: never two of a person's messages with the provider at once."""
     async with running(tmp_path / "db.sqlite", workers=1) as run:
-        dispatcher = run.app[DISPATCHER]
-        task = dispatcher._task
-        assert task is not None
-        # its rounds are run here, one at a time, from the state the sequence above leaves
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        dispatcher = await _rounds_by_hand(run)
         earlier = await run.queue("+15550001000", "earlier")
         later = await run.queue("+15550001000", "later")
         # the last look, a moment ago, found the later one heading the person's queue
@@ -122,3 +130,28 @@ async def test_a_send_found_ahead_gives_way_to_an_earlier_one_that_fell_due_sinc
         await dispatcher._claim_round()
         claimed = [m for m in (earlier, later) if (await run.delivery(m)).claimed_until]
         assert claimed == [earlier]
+
+
+async def test_what_was_found_ahead_is_looked_at_again_once_a_retry_falls_due(
+    tmp_path: Path,
+) -> None:
+    """As above, with the one free place filled from what was found ahead, so that the round
+    needs no look: the retry's time having come (the last look said when), the round looks
+    again, and the person's earlier message goes first."""
+    async with running(tmp_path / "db.sqlite", workers=1) as run:
+        dispatcher = await _rounds_by_hand(run)
+        script = run.script()
+        script.gate = asyncio.Event()
+        other = await run.queue("+15550002000", "to someone else")
+        await dispatcher._claim_round()
+        await eventually(lambda: len(script.calls) == 1)  # one place taken, one free
+        earlier = await run.queue("+15550001000", "earlier")
+        later = await run.queue("+15550001000", "later")
+        dispatcher._ahead = [Candidate(later, "sms")]
+        dispatcher._looked_at = asyncio.get_running_loop().time()
+        dispatcher._next_due = now() - timedelta(milliseconds=1)  # the earlier one's retry
+        await dispatcher._claim_round()
+        claimed = [m for m in (earlier, later) if (await run.delivery(m)).claimed_until]
+        assert claimed == [earlier]
+        script.gate.set()
+        await eventually(lambda: [p.message_id for p in script.sent] == [other, earlier])
