@@ -237,10 +237,10 @@ class Dispatcher:
             stamp = now()
             self._looked_at = loop.time()
             due = await gw.db.read(lambda s: find_due(s, stamp, self.slots * 4 + 16))
-            # What the last look found may head its recipient's queue no more: an earlier
-            # message to that person fell due since (its retry's time came), and this look
-            # names that one. Taking both would put two of the person's messages with the
-            # provider at once, the later first; the new look decides.
+            # The new look decides: a message picked from what an older look found, which
+            # this look does not name, may head its recipient's queue no more (this look
+            # may name an earlier one of the same person), and taking both would put two of
+            # the person's messages with the provider at once.
             heads = {c.message_id for c in due.candidates}
             for candidate in picked:
                 if candidate.message_id not in heads:
