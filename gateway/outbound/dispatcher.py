@@ -241,13 +241,9 @@ class Dispatcher:
             # this look does not name, may head its recipient's queue no more (this look
             # may name an earlier one of the same person), and taking both would put two of
             # the person's messages with the provider at once.
-            heads = {c.message_id for c in due.candidates}
-            for candidate in picked:
-                if candidate.message_id not in heads:
-                    taking[candidate.channel_id] -= 1
-            picked = [c for c in picked if c.message_id in heads]
-            chosen = {c.message_id for c in picked}
-            self._ahead = [c for c in due.candidates if c.message_id not in chosen]
+            picked = [c for c in picked if c in due.candidates]
+            taking = Counter(c.channel_id for c in picked)
+            self._ahead = [c for c in due.candidates if c not in picked]
             self._next_due = due.next_due
             picked += self._pick(free - len(picked), taking)
         if picked and not self._closing:

@@ -117,9 +117,9 @@ async def test_a_send_found_ahead_gives_way_to_an_earlier_one_that_fell_due_sinc
     tmp_path: Path,
 ) -> None:
     """The dispatcher keeps what a look found for a quarter of a second, to fill places as
-    sends finish. A person's later message can be among it while an earlier one waits for
-    its retry; when the retry's time comes and the next look names the earlier one, only
-    that one is taken: never two of a person's messages with the provider at once."""
+    sends finish. When a person's later message is among it and a new look of the same
+    round names an earlier one of theirs instead, only the earlier one is taken: never two
+    of a person's messages with the provider at once."""
     async with running(tmp_path / "db.sqlite", workers=1) as run:
         dispatcher = await _rounds_by_hand(run)
         earlier = await run.queue("+15550001000", "earlier")
