@@ -7,7 +7,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BindParameter, Integer, and_, bindparam, func, or_, select, tuple_, update
+from sqlalchemy import (
+    BindParameter,
+    Integer,
+    and_,
+    bindparam,
+    func,
+    literal_column,
+    or_,
+    select,
+    text,
+    tuple_,
+    update,
+)
 from sqlmodel import Session, col
 
 from channels import DeliveryStatus
@@ -59,7 +71,6 @@ class Job:
 # with subqueries makes a few hundred objects that only the garbage collector frees, and the
 # dispatcher runs these several times a second under load.
 _NOW: BindParameter[Any] = bindparam("b_now")
-
 
 #: a delivery due now: pending, its attempt due, and nobody's claim on it still running
 _DUE = and_(
@@ -155,24 +166,89 @@ class _Delivery:
     error_message: str | None
 
 
+# What a claim checks of a delivery's recipient, besides the delivery being due: nothing of
+# theirs in flight, and no delivery of theirs due that comes before it in their conversation.
+# The look that named the delivery may be a moment old, on this node or another: since then
+# another node may have claimed one of the person's messages, or an earlier one's retry may
+# have fallen due.
+_OTHER = DELIVERIES.alias("other")
+_OTHER_MESSAGE = MESSAGES.alias("other_message")
+_SAME_RECIPIENT = and_(
+    _OTHER.c.channel_id == DELIVERIES.c.channel_id, _OTHER.c.recipient == DELIVERIES.c.recipient
+)
+# The status is said as a literal, so that both databases read `ix_deliveries_pending` (the
+# person's pending deliveries), whose condition a bound parameter cannot match. Each check is
+# a subquery run for each delivery claimed, reading that person's entries (`OFFSET 0` keeps
+# PostgreSQL from turning it into a join, which it may plan as a read of every pending
+# delivery, or of every earlier message by the index of sequences, for each one).
+_OTHER_PENDING = _OTHER.c.status == literal_column(f"'{PENDING}'")
+_NONE_IN_FLIGHT = ~(
+    select(_OTHER.c.message_id)
+    .where(_SAME_RECIPIENT, _OTHER_PENDING, _OTHER.c.claimed_until > _NOW)
+    .offset(0)
+    .exists()
+)
+_NONE_BEFORE = ~(
+    select(_OTHER.c.message_id)
+    .join(_OTHER_MESSAGE, _OTHER_MESSAGE.c.id == _OTHER.c.message_id)
+    .where(
+        _SAME_RECIPIENT,
+        _OTHER_PENDING,
+        _OTHER.c.next_attempt_at <= _NOW,
+        or_(
+            _OTHER_MESSAGE.c.conversation_id < MESSAGES.c.conversation_id,
+            and_(
+                _OTHER_MESSAGE.c.conversation_id == MESSAGES.c.conversation_id,
+                _OTHER_MESSAGE.c.sequence < MESSAGES.c.sequence,
+            ),
+        ),
+    )
+    .offset(0)
+    .exists()
+)
+
+# On PostgreSQL two nodes' claims run side by side, and neither sees the other's before it
+# commits: each first takes a lock per recipient for its transaction, skipping the
+# recipients another node is claiming for right now. The statement after the lock reads
+# what the lock's last holder committed (READ COMMITTED takes a new snapshot per statement).
+_LOCK_RECIPIENTS = text(
+    """
+    WITH asked AS MATERIALIZED (
+        SELECT message_id, channel_id, recipient FROM deliveries WHERE message_id IN :b_ids
+    )
+    SELECT message_id FROM asked
+    WHERE pg_try_advisory_xact_lock(
+        hashtextextended('deliveries' || chr(10) || channel_id || chr(10) || recipient, 0)
+    )
+    """
+).bindparams(bindparam("b_ids", expanding=True))
+
+
 def claimer(
     ids: list[str],
     now: datetime,
     lease: timedelta,
     directory: Directory,
-    skip_locked: bool,
+    postgres: bool,
 ) -> Callable[[Session], list[Job]]:
-    """A write that claims those of `ids` still due, and returns them as jobs.
+    """A write that claims those of `ids` still due and heading their recipient's queue with
+    nothing of the recipient's in flight, and returns them as jobs.
 
-    One SELECT reads each delivery with its message and conversation, one UPDATE claims them.
+    One SELECT reads each delivery with its message and conversation, one UPDATE claims them
+    (on PostgreSQL, after the recipients' locks).
     """
 
     def claim(session: Session) -> list[Job]:
         if not ids:
             return []
         connection = session.connection()
-        query = _CLAIMABLE_UNLOCKED if skip_locked else _CLAIMABLE
-        rows = connection.execute(query, {"b_ids": ids, "b_now": now}).all()
+        asked = ids
+        if postgres:
+            asked = list(connection.execute(_LOCK_RECIPIENTS, {"b_ids": ids}).scalars())
+            if not asked:
+                return []
+        query = _CLAIMABLE_UNLOCKED if postgres else _CLAIMABLE
+        rows = connection.execute(query, {"b_ids": asked, "b_now": now}).all()
         if not rows:
             return []
         claimed = {"b_claimed": [row.message_id for row in rows], "b_until": now + lease}
@@ -202,7 +278,12 @@ _CLAIMABLE = (
     )
     .join(MESSAGES, MESSAGES.c.id == DELIVERIES.c.message_id)
     .outerjoin(CONVERSATIONS, CONVERSATIONS.c.id == DELIVERIES.c.conversation_id)
-    .where(DELIVERIES.c.message_id.in_(bindparam("b_ids", expanding=True)), _DUE)
+    .where(
+        DELIVERIES.c.message_id.in_(bindparam("b_ids", expanding=True)),
+        _DUE,
+        _NONE_IN_FLIGHT,
+        _NONE_BEFORE,
+    )
 )
 # another node may be claiming the same rows: take only those nobody holds
 _CLAIMABLE_UNLOCKED = _CLAIMABLE.with_for_update(skip_locked=True, of=DELIVERIES)

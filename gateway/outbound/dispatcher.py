@@ -250,7 +250,7 @@ class Dispatcher:
             ids = [c.message_id for c in picked]
             # a claim announces nothing and makes nothing due: its commit wakes nobody
             jobs = await gw.db.write(
-                claimer(ids, now(), self.lease, gw.directory, skip_locked=not gw.db.sqlite),
+                claimer(ids, now(), self.lease, gw.directory, postgres=not gw.db.sqlite),
                 quiet=True,
                 background=True,
             )

@@ -116,6 +116,11 @@ class MessageRow(SQLModel, table=True):
 UNSETTLED_DELIVERY = text("status IN ('SENT', 'DELIVERED')")
 
 
+#: a delivery still to send: the rows `ix_deliveries_pending` holds (said in these words, as
+#: NO_MESSAGE_YET is)
+PENDING_DELIVERY = text("status = 'PENDING'")
+
+
 class DeliveryRow(SQLModel, table=True):
     """The sending of one business message to one channel."""
 
@@ -132,6 +137,15 @@ class DeliveryRow(SQLModel, table=True):
             "accepted_at",
             sqlite_where=UNSETTLED_DELIVERY,
             postgresql_where=UNSETTLED_DELIVERY,
+        ),
+        # a claim reads the person's queue, not their whole history (migration 0016)
+        Index(
+            "ix_deliveries_pending",
+            "channel_id",
+            "recipient",
+            "next_attempt_at",
+            sqlite_where=PENDING_DELIVERY,
+            postgresql_where=PENDING_DELIVERY,
         ),
     )
 

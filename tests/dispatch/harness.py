@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import contextlib
 import itertools
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
@@ -27,9 +28,10 @@ from channels import (
     Route,
     SendResult,
 )
-from gateway.background import Options
+from gateway.background import DISPATCHER, Options
 from gateway.clock import now
 from gateway.domain.participants import conversation_for
+from gateway.outbound.dispatcher import Dispatcher
 from gateway.outbound.rules import SendRequest, send_message
 from gateway.state import Gateway
 from gateway.store.models import DeliveryRow, MessageRow
@@ -214,6 +216,29 @@ class Running:
             return message.id
 
         return await gw.db.write(store)
+
+    async def dispatcher_by_hand(self) -> Dispatcher:
+        """The gateway's dispatcher with its own loop stopped: the test runs its rounds (or its
+        claims), one at a time, from the state a sequence of events leaves (which its timing
+        makes rare)."""
+        dispatcher = self.app[DISPATCHER]
+        task = dispatcher._task
+        assert task is not None
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        return dispatcher
+
+    async def retry_at(self, message_id: str, when: datetime) -> None:
+        """Make the delivery wait for a retry due at `when`, as a failed attempt leaves it."""
+
+        def wait(session: Session) -> None:
+            row = session.get(DeliveryRow, message_id)
+            assert row is not None
+            row.next_attempt_at = when
+            session.add(row)
+
+        await self.gateway.db.write(wait)
 
     async def stamp_due_backwards(self, message_ids: Sequence[str]) -> None:
         """Make the deliveries due already, each stamped a little earlier than the one before:

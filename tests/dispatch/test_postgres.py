@@ -5,11 +5,15 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlmodel import Session
 
 from gateway.background import Options
+from gateway.clock import now
+from gateway.outbound.claim import claimer
 from tests.dispatch.harness import fixed_jitter, running
 from tests.support.databases import fresh_postgres
 from tests.support.polling import eventually
@@ -82,3 +86,32 @@ async def test_a_persons_sends_taken_by_two_nodes_go_out_in_the_conversations_or
 
         await eventually(lambda: len(sent_in_time_order()) == 4, 20)
         assert sent_in_time_order() == [first, *later]
+
+
+async def test_two_nodes_claiming_at_once_never_put_two_of_a_persons_messages_in_flight(
+    tmp_path: Path, fresh_database: str
+) -> None:
+    """A person's earlier message waits for a retry, so one node claims their later one; as
+    it does, the earlier one's retry falls due and another node claims that. Neither sees
+    the other's claim before it commits: the second gives way to the first, while it claims
+    and once it has committed."""
+    async with running(tmp_path / "a", database_url=fresh_database) as run:
+        dispatcher = await run.dispatcher_by_hand()
+        earlier = await run.queue("+15550001000", "earlier")
+        later = await run.queue("+15550001000", "later")
+        retry_at = now() + timedelta(seconds=5)
+        await run.retry_at(earlier, retry_at)
+        gw = run.gateway
+
+        def claim(session: Session, message_id: str, at: datetime) -> list[str]:
+            claim = claimer([message_id], at, dispatcher.lease, gw.directory, postgres=True)
+            return [job.message_id for job in claim(session)]
+
+        with Session(gw.db.engine) as one, Session(gw.db.engine) as other:
+            assert claim(one, later, now()) == [later]  # not committed yet
+            after_retry = retry_at + timedelta(seconds=1)
+            assert claim(other, earlier, after_retry) == []
+            one.commit()
+            assert claim(other, earlier, after_retry) == []
+            other.commit()
+        assert (await run.delivery(earlier)).claimed_until is None

@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import Counter
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from gateway.background import DISPATCHER, Options
+from gateway.background import Options
 from gateway.clock import now
-from gateway.outbound.claim import Candidate
-from gateway.outbound.dispatcher import Dispatcher
-from tests.dispatch.harness import Running, fixed_jitter, running
+from gateway.outbound.claim import Candidate, claimer
+from tests.dispatch.harness import fixed_jitter, running
 from tests.support.polling import eventually
 
 
@@ -101,16 +99,30 @@ async def test_a_persons_messages_go_out_in_the_conversations_order_whatever_the
         assert [p.message_id for p in script.sent] == [first, *later]
 
 
-async def _rounds_by_hand(run: Running) -> Dispatcher:
-    """The gateway's dispatcher with its own loop stopped: the test runs its rounds, one at a
-    time, from the state a sequence of events leaves (which its timing makes rare)."""
-    dispatcher = run.app[DISPATCHER]
-    task = dispatcher._task
-    assert task is not None
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
-    return dispatcher
+async def test_a_claim_takes_a_persons_message_only_at_the_head_of_their_queue_and_alone(
+    tmp_path: Path,
+) -> None:
+    """Whatever a look named a moment ago (here or on another node), a claim takes a person's
+    message only when no earlier one of theirs is due and nothing of theirs is in flight: the
+    person gets one message at a time, in the conversation's order."""
+    async with running(tmp_path / "db.sqlite") as run:
+        dispatcher = await run.dispatcher_by_hand()
+        earlier = await run.queue("+15550001000", "earlier")
+        later = await run.queue("+15550001000", "later")
+        gw = run.gateway
+
+        async def claim(message_id: str, at: datetime) -> list[str]:
+            claim = claimer([message_id], at, dispatcher.lease, gw.directory, postgres=False)
+            return [job.message_id for job in await gw.db.write(claim)]
+
+        assert await claim(later, now()) == []  # the earlier one is due: it goes first
+        # the earlier one waits for a retry, which holds up no one: the later one goes
+        retry_at = now() + timedelta(seconds=5)
+        await run.retry_at(earlier, retry_at)
+        assert await claim(later, now()) == [later]
+        # the retry falls due while the later one is still with the provider: it waits
+        assert await claim(earlier, retry_at + timedelta(seconds=1)) == []
+        assert (await run.delivery(earlier)).claimed_until is None
 
 
 async def test_a_send_found_ahead_gives_way_to_an_earlier_one_that_fell_due_since(
@@ -121,7 +133,7 @@ async def test_a_send_found_ahead_gives_way_to_an_earlier_one_that_fell_due_sinc
     round names an earlier one of theirs instead, only the earlier one is taken: never two
     of a person's messages with the provider at once."""
     async with running(tmp_path / "db.sqlite", workers=1) as run:
-        dispatcher = await _rounds_by_hand(run)
+        dispatcher = await run.dispatcher_by_hand()
         earlier = await run.queue("+15550001000", "earlier")
         later = await run.queue("+15550001000", "later")
         # the last look, a moment ago, found the later one heading the person's queue
@@ -139,7 +151,7 @@ async def test_what_was_found_ahead_is_looked_at_again_once_a_retry_falls_due(
     needs no look: the retry's time having come (the last look said when), the round looks
     again, and the person's earlier message goes first."""
     async with running(tmp_path / "db.sqlite", workers=1) as run:
-        dispatcher = await _rounds_by_hand(run)
+        dispatcher = await run.dispatcher_by_hand()
         script = run.script()
         script.gate = asyncio.Event()
         other = await run.queue("+15550002000", "to someone else")

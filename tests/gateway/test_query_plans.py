@@ -3,18 +3,19 @@ database: a query that reads a whole channel or table there holds up every write
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection
-from sqlmodel.sql.expression import SelectOfScalar
+from sqlalchemy import Connection, Select
 
 from channels import DeliveryStatus
 from gateway.domain.delivery_status import movable_by_watermark, sent_up_to
 from gateway.domain.silent_visitors import silent_candidates
 from gateway.events.retention import prunable
+from gateway.outbound.claim import _CLAIMABLE
 from gateway.store import migrate
 from gateway.store.database import create_db_engine
 
@@ -30,16 +31,18 @@ def connection(database_url: str) -> Iterator[Connection]:
         engine.dispose()
 
 
-def _plan(connection: Connection, statement: SelectOfScalar[Any]) -> str:
-    compiled = statement.compile(connection, compile_kwargs={"render_postcompile": True})
-    params = compiled.construct_params()
+def _plan(
+    connection: Connection, statement: Select[Any], values: dict[str, Any] | None = None
+) -> str:
+    """The plan of `statement`, with `values` for the parameters it leaves unbound."""
+    expanded = statement.compile(connection).construct_expanded_state(values)
     if connection.dialect.name == "postgresql":
         # a table this small is read whole unless told otherwise; the index must be usable
         connection.exec_driver_sql("SET enable_seqscan = off")
-        rows = connection.exec_driver_sql(f"EXPLAIN {compiled}", params)
+        rows = connection.exec_driver_sql(f"EXPLAIN {expanded.statement}", expanded.parameters)
     else:
-        ordered = tuple(params[name] for name in compiled.positiontup or ())
-        rows = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}", ordered)
+        ordered = tuple(expanded.positional_parameters)
+        rows = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {expanded.statement}", ordered)
     return "\n".join(str(row[-1]) for row in rows)
 
 
@@ -76,3 +79,16 @@ def test_pruning_the_outbox_reads_the_index_of_event_ids(connection: Connection)
     plan = _plan(connection, prunable(datetime(2026, 1, 1, tzinfo=UTC), 1_000_000, ["crm"], 2000))
     # the unique constraint's index: named by each database itself
     assert any(index in plan for index in ("sqlite_autoindex_events_1", "events_id_key")), plan
+
+
+def test_a_claim_reads_the_persons_queue_not_their_history(connection: Connection) -> None:
+    """A claim checks the recipient's queue (nothing in flight, nothing due before the
+    delivery) from the index of pending deliveries: the index by recipient holds the
+    person's whole history, and the index of due deliveries everybody's backlog."""
+    values = {"b_ids": ["message-1"], "b_now": datetime(2026, 1, 1, tzinfo=UTC)}
+    plan = _plan(connection, _CLAIMABLE, values)
+    # the two checks read the table as `other` (PostgreSQL names the second `other_1`)
+    read = re.compile(r"on deliveries other(_1)?\b|SEARCH other ")
+    reads = [line for line in plan.splitlines() if read.search(line)]
+    assert len(reads) == 2, plan
+    assert all("ix_deliveries_pending" in line for line in reads), plan
