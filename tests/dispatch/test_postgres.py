@@ -92,9 +92,10 @@ async def test_two_nodes_claiming_at_once_never_put_two_of_a_persons_messages_in
     tmp_path: Path, fresh_database: str
 ) -> None:
     """A person's earlier message waits for a retry, so one node claims their later one; as
-    it does, the earlier one's retry falls due and another node claims that. Neither sees
-    the other's claim before it commits: the second gives way to the first, while it claims
-    and once it has committed."""
+    it does, the earlier one's retry falls due and another node claims that (here two
+    transactions side by side, as two nodes run their claims). Neither sees the other's
+    claim before it commits: the second gives way to the first, while it claims and once it
+    has committed."""
     async with running(tmp_path / "a", database_url=fresh_database) as run:
         dispatcher = await run.dispatcher_by_hand()
         earlier = await run.queue("+15550001000", "earlier")
@@ -104,8 +105,8 @@ async def test_two_nodes_claiming_at_once_never_put_two_of_a_persons_messages_in
         gw = run.gateway
 
         def claim(session: Session, message_id: str, at: datetime) -> list[str]:
-            claim = claimer([message_id], at, dispatcher.lease, gw.directory, postgres=True)
-            return [job.message_id for job in claim(session)]
+            write = claimer([message_id], at, dispatcher.lease, gw.directory, postgres=True)
+            return [job.message_id for job in write(session)]
 
         with Session(gw.db.engine) as one, Session(gw.db.engine) as other:
             assert claim(one, later, now()) == [later]  # not committed yet

@@ -112,8 +112,8 @@ async def test_a_claim_takes_a_persons_message_only_at_the_head_of_their_queue_a
         gw = run.gateway
 
         async def claim(message_id: str, at: datetime) -> list[str]:
-            claim = claimer([message_id], at, dispatcher.lease, gw.directory, postgres=False)
-            return [job.message_id for job in await gw.db.write(claim)]
+            write = claimer([message_id], at, dispatcher.lease, gw.directory, postgres=False)
+            return [job.message_id for job in await gw.db.write(write)]
 
         assert await claim(later, now()) == []  # the earlier one is due: it goes first
         # the earlier one waits for a retry, which holds up no one: the later one goes
