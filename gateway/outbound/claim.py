@@ -72,12 +72,10 @@ class Job:
 # dispatcher runs these several times a second under load.
 _NOW: BindParameter[Any] = bindparam("b_now")
 
+#: nobody's claim on the delivery still running
+_UNCLAIMED = or_(DELIVERIES.c.claimed_until.is_(None), DELIVERIES.c.claimed_until <= _NOW)
 #: a delivery due now: pending, its attempt due, and nobody's claim on it still running
-_DUE = and_(
-    DELIVERIES.c.status == PENDING,
-    DELIVERIES.c.next_attempt_at <= _NOW,
-    or_(DELIVERIES.c.claimed_until.is_(None), DELIVERIES.c.claimed_until <= _NOW),
-)
+_DUE = and_(DELIVERIES.c.status == PENDING, DELIVERIES.c.next_attempt_at <= _NOW, _UNCLAIMED)
 
 
 def _heads_query() -> Any:
@@ -131,6 +129,16 @@ def _heads_query() -> Any:
 
 
 _HEADS = _heads_query()
+
+#: `_DUE` for the deliveries a claim is given: the status is said so that no index keyed by
+#: it is usable, and the claim reads its deliveries by their ids. (SQLite, which keeps no
+#: statistics here, otherwise reads every due delivery through `ix_deliveries_due`: the
+#: whole backlog at every claim.)
+_STILL_DUE = and_(
+    func.coalesce(DELIVERIES.c.status, "") == PENDING,
+    DELIVERIES.c.next_attempt_at <= _NOW,
+    _UNCLAIMED,
+)
 _NEXT_DUE = select(func.min(DELIVERIES.c.next_attempt_at)).where(
     DELIVERIES.c.status == PENDING, DELIVERIES.c.next_attempt_at > _NOW
 )
@@ -280,7 +288,7 @@ _CLAIMABLE = (
     .outerjoin(CONVERSATIONS, CONVERSATIONS.c.id == DELIVERIES.c.conversation_id)
     .where(
         DELIVERIES.c.message_id.in_(bindparam("b_ids", expanding=True)),
-        _DUE,
+        _STILL_DUE,
         _NONE_IN_FLIGHT,
         _NONE_BEFORE,
     )

@@ -92,3 +92,13 @@ def test_a_claim_reads_the_persons_queue_not_their_history(connection: Connectio
     reads = [line for line in plan.splitlines() if read.search(line)]
     assert len(reads) == 2, plan
     assert all("ix_deliveries_pending" in line for line in reads), plan
+
+
+def test_a_claim_reads_its_deliveries_by_their_ids(connection: Connection) -> None:
+    """A claim is given the ids of the deliveries to take: by the index of due deliveries it
+    would read the whole backlog at every claim."""
+    values = {"b_ids": ["message-1", "message-2"], "b_now": datetime(2026, 1, 1, tzinfo=UTC)}
+    plan = _plan(connection, _CLAIMABLE, values)
+    # the primary key's index: named by each database itself
+    by_id = ("sqlite_autoindex_deliveries_1 (message_id=?)", "on deliveries_pkey")
+    assert any(index in plan for index in by_id), plan
