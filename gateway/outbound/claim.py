@@ -129,16 +129,6 @@ def _heads_query() -> Any:
 
 
 _HEADS = _heads_query()
-
-#: `_DUE` for the deliveries a claim is given: the status is said so that no index keyed by
-#: it is usable, and the claim reads its deliveries by their ids. (SQLite, which keeps no
-#: statistics here, otherwise reads every due delivery through `ix_deliveries_due`: the
-#: whole backlog at every claim.)
-_STILL_DUE = and_(
-    func.coalesce(DELIVERIES.c.status, "") == PENDING,
-    DELIVERIES.c.next_attempt_at <= _NOW,
-    _UNCLAIMED,
-)
 _NEXT_DUE = select(func.min(DELIVERIES.c.next_attempt_at)).where(
     DELIVERIES.c.status == PENDING, DELIVERIES.c.next_attempt_at > _NOW
 )
@@ -266,6 +256,15 @@ def claimer(
     return claim
 
 
+#: `_DUE` for the deliveries a claim is given: the status is said so that no index keyed by
+#: it is usable, and the claim reads its deliveries by their ids. (SQLite, which keeps no
+#: statistics here, otherwise reads every due delivery through `ix_deliveries_due`: the
+#: whole backlog at every claim.)
+_STILL_DUE = and_(
+    func.coalesce(DELIVERIES.c.status, "") == PENDING,
+    DELIVERIES.c.next_attempt_at <= _NOW,
+    _UNCLAIMED,
+)
 _CLAIMABLE = (
     select(
         DELIVERIES.c.message_id,
