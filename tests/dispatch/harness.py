@@ -231,29 +231,27 @@ class Running:
 
     async def retry_at(self, message_id: str, when: datetime) -> None:
         """Make the delivery wait for a retry due at `when`, as a failed attempt leaves it."""
-
-        def wait(session: Session) -> None:
-            row = session.get(DeliveryRow, message_id)
-            assert row is not None
-            row.next_attempt_at = when
-            session.add(row)
-
-        await self.gateway.db.write(wait)
+        await self._due_at({message_id: when})
 
     async def stamp_due_backwards(self, message_ids: Sequence[str]) -> None:
         """Make the deliveries due already, each stamped a little earlier than the one before:
         as nodes whose clocks are a little apart, or which took them at the same moment,
         stamp sends out of the conversation's order."""
         stamp = now() - timedelta(seconds=1)
+        back = timedelta(milliseconds=10)
+        await self._due_at({m: stamp - back * n for n, m in enumerate(message_ids)})
 
-        def stamp_backwards(session: Session) -> None:
-            for back, message_id in enumerate(message_ids):
+    async def _due_at(self, stamps: Mapping[str, datetime]) -> None:
+        """Set when each delivery's next attempt is due, in one write."""
+
+        def stamp(session: Session) -> None:
+            for message_id, when in stamps.items():
                 row = session.get(DeliveryRow, message_id)
                 assert row is not None
-                row.next_attempt_at = stamp - timedelta(milliseconds=10 * back)
+                row.next_attempt_at = when
                 session.add(row)
 
-        await self.gateway.db.write(stamp_backwards)
+        await self.gateway.db.write(stamp)
 
     async def delivery(self, message_id: str) -> DeliveryRow:
         row = await self.read(lambda s: s.get(DeliveryRow, message_id))

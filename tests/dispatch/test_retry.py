@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlmodel import Session, select
+from sqlmodel import select
 
 from channels import SendError
 from gateway.background import DISPATCHER
@@ -28,13 +28,7 @@ async def status_is(run: Running, message_id: str, status: str) -> bool:
 
 async def make_due(run: Running, message_id: str) -> datetime:
     """Skip the wait: the delivery falls due now (as if its retry time had come)."""
-
-    def due(session: Session) -> None:
-        row = session.get(DeliveryRow, message_id)
-        assert row is not None
-        row.next_attempt_at = now()
-
-    await run.gateway.db.write(due)
+    await run.retry_at(message_id, now())
     stamp = now()
     run.app[DISPATCHER].wake()
     return stamp
