@@ -121,10 +121,22 @@ def _heads_query() -> Any:
         )
         .scalar_subquery()
     )
+    fair = select(
+        heads.c.message_id,
+        heads.c.channel_id,
+        heads.c.next_attempt_at,
+        last_served.label("last_served"),
+    ).subquery()
+    fairness = (fair.c.last_served.asc().nulls_first(), fair.c.next_attempt_at)
+    # Each channel has its own share of the look: a campaign waiting for a paced channel's
+    # pace, longer than a look takes in, would otherwise fill every look, and a reply on
+    # another channel accepted after it would wait for the campaign to be sent.
+    turn = func.row_number().over(partition_by=fair.c.channel_id, order_by=fairness)
+    turns = select(fair, turn.label("turn")).subquery()
     return (
-        select(heads.c.message_id, heads.c.channel_id)
-        .order_by(last_served.asc().nulls_first(), heads.c.next_attempt_at)
-        .limit(bindparam("b_limit", type_=Integer))
+        select(turns.c.message_id, turns.c.channel_id)
+        .where(turns.c.turn <= bindparam("b_limit", type_=Integer))
+        .order_by(turns.c.last_served.asc().nulls_first(), turns.c.next_attempt_at)
     )
 
 
@@ -135,7 +147,8 @@ _NEXT_DUE = select(func.min(DELIVERIES.c.next_attempt_at)).where(
 
 
 def find_due(session: Session, now: datetime, limit: int) -> Due:
-    """The head of each recipient's due queue, recipients served longest ago first.
+    """The head of each recipient's due queue, recipients served longest ago first; at most
+    `limit` of each channel.
 
     Messages to one recipient on one channel go out one at a time, in the order of their
     conversation (the inbox's), so a recipient with a message in flight is skipped. A

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from gateway.background import Options
 from gateway.backoff import next_delivery_attempt, webhook_delay
 from gateway.outbound.pacing import Pacer, TokenBucket
-from tests.dispatch.harness import fake_channel, fixed_jitter, running
+from tests.dispatch.harness import Running, fake_channel, fixed_jitter, running
 from tests.support.clock import ManualClock
 from tests.support.polling import eventually
 
@@ -117,10 +119,13 @@ async def test_a_bulk_send_to_one_conversation_does_not_hold_up_a_reply(tmp_path
         assert [m for m in order if m != reply] == bulk[: len(order) - 1]
 
 
-async def test_a_paced_channel_does_not_hold_up_an_unpaced_one(tmp_path: Path) -> None:
-    """While SMS sends wait for their one-a-second tokens, a web chat send goes out at once."""
+@asynccontextmanager
+async def sms_waiting_for_its_pace(
+    tmp_path: Path, queued: int, text: str
+) -> AsyncIterator[tuple[Running, ManualClock]]:
+    """SMS paced at one a second on a clock that stands still, and web chat unpaced; `queued`
+    SMS to as many people, the first sent and the second waiting for its token."""
     clock = ManualClock()
-    start = clock.now
     options = Options(
         uniform=fixed_jitter, sweep_seconds=0.2, pacing_clock=clock.clock, pacing_sleep=clock.sleep
     )
@@ -128,10 +133,18 @@ async def test_a_paced_channel_does_not_hold_up_an_unpaced_one(tmp_path: Path) -
     async with running(tmp_path / "db.sqlite", channels, workers=4, options=options) as run:
         sms, chat = run.script("sms"), run.script("chat")
         sms.clock = chat.clock = clock.clock
-        for i in range(3):
-            await run.queue(f"+1555000{i:04d}", "slow")
+        for i in range(queued):
+            await run.queue(f"+1555000{i:04d}", text)
         await eventually(lambda: sms.sent)
         await eventually(lambda: clock.sleeping)  # the second SMS waits for its token
+        yield run, clock
+
+
+async def test_a_paced_channel_does_not_hold_up_an_unpaced_one(tmp_path: Path) -> None:
+    """While SMS sends wait for their one-a-second tokens, a web chat send goes out at once."""
+    async with sms_waiting_for_its_pace(tmp_path, 3, "slow") as (run, clock):
+        start = clock.now
+        sms, chat = run.script("sms"), run.script("chat")
         await run.queue("visitor-1", "fast", channel_id="chat")
         await eventually(lambda: chat.sent)
         # the clock stood still: the chat send waited for no SMS token
@@ -141,3 +154,13 @@ async def test_a_paced_channel_does_not_hold_up_an_unpaced_one(tmp_path: Path) -
             clock.advance(1)
             await eventually(lambda n=second: len(sms.sent) == n + 1)
         assert sms.times == [start, start + 1, start + 2]
+
+
+async def test_a_paced_channels_long_queue_does_not_hold_up_another_channel(tmp_path: Path) -> None:
+    """A campaign waiting for an SMS number's pace, longer than one look for due deliveries
+    takes in (4 * workers + 16 = 32), leaves room in the look for a web chat reply accepted
+    after it."""
+    async with sms_waiting_for_its_pace(tmp_path, 40, "spring sale") as (run, _):
+        await run.queue("visitor-1", "your answer", channel_id="chat")
+        await eventually(lambda: run.script("chat").sent)
+        assert len(run.script("sms").sent) == 1  # the clock stood still: the queue is there
