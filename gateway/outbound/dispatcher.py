@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import random
 import time
 from collections import Counter
@@ -28,6 +29,7 @@ from gateway.backoff import Uniform, sleep_until_woken
 from gateway.clock import now
 from gateway.outbound.claim import (
     Candidate,
+    Due,
     Job,
     claimer,
     find_due,
@@ -35,6 +37,7 @@ from gateway.outbound.claim import (
     release_abandoned,
     releaser,
 )
+from gateway.outbound.look_budget import LookBudget
 from gateway.outbound.pacing import Clock, Pacer, SharedSlots, Sleep
 from gateway.outbound.record import fail_now, failure_recorder, finisher
 from gateway.outbound.sent import RECORD_SENT, SentPart
@@ -54,6 +57,13 @@ POLL_SECONDS = 1.0
 #: look, when they can fill the free workers: a newly due recipient waits at most this long
 #: behind those found before
 AHEAD_SECONDS = 0.25
+#: the share of its time the dispatcher may spend looking for due deliveries, and how much
+#: looking it may do at once (see LookBudget): with a long queue, looks come further apart,
+#: each takes in more, and what one found is taken for longer
+LOOK_SHARE = 0.1
+LOOK_BURST = 0.25
+#: at most this many times the usual number of deliveries are taken in by one look
+LOOK_GROWTH = 20
 #: the first and the longest wait before a provider's answer is written again, while the
 #: database cannot be reached
 RECORD_RETRY_FIRST = 0.5
@@ -121,6 +131,7 @@ class Dispatcher:
         #: when that look was (loop time), and when the next delivery not due then falls due
         self._looked_at = 0.0
         self._next_due: datetime | None = None
+        self._looks = LookBudget(LOOK_SHARE, LOOK_BURST)
 
     def wake(self) -> None:
         """Look for due deliveries now (after a commit, or from the retry sweep)."""
@@ -212,9 +223,11 @@ class Dispatcher:
         """Claim what is due into free slots; returns how long to sleep at most.
 
         The due deliveries are looked up again only when those found by the last look cannot
-        fill the free places (the idle workers, and as many claimed ahead of the busy ones),
-        or that look is older than AHEAD_SECONDS: the claim checks
-        each one is still due, so one sent meanwhile (say, by another node) is skipped.
+        fill the free places (the idle workers, and as many claimed ahead of the busy ones)
+        and are not held back by their channel's pace, or that look is older than
+        AHEAD_SECONDS (longer when looks are slow: see LOOK_SHARE): the claim checks each one
+        is still due and heads its recipient's queue, so one sent meanwhile (say, by another
+        node) is skipped.
         """
         # as many again as there are workers are claimed ahead of them; deliveries whose
         # outcome is being recorded hold no worker, but only so many wait
@@ -226,24 +239,33 @@ class Dispatcher:
             return self.poll_seconds
         gw = self.gateway
         loop = asyncio.get_running_loop()
-        if loop.time() - self._looked_at > AHEAD_SECONDS or self._fell_due():
+        may_look = self._looks.wait() == 0
+        stale = loop.time() - self._looked_at > self._keep_seconds or self._fell_due()
+        if stale and may_look:
             # What was found ahead may head its recipient's queue no more: a message that
             # fell due since (a retry's time came, on this node or another) may come before
             # it in the person's conversation.
             self._ahead = []
         taking: Counter[str] = Counter()
         picked = self._pick(free, taking)
-        if len(picked) < free:
+        # Found ahead and not picked while workers are free: held back by their channel's
+        # pace. A new look would find them again; until the found ones are stale, it waits.
+        wanted = len(picked) < free and (stale or not self._ahead)
+        if wanted and may_look:
             stamp = now()
             self._looked_at = loop.time()
-            due = await gw.db.read(lambda s: find_due(s, stamp, self.slots * 4 + 16))
+            limit = (self.slots * 4 + 16) * self._look_growth
+            due, took = await gw.db.read(lambda s: _timed_look(s, stamp, limit))
+            self._looks.spend(took)
             # The new look decides: a message picked from what an older look found, which
             # this look does not name, may head its recipient's queue no more (this look
             # may name an earlier one of the same person), and taking both would put two of
             # the person's messages with the provider at once.
-            picked = [c for c in picked if c in due.candidates]
+            found = set(due.candidates)
+            picked = [c for c in picked if c in found]
             taking = Counter(c.channel_id for c in picked)
-            self._ahead = [c for c in due.candidates if c not in picked]
+            kept = set(picked)
+            self._ahead = [c for c in due.candidates if c not in kept]
             self._next_due = due.next_due
             picked += self._pick(free - len(picked), taking)
         if picked and not self._closing:
@@ -256,15 +278,26 @@ class Dispatcher:
             )
             for job in jobs:
                 self._spawn(job)
-        timeout = AHEAD_SECONDS if self._ahead else self.poll_seconds
+        if wanted and not may_look:
+            return max(0.01, self._looks.wait())
+        timeout = self.poll_seconds
+        if self._ahead:
+            timeout = self._looked_at + self._keep_seconds - loop.time()
         if self._next_due is not None:
-            until = (self._next_due - now()).total_seconds()
-            if until <= 0:
-                # a delivery fell due since the last look: the next round looks again
-                self._looked_at = 0.0
-                self._next_due = None
-            timeout = min(timeout, until)
+            # (one that fell due since the last look keeps what it found stale until the next)
+            timeout = min(timeout, (self._next_due - now()).total_seconds())
         return max(0.01, timeout)
+
+    @property
+    def _keep_seconds(self) -> float:
+        """How long what a look found is taken in its order before the next look."""
+        return max(AHEAD_SECONDS, self._looks.cycle)
+
+    @property
+    def _look_growth(self) -> int:
+        """How many times the usual number a look takes in: enough to last until the next
+        look, when looks are slow."""
+        return min(LOOK_GROWTH, max(1, math.ceil(self._looks.cycle / AHEAD_SECONDS)))
 
     def _fell_due(self) -> bool:
         """Whether a delivery not due at the last look is due now."""
@@ -275,12 +308,15 @@ class Dispatcher:
         counted in `taking` by channel; they leave `_ahead`, as do those being sent."""
         chosen: list[Candidate] = []
         left: list[Candidate] = []
-        for candidate in self._ahead:
+        for n, candidate in enumerate(self._ahead):
+            if len(chosen) >= free:
+                left += self._ahead[n:]  # (a slow look takes in thousands)
+                break
             if candidate.message_id in self._jobs:
                 continue
             limit = self.pacer.in_flight_limit(candidate.channel_id)
             in_flight = self._busy[candidate.channel_id] + taking[candidate.channel_id]
-            if len(chosen) >= free or (limit is not None and in_flight >= limit):
+            if limit is not None and in_flight >= limit:
                 left.append(candidate)
                 continue
             chosen.append(candidate)
@@ -492,6 +528,14 @@ class Dispatcher:
                 )
             await asyncio.sleep(delay)
             delay = min(delay * 2, RECORD_RETRY_LAST)
+
+
+def _timed_look(session: Session, stamp: datetime, limit: int) -> tuple[Due, float]:
+    """What a look for due deliveries found, and the seconds it took, timed in the reader's
+    thread: the wait for the reader grows with the load, not with what a look costs."""
+    started = time.perf_counter()
+    due = find_due(session, stamp, limit)
+    return due, time.perf_counter() - started
 
 
 async def _cancel(tasks: list[asyncio.Task[None]]) -> None:

@@ -8,8 +8,13 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from pytest import MonkeyPatch
+from sqlmodel import Session
+
+import gateway.outbound.dispatcher as dispatch_module
 from gateway.background import Options
 from gateway.backoff import next_delivery_attempt, webhook_delay
+from gateway.outbound.claim import Due, find_due
 from gateway.outbound.pacing import Pacer, TokenBucket
 from tests.dispatch.harness import Running, fake_channel, fixed_jitter, running
 from tests.support.clock import ManualClock
@@ -164,3 +169,25 @@ async def test_a_paced_channels_long_queue_does_not_hold_up_another_channel(tmp_
         await run.queue("visitor-1", "your answer", channel_id="chat")
         await eventually(lambda: run.script("chat").sent)
         assert len(run.script("sms").sent) == 1  # the clock stood still: the queue is there
+
+
+async def test_sends_held_back_by_their_pace_are_not_looked_for_again_at_every_round(
+    tmp_path: Path, monkeypatch: MonkeyPatch
+) -> None:
+    """The dispatcher runs a round after every commit and every provider's answer. While
+    what the last look found waits for its channel's pace, a round takes from it and does
+    not read the whole due queue again, until it is a quarter of a second old."""
+    async with sms_waiting_for_its_pace(tmp_path, 10, "spring sale") as (run, _):
+        dispatcher = await run.dispatcher_by_hand()
+        looks: list[datetime] = []
+
+        def counted(session: Session, now: datetime, limit: int) -> Due:
+            looks.append(now)
+            return find_due(session, now, limit)
+
+        monkeypatch.setattr(dispatch_module, "find_due", counted)
+        await dispatcher._claim_round()  # the loop's last look may be stale by now
+        for _ in range(20):
+            await dispatcher._claim_round()
+        assert len(looks) <= 2
+        assert len(run.script("sms").sent) == 1  # the clock stood still

@@ -1,0 +1,55 @@
+"""How much of its time the dispatcher may spend looking for due deliveries.
+
+A look reads every due delivery, so its cost grows with the queue: 3 ms with 300 waiting,
+0.35 s with 100,000 (SQLite). Looking on every wake-up, as short queues allow, would then
+keep a core busy while a campaign waits for its channel's pace. The budget lets looks run as
+often as they are wanted while they are cheap, and spaces them out as they get dear.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+
+class LookBudget:
+    """Seconds of looking: they build up at `share` of a second per second, up to `burst`,
+    and each look spends what it took. A look may start while some are left.
+
+    `clock` is the monotonic time it reads (a test gives its own).
+    """
+
+    def __init__(
+        self, share: float, burst: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        if not 0 < share <= 1 or burst <= 0:
+            raise ValueError("share must be in (0, 1] and burst positive")
+        self.share = share
+        self.burst = burst
+        self._clock = clock
+        self._left = burst
+        self._stamp = clock()
+        #: what the last look cost
+        self.last = 0.0
+
+    def _refill(self) -> None:
+        now = self._clock()
+        self._left = min(self.burst, self._left + (now - self._stamp) * self.share)
+        self._stamp = now
+
+    def wait(self) -> float:
+        """Seconds until a look may start (0: now)."""
+        self._refill()
+        return 0.0 if self._left > 0 else -self._left / self.share
+
+    def spend(self, seconds: float) -> None:
+        """A look took `seconds`."""
+        self._refill()
+        self._left -= seconds
+        self.last = seconds
+
+    @property
+    def cycle(self) -> float:
+        """The time the last look's cost takes to build up again: how long, while looks are
+        wanted all the time, one look follows another."""
+        return self.last / self.share
