@@ -43,7 +43,7 @@ lint: $(STAMP) ## ruff, mypy --strict (the example plug-in too) and the import-l
 test: lint ## lint, then the tests on SQLite and on PostgreSQL (ARGS=... for pytest)
 	scripts/test.sh $(ARGS)
 
-bench: $(STAMP) ## measure inbound, outbound, web chat at scale, size, outbox retention, render (QUICK=1: smoke run)
+bench: $(STAMP) ## measure inbound, outbound, web chat at scale, size, a paced queue, outbox retention, render (QUICK=1: smoke run)
 	QUICK=$(QUICK) PYTHON=$(BIN)/python scripts/bench.sh
 
 browsers: ## install Debian's Chromium for the browser tests

@@ -267,10 +267,16 @@ def grow_conversation(engine: Engine, conversation_id: str, total: int) -> int:
 # -- many conversations ----------------------------------------------------------------------
 
 
-def add_conversations(engine: Engine, conversation_id: str, count: int) -> None:
+def add_conversations(
+    engine: Engine,
+    conversation_id: str,
+    count: int,
+    address: Callable[[int], str] | None = None,
+) -> None:
     """`count` copies of a one-participant conversation (its contact or anonymous visitor,
     identities, conversation and messages), each with a participant and address of its own,
-    older than the original."""
+    older than the original. `address(n)` names copy n's address (its deliveries go to it);
+    by default the original's with `-n` after it."""
     identities_table, contacts = table("identities"), table("contacts")
     with engine.connect() as db:
         conversation = _read(db, "conversations", table("conversations").c.id == conversation_id)[0]
@@ -286,6 +292,12 @@ def add_conversations(engine: Engine, conversation_id: str, count: int) -> None:
         for n in range(start, min(start + CHUNK, count)):
             shift = -timedelta(seconds=n + 1)
             names = {conversation_id: new_id(), participant_id: new_id()}
+            addresses = {
+                identity["address"]: address(n) if address else f"{identity['address']}-{n}"
+                for identity in identities
+            }
+            if address:
+                names.update(addresses)
             for contact in contact_rows:
                 copies.rows["contacts"].append(
                     {**_moved(contact, shift), "id": names[participant_id]}
@@ -295,7 +307,7 @@ def add_conversations(engine: Engine, conversation_id: str, count: int) -> None:
                     {
                         **_moved(identity, shift),
                         owner: names[participant_id],
-                        "address": f"{identity['address']}-{n}",
+                        "address": addresses[identity["address"]],
                     }
                 )
             copies.rows["conversations"].append(

@@ -230,6 +230,16 @@ class Fakes:
             return list((await r.json())["messages"])
 
 
+@contextlib.asynccontextmanager
+async def fakes_in_workspace(customers: int) -> AsyncIterator[tuple[Path, Fakes]]:
+    """A workspace (see `workspace`) and the providers' fakes serving from it, for a bench's
+    rounds; stopped when the block ends."""
+    with workspace() as folder:
+        fakes = Fakes.make(folder, customers=customers)
+        async with running(fakes.server):
+            yield folder, fakes
+
+
 def error_lines(log: Path, since: int = 0) -> list[str]:
     """The ERROR (and worse) lines a daemon logged after byte `since` of its log."""
     if not log.exists():

@@ -88,11 +88,9 @@ async def main() -> int:
         f"load: {wrk_version()}, 1 thread, {sizes.connections} connections, "
         f"{sizes.seconds:g} s per run; {sizes.customers:,} distinct customers per channel"
     )
-    with harness.workspace() as folder:
-        fakes = harness.Fakes.make(folder, customers=sizes.customers)
-        async with harness.running(fakes.server):
-            for backend in harness.backends():
-                await one_round(backend, folder, sizes, args.only, fakes, report)
+    async with harness.fakes_in_workspace(customers=sizes.customers) as (folder, fakes):
+        for backend in harness.backends():
+            await one_round(backend, folder, sizes, args.only, fakes, report)
     print(report.text())
     # A missed target is a figure, not a broken bench: only a crash exits non-zero.
     return 0

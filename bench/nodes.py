@@ -199,10 +199,8 @@ async def main() -> int:
     if not os.environ.get(POSTGRES_ENV):
         print(f"bench.nodes: needs PostgreSQL ({POSTGRES_ENV}); nothing measured", file=sys.stderr)
         return 0
-    with harness.workspace() as folder:
-        fakes = harness.Fakes.make(folder, customers=0)
-        async with harness.running(fakes.server):
-            await measure(folder, sizes, fakes, report)
+    async with harness.fakes_in_workspace(customers=0) as (folder, fakes):
+        await measure(folder, sizes, fakes, report)
     print(report.text())
     return 0
 

@@ -213,11 +213,9 @@ async def main() -> int:
         f"{IN_FLIGHT} sends in flight for {sizes.seconds:g} s, to {sizes.customers:,} customers; "
         "pacing off (rate_per_second = 0), no status callbacks"
     )
-    with harness.workspace() as folder:
-        fakes = harness.Fakes.make(folder, customers=0)
-        async with harness.running(fakes.server):
-            for backend in harness.backends():
-                await one_round(backend, folder, sizes, fakes, report)
+    async with harness.fakes_in_workspace(customers=0) as (folder, fakes):
+        for backend in harness.backends():
+            await one_round(backend, folder, sizes, fakes, report)
     print(report.text())
     return 0
 

@@ -169,12 +169,10 @@ async def main() -> int:
         f"{os.cpu_count()} cores"
     )
     rates: dict[int, float] = {}
-    with harness.workspace() as folder:
-        fakes = harness.Fakes.make(folder, customers=sizes.customers)
-        async with harness.running(fakes.server):
-            for processes in PROCESSES:
-                rates[processes], note = await one_round(processes, folder, sizes, fakes, report)
-                report.note(note)
+    async with harness.fakes_in_workspace(customers=sizes.customers) as (folder, fakes):
+        for processes in PROCESSES:
+            rates[processes], note = await one_round(processes, folder, sizes, fakes, report)
+            report.note(note)
     database = harness.backend_name("postgres")
     for processes, rate in rates.items():
         # on a 2-core machine 2 processes must beat 1; 4 share the same 2 cores

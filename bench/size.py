@@ -492,12 +492,10 @@ async def main() -> int:
         f"pages of {MESSAGE_PAGE} messages and of {CONVERSATION_PAGE} conversations; "
         f"{sizes.rounds} timed requests per page and database, in turns"
     )
-    with harness.workspace() as folder:
-        fakes = harness.Fakes.make(folder, customers=1)
-        async with harness.running(fakes.server):
-            for backend in harness.backends():
-                if backend in args.only:
-                    await one_round(backend, folder, sizes, fakes, report)
+    async with harness.fakes_in_workspace(customers=1) as (folder, fakes):
+        for backend in harness.backends():
+            if backend in args.only:
+                await one_round(backend, folder, sizes, fakes, report)
     print(report.text())
     return 0
 

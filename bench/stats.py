@@ -52,6 +52,22 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def cpu_seconds_named(name: str) -> float:
+    """User plus system CPU seconds used so far by the running processes called `name`
+    (a PostgreSQL server's: its backends, writers and autovacuum)."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:  # gone since the listing
+            continue
+        command, _, rest = text.partition(" (")[2].rpartition(")")
+        if command == name:
+            fields = rest.split()
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def rss_bytes(pid: int) -> int:
     """A process's resident memory right now."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():

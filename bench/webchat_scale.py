@@ -334,11 +334,9 @@ async def main() -> int:
         f"replies: sendMessage through the API, {IN_FLIGHT} in flight, each waiting until its "
         f"frame reached the visitor, for {sizes.seconds:g} s"
     )
-    with harness.workspace() as folder:
-        fakes = harness.Fakes.make(folder, customers=0)
-        async with harness.running(fakes.server):
-            for backend in harness.backends():
-                await one_round(backend, folder, sizes, fakes, report)
+    async with harness.fakes_in_workspace(customers=0) as (folder, fakes):
+        for backend in harness.backends():
+            await one_round(backend, folder, sizes, fakes, report)
     print(report.text())
     return 0
 

@@ -2,7 +2,7 @@
 # Run the benches: each prints a table (machine, date, commit; figure, baseline, ratio, target).
 #
 # Usage: scripts/bench.sh [bench...]   (make bench runs them all; QUICK=1 for a smoke run)
-#   benches: inbound outbound webchat_scale scale size retention render capacity nodes
+#   benches: inbound outbound webchat_scale scale size backlog retention render capacity nodes
 #   (default: all of them, in that order; scale only with PostgreSQL)
 # Every database bench runs on SQLite and on PostgreSQL: it uses INBOX_TEST_POSTGRES_URL when
 # set, otherwise the throwaway server of scripts/postgres.sh (fsync off: the tables say so),
@@ -18,7 +18,7 @@ benches=("$@")
 all=""
 if [[ ${#benches[@]} == 0 ]]; then
   all=1
-  benches=(inbound outbound webchat_scale size retention render capacity nodes)
+  benches=(inbound outbound webchat_scale size backlog retention render capacity nodes)
 fi
 
 if [[ -z "${INBOX_TEST_POSTGRES_URL:-}" ]]; then
