@@ -78,8 +78,9 @@ _UNCLAIMED = or_(DELIVERIES.c.claimed_until.is_(None), DELIVERIES.c.claimed_unti
 _DUE = and_(DELIVERIES.c.status == PENDING, DELIVERIES.c.next_attempt_at <= _NOW, _UNCLAIMED)
 
 
-def _heads_query() -> Any:
-    """The head of each recipient's due queue, recipients served longest ago first."""
+def _heads_query(*channel: Any) -> Any:
+    """The head of each recipient's due queue, recipients served longest ago first; of the
+    channels `channel` (a condition) lets in, or of all."""
     # A recipient is in flight as a whole: the recipients with a claimed delivery are read
     # once and their heads left out, rather than looked up again for every due row.
     in_flight = select(DELIVERIES.c.channel_id, DELIVERIES.c.recipient).where(
@@ -101,7 +102,7 @@ def _heads_query() -> Any:
             rank.label("rank"),
         )
         .join(MESSAGES, MESSAGES.c.id == DELIVERIES.c.message_id)
-        .where(_DUE)
+        .where(_DUE, *channel)
         .subquery()
     )
     heads = (
@@ -121,34 +122,24 @@ def _heads_query() -> Any:
         )
         .scalar_subquery()
     )
-    fair = select(
-        heads.c.message_id,
-        heads.c.channel_id,
-        heads.c.next_attempt_at,
-        last_served.label("last_served"),
-    ).subquery()
-    fairness = (fair.c.last_served.asc().nulls_first(), fair.c.next_attempt_at)
-    # Each channel has its own share of the look: a campaign waiting for a paced channel's
-    # pace, longer than a look takes in, would otherwise fill every look, and a reply on
-    # another channel accepted after it would wait for the campaign to be sent.
-    turn = func.row_number().over(partition_by=fair.c.channel_id, order_by=fairness)
-    turns = select(fair, turn.label("turn")).subquery()
     return (
-        select(turns.c.message_id, turns.c.channel_id)
-        .where(turns.c.turn <= bindparam("b_limit", type_=Integer))
-        .order_by(turns.c.last_served.asc().nulls_first(), turns.c.next_attempt_at)
+        select(heads.c.message_id, heads.c.channel_id)
+        .order_by(last_served.asc().nulls_first(), heads.c.next_attempt_at)
+        .limit(bindparam("b_limit", type_=Integer))
     )
 
 
 _HEADS = _heads_query()
+#: the same, of the channels a look cut short by its limit left out
+_HEADS_ELSEWHERE = _heads_query(DELIVERIES.c.channel_id.not_in(bindparam("b_seen", expanding=True)))
 _NEXT_DUE = select(func.min(DELIVERIES.c.next_attempt_at)).where(
     DELIVERIES.c.status == PENDING, DELIVERIES.c.next_attempt_at > _NOW
 )
 
 
 def find_due(session: Session, now: datetime, limit: int) -> Due:
-    """The head of each recipient's due queue, recipients served longest ago first; at most
-    `limit` of each channel.
+    """The head of each recipient's due queue, recipients served longest ago first; `limit`
+    of them, and as many again of the channels those leave out.
 
     Messages to one recipient on one channel go out one at a time, in the order of their
     conversation (the inbox's), so a recipient with a message in flight is skipped. A
@@ -157,7 +148,14 @@ def find_due(session: Session, now: datetime, limit: int) -> Due:
     person takes turns with replies to everybody else instead of starving them.
     """
     connection = session.connection()
-    rows = connection.execute(_HEADS, {"b_now": now, "b_limit": limit}).all()
+    rows = list(connection.execute(_HEADS, {"b_now": now, "b_limit": limit}))
+    if len(rows) >= limit:
+        # A look cut short may hold one channel's heads only: a campaign waiting for its
+        # channel's pace, longer than a look takes in, would fill every look, and a reply
+        # on another channel accepted after it would wait for the campaign to be sent.
+        seen = sorted({str(r.channel_id) for r in rows})
+        values = {"b_now": now, "b_limit": limit, "b_seen": seen}
+        rows += connection.execute(_HEADS_ELSEWHERE, values)
     next_due = connection.execute(_NEXT_DUE, {"b_now": now}).scalar()
     return Due(
         [Candidate(str(r.message_id), str(r.channel_id)) for r in rows],
