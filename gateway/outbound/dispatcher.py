@@ -57,11 +57,13 @@ POLL_SECONDS = 1.0
 #: look, when they can fill the free workers: a newly due recipient waits at most this long
 #: behind those found before
 AHEAD_SECONDS = 0.25
-#: the share of its time the dispatcher may spend looking for due deliveries, and how much
-#: looking it may do at once (see LookBudget): with a long queue, looks come further apart,
-#: each takes in more, and what one found is taken for longer
+#: the share of its time the dispatcher may spend looking for due deliveries, how much
+#: looking it may do at once, and how much of a look is not counted (see LookBudget): with a
+#: long queue, looks come further apart, each takes in more, and what one found is taken
+#: for longer
 LOOK_SHARE = 0.1
 LOOK_BURST = 0.25
+LOOK_FREE = 0.1
 #: at most this many times the usual number of deliveries are taken in by one look
 LOOK_GROWTH = 20
 #: the first and the longest wait before a provider's answer is written again, while the
@@ -131,7 +133,7 @@ class Dispatcher:
         #: when that look was (loop time), and when the next delivery not due then falls due
         self._looked_at = 0.0
         self._next_due: datetime | None = None
-        self._looks = LookBudget(LOOK_SHARE, LOOK_BURST)
+        self._looks = LookBudget(LOOK_SHARE, LOOK_BURST, LOOK_FREE)
 
     def wake(self) -> None:
         """Look for due deliveries now (after a commit, or from the retry sweep)."""

@@ -44,6 +44,17 @@ def test_a_dear_look_is_followed_by_the_next_only_when_its_cost_is_earned_back()
     assert budget.wait() == 0
 
 
+def test_what_a_look_costs_up_to_free_is_not_counted() -> None:
+    clock = ManualClock()
+    budget = LookBudget(share=0.1, burst=0.05, free=0.025, clock=clock.clock)
+    for _ in range(100):  # a short queue's looks, 20 ms each, with the clock standing still
+        assert budget.wait() == 0
+        budget.spend(0.02)
+    budget.spend(0.125)  # 100 ms counted: 50 ms overdrawn
+    assert budget.wait() == approx(0.5)
+    assert budget.cycle == approx(1.0)
+
+
 def test_time_without_looks_builds_up_no_more_than_the_burst() -> None:
     clock = ManualClock()
     budget = LookBudget(share=0.1, burst=0.05, clock=clock.clock)
