@@ -56,16 +56,13 @@ def cpu_seconds_named(name: str) -> float:
     """User plus system CPU seconds used so far by the running processes called `name`
     (a PostgreSQL server's: its backends, writers and autovacuum)."""
     total = 0.0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
+    for command in Path("/proc").glob("[0-9]*/comm"):
         try:
-            text = stat.read_text()
+            if command.read_text().strip() == name:
+                total += cpu_seconds(int(command.parent.name))
         except OSError:  # gone since the listing
             continue
-        command, _, rest = text.partition(" (")[2].rpartition(")")
-        if command == name:
-            fields = rest.split()
-            total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 def rss_bytes(pid: int) -> int:

@@ -63,25 +63,48 @@ def test_time_without_looks_builds_up_no_more_than_the_burst() -> None:
     assert budget.wait() == approx(0.1)
 
 
+def dear_looks(monkeypatch: MonkeyPatch) -> list[int]:
+    """Make every look of the dispatcher take 50 ms, as a long queue's does; answers the
+    number of deliveries each look asked for, as they come."""
+    limits: list[int] = []
+
+    def dear(session: Session, now: datetime, limit: int) -> Due:
+        limits.append(limit)
+        time.sleep(0.05)
+        return find_due(session, now, limit)
+
+    monkeypatch.setattr(dispatch_module, "find_due", dear)
+    return limits
+
+
 async def test_the_dispatcher_spaces_out_looks_that_cost_much(
     tmp_path: Path, monkeypatch: MonkeyPatch
 ) -> None:
     """Rounds that want a look (nothing found ahead) run one after another for 0.6 s; each
-    look takes 50 ms, as a long queue's does. At a tenth of the time, the looks are at most
-    two, where rounds looking each time would have made a dozen."""
-    looks: list[datetime] = []
-
-    def dear(session: Session, now: datetime, limit: int) -> Due:
-        looks.append(now)
-        time.sleep(0.05)
-        return find_due(session, now, limit)
-
+    look takes 50 ms. At a tenth of the time, the looks are at most two, where rounds
+    looking each time would have made a dozen."""
     async with running(tmp_path / "db.sqlite") as run:
         dispatcher = await run.dispatcher_by_hand()
         dispatcher._looks = LookBudget(share=0.1, burst=0.01)
-        monkeypatch.setattr(dispatch_module, "find_due", dear)
+        looks = dear_looks(monkeypatch)
         started = time.monotonic()
         while time.monotonic() - started < 0.6:
             await dispatcher._claim_round()
             await asyncio.sleep(0.001)
     assert 1 <= len(looks) <= 2
+
+
+async def test_a_look_that_follows_a_dear_one_takes_in_more(
+    tmp_path: Path, monkeypatch: MonkeyPatch
+) -> None:
+    """A look of 50 ms at a tenth of the time is followed by the next half a second later:
+    that look asks for more deliveries than the usual 4 * workers + 16, so that the workers
+    have enough to send until the one after it."""
+    async with running(tmp_path / "db.sqlite", workers=4) as run:
+        dispatcher = await run.dispatcher_by_hand()
+        dispatcher._looks = LookBudget(share=0.1, burst=0.01)
+        limits = dear_looks(monkeypatch)
+        while len(limits) < 2:
+            await asyncio.sleep(await dispatcher._claim_round())
+    assert limits[0] == 4 * 4 + 16
+    assert limits[1] >= 2 * limits[0]
