@@ -13,7 +13,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlmodel import Session, col, select
 
@@ -94,6 +94,18 @@ class Listener:
         raise StopAsyncIteration
 
 
+class QueuedSend(NamedTuple):
+    """A send this node has just queued: its message, and the channel it goes out on."""
+
+    message_id: str
+    channel_id: str
+
+
+#: called after a commit that may have made deliveries due, with the sends it queued when
+#: they are known (an API request's), so they can be taken without a look for them
+DeliveryWaker = Callable[[Sequence[QueuedSend]], None]
+
+
 class EventFeed:
     """Reads the outbox after each commit (and, on PostgreSQL, each other node's NOTIFY) and
     hands each new event to the listeners of every event and to its conversation's."""
@@ -110,7 +122,7 @@ class EventFeed:
         self.wakers: list[Callable[[], None]] = []
         #: called after each commit that may have made deliveries due: any write but the
         #: batched ones, which only store what came in (and by `wake`)
-        self.delivery_wakers: list[Callable[[], None]] = []
+        self.delivery_wakers: list[DeliveryWaker] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -151,13 +163,17 @@ class EventFeed:
 
     def wake(self) -> None:
         self._wake.set()
-        for waker in (*self.wakers, *self.delivery_wakers):
+        for waker in self.wakers:
             waker()
+        self._wake_deliveries()
 
-    def deliveries_due(self) -> None:
-        """Wake whoever sends deliveries: a commit just queued some."""
+    def deliveries_due(self, queued: Sequence[QueuedSend] = ()) -> None:
+        """Wake whoever sends deliveries: a commit just queued some (`queued`, when known)."""
+        self._wake_deliveries(queued)
+
+    def _wake_deliveries(self, queued: Sequence[QueuedSend] = ()) -> None:
         for waker in self.delivery_wakers:
-            waker()
+            waker(queued)
 
     def committed(self, news: Committed) -> None:
         """After a group commit: hand out the events it lists, read the table for the rest.
@@ -171,12 +187,11 @@ class EventFeed:
             self.hand_out(news.events)
         elif news.events or not news.complete:
             self._wake.set()
+        if news.events or not news.complete:
+            for waker in self.wakers:
+                waker()
         if not news.complete:
-            wakers = [*self.wakers, *self.delivery_wakers]
-        else:
-            wakers = self.wakers if news.events else []
-        for waker in wakers:
-            waker()
+            self._wake_deliveries()
 
     def notified(self, seq: int) -> None:
         """A node (this one or another) committed events up to `seq`: read those not seen."""

@@ -27,6 +27,7 @@ from channels import (
 from channels.links import links_as_text
 from gateway.backoff import Uniform, sleep_until_woken
 from gateway.clock import now
+from gateway.events.feed import QueuedSend
 from gateway.outbound.claim import (
     Candidate,
     Due,
@@ -134,9 +135,13 @@ class Dispatcher:
         self._looked_at = 0.0
         self._next_due: datetime | None = None
         self._looks = LookBudget(LOOK_SHARE, LOOK_BURST, LOOK_FREE)
+        #: sends this node queued since the last round (its API's), not looked for yet
+        self._queued: list[Candidate] = []
 
-    def wake(self) -> None:
-        """Look for due deliveries now (after a commit, or from the retry sweep)."""
+    def wake(self, queued: Sequence[QueuedSend] = ()) -> None:
+        """Look for due deliveries now (after a commit, or from the retry sweep); `queued`
+        are sends this node just queued, which a round that does not look takes as found."""
+        self._queued += (Candidate(send.message_id, send.channel_id) for send in queued)
         self._wake.set()
 
     async def start(self) -> None:
@@ -229,7 +234,8 @@ class Dispatcher:
         and are not held back by their channel's pace, or that look is older than
         AHEAD_SECONDS (longer when looks are slow: see LOOK_SHARE): the claim checks each one
         is still due and heads its recipient's queue, so one sent meanwhile (say, by another
-        node) is skipped.
+        node) is skipped. A round that does not look takes the sends this node just queued
+        as found.
         """
         # as many again as there are workers are claimed ahead of them; deliveries whose
         # outcome is being recorded hold no worker, but only so many wait
@@ -248,12 +254,21 @@ class Dispatcher:
             # fell due since (a retry's time came, on this node or another) may come before
             # it in the person's conversation.
             self._ahead = []
+        queued, self._queued = self._queued, []
         taking: Counter[str] = Counter()
         picked = self._pick(free, taking)
         # Found ahead and not picked while workers are free: held back by their channel's
         # pace. A new look would find them again; until the found ones are stale, it waits.
         wanted = len(picked) < free and (stale or not self._ahead)
-        if wanted and may_look:
+        if queued and len(picked) < free and not (wanted and may_look):
+            # No look this round (what was found waits for its pace, or the looks' budget is
+            # spent): the sends just queued are taken as found, after what was, so a reply
+            # on another channel waits for neither. The claim checks each heads its
+            # recipient's queue. A look would find them in their turn instead.
+            found = set(self._ahead)
+            self._ahead += [c for c in queued if c not in found]
+            picked += self._pick(free - len(picked), taking)
+        elif wanted and may_look:
             stamp = now()
             self._looked_at = loop.time()
             limit = (self.slots * 4 + 16) * self._look_growth

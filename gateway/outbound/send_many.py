@@ -25,6 +25,7 @@ from gateway.domain.messages import announcement
 from gateway.domain.participants import CONTACT, VISITOR
 from gateway.domain.records import message_wire
 from gateway.events import outbox
+from gateway.events.feed import QueuedSend
 from gateway.outbound.rules import Route, SendRequest, choose_route, replay
 from gateway.store.bulk import BulkInsert
 from gateway.store.models import ConversationRow, IdempotencyRow, IdentityRow
@@ -130,6 +131,16 @@ def store_sends(session: Session, items: list[SendItem]) -> list[dict[str, Any]]
 
 
 STORE_SENDS: BatchHandler[SendItem, dict[str, Any]] = BatchHandler("api-sends", store_sends)
+
+
+def queued_by(answer: dict[str, Any]) -> QueuedSend | None:
+    """The send `store_sends` answered with, if it waits to be sent (a request repeated with
+    its `Idempotency-Key` is answered with a send that may be gone already)."""
+    message = answer["message"]
+    delivery = message.get("delivery")
+    if delivery is None or delivery["status"] != PENDING:
+        return None
+    return QueuedSend(message["id"], delivery["channelId"])
 
 
 def _earlier(session: Session, item: SendItem) -> dict[str, Any] | None:

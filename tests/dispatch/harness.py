@@ -217,6 +217,14 @@ class Running:
 
         return await gw.db.write(store)
 
+    async def conversation(self, address: str, channel_id: str = "sms") -> str:
+        """The id of the conversation with `address` on the channel (started if new)."""
+
+        def find(session: Session) -> str:
+            return conversation_for(session, channel_id, Participant(address))[0].id
+
+        return await self.gateway.db.write(find)
+
     async def dispatcher_by_hand(self) -> Dispatcher:
         """The gateway's dispatcher with its own loop stopped: the test runs its rounds (or its
         claims), one at a time, from the state a sequence of events leaves (which its timing

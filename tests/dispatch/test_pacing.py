@@ -8,16 +8,18 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import aiohttp
 from pytest import MonkeyPatch
 from sqlmodel import Session
 
 import gateway.outbound.dispatcher as dispatch_module
-from gateway.background import Options
+from gateway.background import DISPATCHER, Options
 from gateway.backoff import next_delivery_attempt, webhook_delay
 from gateway.outbound.claim import Due, find_due
 from gateway.outbound.pacing import Pacer, TokenBucket
 from tests.dispatch.harness import Running, fake_channel, fixed_jitter, running
 from tests.support.clock import ManualClock
+from tests.support.config import TOKEN
 from tests.support.polling import eventually
 
 
@@ -135,7 +137,9 @@ async def sms_waiting_for_its_pace(
         uniform=fixed_jitter, sweep_seconds=0.2, pacing_clock=clock.clock, pacing_sleep=clock.sleep
     )
     channels = [fake_channel("sms", rate=1), fake_channel("chat")]
-    async with running(tmp_path / "db.sqlite", channels, workers=4, options=options) as run:
+    async with running(
+        tmp_path / "db.sqlite", channels, workers=4, options=options, tokens={"crm": TOKEN}
+    ) as run:
         sms, chat = run.script("sms"), run.script("chat")
         sms.clock = chat.clock = clock.clock
         for i in range(queued):
@@ -190,4 +194,35 @@ async def test_sends_held_back_by_their_pace_are_not_looked_for_again_at_every_r
         for _ in range(20):
             await dispatcher._claim_round()
         assert len(looks) <= 2
+        assert len(run.script("sms").sent) == 1  # the clock stood still
+
+
+async def test_a_reply_sent_through_the_api_does_not_wait_for_the_next_look(
+    tmp_path: Path, monkeypatch: MonkeyPatch
+) -> None:
+    """While what the last look found waits for its channel's pace, the next look comes only
+    when that is stale (a quarter of a second; seconds, with a long queue, when looks are
+    dear). A reply the API accepts meanwhile is taken without a look."""
+    async with sms_waiting_for_its_pace(tmp_path, 10, "spring sale") as (run, _):
+        dispatcher = run.app[DISPATCHER]
+        await eventually(lambda: dispatcher._ahead)  # found, and held back by the pace
+        # what was found stays fresh for a minute: the reply cannot be waiting for a look
+        monkeypatch.setattr(dispatch_module, "AHEAD_SECONDS", 60.0)
+        looks: list[datetime] = []
+
+        def counted(session: Session, now: datetime, limit: int) -> Due:
+            looks.append(now)
+            return find_due(session, now, limit)
+
+        monkeypatch.setattr(dispatch_module, "find_due", counted)
+        body = {
+            "conversationId": await run.conversation("visitor-1", channel_id="chat"),
+            "message": {"content": {"basic": {"items": [{"text": "your answer"}]}}},
+        }
+        url, headers = f"{run.url}/inbox/v2/messages", {"Authorization": f"Bearer {TOKEN}"}
+        async with aiohttp.ClientSession() as http, http.post(url, json=body, headers=headers) as r:
+            assert r.status == 200, await r.text()
+        sent = await eventually(lambda: run.script("chat").sent)
+        assert [part.recipient for part in sent] == ["visitor-1"]
+        assert looks == []
         assert len(run.script("sms").sent) == 1  # the clock stood still

@@ -55,7 +55,7 @@ def test_a_commit_after_unread_events_waits_for_the_read(feed: EventFeed) -> Non
 def test_a_commit_with_other_writes_is_read_from_the_table(feed: EventFeed) -> None:
     listener = feed.listen()
     woken: list[str] = []
-    feed.delivery_wakers.append(lambda: woken.append("dispatcher"))
+    feed.delivery_wakers.append(lambda queued: woken.append("dispatcher"))
     feed.committed(Committed([appended(6)], complete=False))
     assert drain(listener) == [] and woken == ["dispatcher"]
     feed.committed(Committed([appended(7)], complete=True))

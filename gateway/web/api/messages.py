@@ -15,7 +15,7 @@ from gateway.domain.errors import Refused, conversation_not_found
 from gateway.domain.participants import resolve_conversation
 from gateway.domain.records import message_wire
 from gateway.outbound.rules import SendRequest
-from gateway.outbound.send_many import STORE_SENDS, SendItem
+from gateway.outbound.send_many import STORE_SENDS, SendItem, queued_by
 from gateway.state import GATEWAY
 from gateway.store.models import DeliveryRow, MessageRow
 from gateway.web.api import paging
@@ -58,8 +58,9 @@ async def send(request: web.Request) -> web.Response:
         idempotency_key=key,
     )
     answer = await gw.db.write_batched(STORE_SENDS, item)
-    if send_request.goes_out:
-        gw.feed.deliveries_due()
+    queued = queued_by(answer)
+    if queued is not None:
+        gw.feed.deliveries_due([queued])
     return web.json_response(answer)
 
 
