@@ -12,11 +12,17 @@ on the small side, 100,000 on the large one, one each to as many customers. Each
 then runs alone with the SMS channel paced, and the share of a core it uses is measured for
 a while after a warm-up (on PostgreSQL, with the server's: a look for due deliveries runs
 there), with the sends the fake received meanwhile. (Target: large/small ≤ 1.5.)
+
+Meanwhile an agent answers a Messenger customer, one reply at a time at random moments: the
+time from sendMessage until the Graph API fake has the reply, which a campaign waiting for
+its pace on another channel should not lengthen (target: p99 under 100 ms, as a web chat
+reply's in `bench.webchat_scale`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,10 +34,11 @@ from sqlalchemy import delete, update
 from bench import bulk, harness
 from bench.api import Api
 from bench.cli import options
-from bench.load import message_delivery, wait_until
-from bench.report import Check, Figure, RatioAtMost, Report
-from bench.signing import phone
-from bench.stats import CpuMeter, cpu_seconds_named
+from bench.fakes import psid
+from bench.load import conversations_by_reference, message_delivery, post_all, wait_until
+from bench.report import Below, Check, Figure, RatioAtMost, Report
+from bench.signing import messenger_post, phone, reference_of
+from bench.stats import CpuMeter, Latency, cpu_seconds_named
 from gateway.store.database import create_db_engine
 
 #: the SMS channel's pace while the queue is sent, messages a second
@@ -45,11 +52,13 @@ class Sizes:
     #: seconds of sending before the measure, and measured
     warm_up: float
     seconds: float
+    #: Messenger replies sent meanwhile
+    replies: int
 
 
 # the small queue lasts the whole measure at the pace (23 s at 20 a second: 460)
-DEFAULT = Sizes(1_000, 100_000, warm_up=3.0, seconds=20.0)
-QUICK = Sizes(300, 10_000, warm_up=1.0, seconds=3.0)
+DEFAULT = Sizes(1_000, 100_000, warm_up=3.0, seconds=20.0, replies=100)
+QUICK = Sizes(300, 10_000, warm_up=1.0, seconds=3.0, replies=10)
 
 
 @dataclass(frozen=True)
@@ -59,22 +68,34 @@ class Drain:
     queued: int
     cpu: float
     sent_per_second: float
+    #: seconds from each Messenger reply's sendMessage until the provider had it
+    replies: list[float]
     errors: list[str]
 
 
-async def seed(folder: Path, url: str, fakes: harness.Fakes, http: aiohttp.ClientSession) -> str:
-    """A customer's conversation with one reply sent; answers the conversation."""
+@dataclass(frozen=True)
+class Seeded:
+    #: an SMS customer's conversation, with one reply sent
+    sms: str
+    #: a Messenger customer's, who wrote a moment ago
+    messenger: str
+
+
+async def seed(folder: Path, url: str, fakes: harness.Fakes, http: aiohttp.ClientSession) -> Seeded:
+    """An SMS customer's conversation with one reply sent, and a Messenger customer's."""
     daemon = harness.daemon(folder, url, fakes, sms_rate_per_second=0)
     async with harness.running(daemon):
         api = Api(http, daemon.url)
         conversation_id = await api.create_conversation(await api.create_contact("sms", phone(0)))
         await api.send_text(conversation_id, "Our spring sale starts today")
+        await post_all(http, daemon.url, [messenger_post(0, "q", [("q0", psid(0))]).request])
 
         async def sent() -> bool:
             return [message_delivery(m) for m in await api.messages(conversation_id)] == ["SENT"]
 
         await wait_until(sent)
-    return conversation_id
+        messenger = (await conversations_by_reference(api))["q0"]
+    return Seeded(conversation_id, messenger)
 
 
 def queue(url: str, conversation_id: str, queued: int) -> None:
@@ -102,6 +123,36 @@ def queue(url: str, conversation_id: str, queued: int) -> None:
         engine.dispose()
 
 
+async def messenger_replies(
+    http: aiohttp.ClientSession,
+    url: str,
+    fakes: harness.Fakes,
+    conversation_id: str,
+    count: int,
+    seconds: float,
+) -> list[float]:
+    """`count` replies to the Messenger customer, one at a time at random moments over about
+    `seconds`: the seconds from each one's sendMessage until the Graph API fake had it."""
+    api = Api(http, url)
+    pick = random.Random(11)
+    latencies = []
+    seen, _ = await fakes.graph_sent(http)
+    for n in range(count):
+        await asyncio.sleep(pick.uniform(0, 2 * seconds / count))
+        reference = f"r{n}"
+        started = time.time()
+        await api.send_text(conversation_id, f"Thanks for waiting [{reference}]")
+        while True:
+            total, messages = await fakes.graph_sent(http, seen)
+            arrived = [m for m in messages if reference_of(m["text"]) == reference]
+            if arrived:
+                break
+            await asyncio.sleep(0.002)
+        seen = total
+        latencies.append(arrived[0]["timestamp"] / 1000 - started)
+    return latencies
+
+
 async def drain(
     folder: Path,
     backend: str,
@@ -113,8 +164,8 @@ async def drain(
     """A daemon with `queued` messages waiting, sending them at the pace, measured."""
     here = folder / f"{backend}-{queued}"
     with harness.database(backend, here) as url:
-        conversation_id = await seed(here, url, fakes, http)
-        await asyncio.get_running_loop().run_in_executor(None, queue, url, conversation_id, queued)
+        seeded = await seed(here, url, fakes, http)
+        await asyncio.get_running_loop().run_in_executor(None, queue, url, seeded.sms, queued)
         daemon = harness.daemon(here, url, fakes, sms_rate_per_second=RATE)
         async with harness.running(daemon):
             assert daemon.process is not None
@@ -124,12 +175,18 @@ async def drain(
             server = cpu_seconds_named("postgres") if backend == "postgres" else 0.0
             meter.start()
             started = time.monotonic()
+            replying = asyncio.create_task(
+                messenger_replies(
+                    http, daemon.url, fakes, seeded.messenger, sizes.replies, sizes.seconds
+                )
+            )
             await asyncio.sleep(sizes.seconds)
             cpu = meter.stop()
             if backend == "postgres":
                 cpu += (cpu_seconds_named("postgres") - server) / meter.wall_seconds
             sent = (await fakes.sent_count(http) - before) / (time.monotonic() - started)
-        return Drain(queued, cpu, sent, harness.error_lines(daemon.log))
+            replies = await asyncio.wait_for(replying, 60.0)
+        return Drain(queued, cpu, sent, replies, harness.error_lines(daemon.log))
 
 
 async def one_round(
@@ -161,6 +218,24 @@ async def one_round(
             None,
             1,
         ),
+        Figure(
+            f"paced SMS, {large.queued:,} queued: Messenger reply p99 ms",
+            db,
+            Latency.of_seconds(large.replies).p99_ms,
+            Latency.of_seconds(small.replies).p99_ms,
+            baseline,
+            Below(100),
+            1,
+        ),
+        Figure(
+            f"paced SMS, {large.queued:,} queued: Messenger reply p50 ms",
+            db,
+            Latency.of_seconds(large.replies).p50_ms,
+            Latency.of_seconds(small.replies).p50_ms,
+            baseline,
+            None,
+            1,
+        ),
         Check(
             "paced SMS, both queues sent at the pace while measured",
             db,
@@ -179,7 +254,7 @@ async def main() -> int:
         f"the SMS channel paced at {RATE:g} messages a second; after {sizes.warm_up:g} s of "
         f"sending, the share of a core used over {sizes.seconds:g} s, each daemon alone"
     )
-    async with harness.fakes_in_workspace(customers=0) as (folder, fakes):
+    async with harness.fakes_in_workspace(customers=1) as (folder, fakes):
         for backend in harness.backends():
             await one_round(backend, folder, sizes, fakes, report)
     print(report.text())

@@ -9,6 +9,9 @@ the first `--psids` bench customers, and a control API for the bench:
 - `GET /twilio/sent?after=N`: `{"count": total, "messages": [{"sid", "to", "body"}, …]}`, the
   messages Twilio accepted from the N-th on (posts no status callbacks).
 - `GET /twilio/count`: `{"count": total}`.
+- `GET /graph/sent?after=N`: `{"count": total, "messages": [{"recipient", "text",
+  "timestamp"}, …]}`, the messages the Graph API accepted from the N-th on, each with the
+  time it accepted it (milliseconds since the epoch).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from adapters.messenger.fake import FakeGraph
 from adapters.twilio.fake import FakeTwilio
 
 TWILIO_KEY = web.AppKey("twilio", FakeTwilio)
+GRAPH_KEY = web.AppKey("graph", FakeGraph)
 
 
 def psid(n: int) -> str:
@@ -35,6 +39,20 @@ async def sent(request: web.Request) -> web.Response:
     after = int(request.query.get("after", "0"))
     messages = [
         {"sid": m["sid"], "to": m.get("To", ""), "body": m.get("Body", "")}
+        for m in fake.sent[after:]
+    ]
+    return web.json_response({"count": len(fake.sent), "messages": messages})
+
+
+async def graph_sent(request: web.Request) -> web.Response:
+    fake = request.app[GRAPH_KEY]
+    after = int(request.query.get("after", "0"))
+    messages = [
+        {
+            "recipient": m["recipient"]["id"],
+            "text": (m.get("message") or {}).get("text", ""),
+            "timestamp": m["timestamp"],
+        }
         for m in fake.sent[after:]
     ]
     return web.json_response({"count": len(fake.sent), "messages": messages})
@@ -56,9 +74,11 @@ async def serve(args: argparse.Namespace) -> None:
     await graph.start(port=args.graph_port)
     control = web.Application()
     control[TWILIO_KEY] = twilio
+    control[GRAPH_KEY] = graph
     control.router.add_get("/healthz", healthz)
     control.router.add_get("/twilio/sent", sent)
     control.router.add_get("/twilio/count", count)
+    control.router.add_get("/graph/sent", graph_sent)
     runner = web.AppRunner(control, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", args.control_port).start()

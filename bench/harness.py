@@ -229,6 +229,15 @@ class Fakes:
         async with http.get(self.server.url + "/twilio/sent", params={"after": after}) as r:
             return list((await r.json())["messages"])
 
+    async def graph_sent(
+        self, http: aiohttp.ClientSession, after: int = 0
+    ) -> tuple[int, list[dict[str, Any]]]:
+        """How many messages the Graph API fake accepted, and those from the `after`-th on
+        (recipient, text, and when it accepted each, milliseconds since the epoch)."""
+        async with http.get(self.server.url + "/graph/sent", params={"after": after}) as r:
+            body = await r.json()
+            return int(body["count"]), list(body["messages"])
+
 
 @contextlib.asynccontextmanager
 async def fakes_in_workspace(customers: int) -> AsyncIterator[tuple[Path, Fakes]]:
