@@ -11,7 +11,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlmodel import Session
 
@@ -135,13 +135,17 @@ class Dispatcher:
         self._looked_at = 0.0
         self._next_due: datetime | None = None
         self._looks = LookBudget(LOOK_SHARE, LOOK_BURST, LOOK_FREE)
-        #: sends this node queued since the last round (its API's), not looked for yet
+        #: sends this node queued since the last round (its API's), not looked for yet, and
+        #: set when one is
         self._queued: list[Candidate] = []
+        self._queued_now = asyncio.Event()
 
     def wake(self, queued: Sequence[QueuedSend] = ()) -> None:
         """Look for due deliveries now (after a commit, or from the retry sweep); `queued`
         are sends this node just queued, which a round that does not look takes as found."""
-        self._queued += (Candidate(send.message_id, send.channel_id) for send in queued)
+        if queued:
+            self._queued += (Candidate(send.message_id, send.channel_id) for send in queued)
+            self._queued_now.set()
         self._wake.set()
 
     async def start(self) -> None:
@@ -272,7 +276,12 @@ class Dispatcher:
             stamp = now()
             self._looked_at = loop.time()
             limit = (self.slots * 4 + 16) * self._look_growth
-            due, took = await gw.db.read(lambda s: _timed_look(s, stamp, limit))
+            look = asyncio.ensure_future(gw.db.read(lambda s: _timed_look(s, stamp, limit)))
+            try:
+                free -= await self._claim_queued_while(look, free - len(picked), taking)
+                due, took = await look
+            finally:
+                look.cancel()  # (when the round is cancelled, or a claim failed)
             self._looks.spend(took)
             # The new look decides: a message picked from what an older look found, which
             # this look does not name, may head its recipient's queue no more (this look
@@ -285,16 +294,7 @@ class Dispatcher:
             self._ahead = [c for c in due.candidates if c not in kept]
             self._next_due = due.next_due
             picked += self._pick(free - len(picked), taking)
-        if picked and not self._closing:
-            ids = [c.message_id for c in picked]
-            # a claim announces nothing and makes nothing due: its commit wakes nobody
-            jobs = await gw.db.write(
-                claimer(ids, now(), self.lease, gw.directory, postgres=not gw.db.sqlite),
-                quiet=True,
-                background=True,
-            )
-            for job in jobs:
-                self._spawn(job)
+        await self._claim(picked)
         if wanted and not may_look:
             return max(0.01, self._looks.wait())
         timeout = self.poll_seconds
@@ -320,14 +320,60 @@ class Dispatcher:
         """Whether a delivery not due at the last look is due now."""
         return self._next_due is not None and self._next_due <= now()
 
+    async def _claim_queued_while(
+        self, look: asyncio.Future[tuple[Due, float]], free: int, taking: Counter[str]
+    ) -> int:
+        """Claims the sends this node queues while `look` runs, up to `free` (counted in
+        `taking` by channel), as found, and answers how many. With a long queue a look takes
+        most of a second (see LOOK_SHARE), which a reply to a customer should not wait for."""
+        claimed = 0
+        while not look.done():
+            self._queued_now.clear()
+            queued_now = asyncio.ensure_future(self._queued_now.wait())
+            either: set[asyncio.Future[Any]] = {look, queued_now}
+            try:
+                await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                queued_now.cancel()
+            if not self._queued or claimed >= free:
+                continue
+            chosen, self._queued = self._choose(self._queued, free - claimed, taking)
+            claimed += len(chosen)
+            await self._claim(chosen)
+        return claimed
+
+    async def _claim(self, picked: list[Candidate]) -> None:
+        """Claims those of `picked` still due and heading their recipient's queue, and starts
+        sending each."""
+        if not picked or self._closing:
+            return
+        gw = self.gateway
+        ids = [c.message_id for c in picked]
+        # a claim announces nothing and makes nothing due: its commit wakes nobody
+        jobs = await gw.db.write(
+            claimer(ids, now(), self.lease, gw.directory, postgres=not gw.db.sqlite),
+            quiet=True,
+            background=True,
+        )
+        for job in jobs:
+            self._spawn(job)
+
     def _pick(self, free: int, taking: Counter[str]) -> list[Candidate]:
         """Up to `free` of the deliveries found ahead that the channels' pace lets go now,
         counted in `taking` by channel; they leave `_ahead`, as do those being sent."""
+        chosen, self._ahead = self._choose(self._ahead, free, taking)
+        return chosen
+
+    def _choose(
+        self, candidates: list[Candidate], free: int, taking: Counter[str]
+    ) -> tuple[list[Candidate], list[Candidate]]:
+        """Up to `free` of `candidates` that the channels' pace lets go now, counted in
+        `taking` by channel, and those left (not those being sent)."""
         chosen: list[Candidate] = []
         left: list[Candidate] = []
-        for n, candidate in enumerate(self._ahead):
+        for n, candidate in enumerate(candidates):
             if len(chosen) >= free:
-                left += self._ahead[n:]  # (a slow look takes in thousands)
+                left += candidates[n:]  # (a slow look takes in thousands)
                 break
             if candidate.message_id in self._jobs:
                 continue
@@ -338,8 +384,7 @@ class Dispatcher:
                 continue
             chosen.append(candidate)
             taking[candidate.channel_id] += 1
-        self._ahead = left
-        return chosen
+        return chosen, left
 
     def _spawn(self, job: Job) -> None:
         self._busy[job.channel_id] += 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -215,14 +216,47 @@ async def test_a_reply_sent_through_the_api_does_not_wait_for_the_next_look(
             return find_due(session, now, limit)
 
         monkeypatch.setattr(dispatch_module, "find_due", counted)
-        body = {
-            "conversationId": await run.conversation("visitor-1", channel_id="chat"),
-            "message": {"content": {"basic": {"items": [{"text": "your answer"}]}}},
-        }
-        url, headers = f"{run.url}/inbox/v2/messages", {"Authorization": f"Bearer {TOKEN}"}
-        async with aiohttp.ClientSession() as http, http.post(url, json=body, headers=headers) as r:
-            assert r.status == 200, await r.text()
+        await reply_through_the_api(run, "visitor-1")
         sent = await eventually(lambda: run.script("chat").sent)
         assert [part.recipient for part in sent] == ["visitor-1"]
         assert looks == []
         assert len(run.script("sms").sent) == 1  # the clock stood still
+
+
+async def test_a_reply_sent_through_the_api_does_not_wait_for_a_look_under_way(
+    tmp_path: Path, monkeypatch: MonkeyPatch
+) -> None:
+    """With a long queue, a look for due deliveries takes most of a second. A reply the API
+    accepts while one runs goes out before it ends."""
+    async with sms_waiting_for_its_pace(tmp_path, 10, "spring sale") as (run, _):
+        dispatcher = run.app[DISPATCHER]
+        looking, go_on = threading.Event(), threading.Event()
+
+        def slow(session: Session, now: datetime, limit: int) -> Due:
+            looking.set()
+            go_on.wait(30)
+            return find_due(session, now, limit)
+
+        monkeypatch.setattr(dispatch_module, "find_due", slow)
+        try:
+            dispatcher._looked_at = 0.0  # what was found is stale: the next round looks
+            dispatcher.wake()
+            await eventually(looking.is_set)
+            await reply_through_the_api(run, "visitor-1")
+            sent = await eventually(lambda: run.script("chat").sent)
+            assert [part.recipient for part in sent] == ["visitor-1"]
+            assert not go_on.is_set()  # the look is still under way
+        finally:
+            go_on.set()
+        assert len(run.script("sms").sent) == 1  # the clock stood still
+
+
+async def reply_through_the_api(run: Running, visitor: str) -> None:
+    """An agent's reply to the web chat visitor, through sendMessage."""
+    body = {
+        "conversationId": await run.conversation(visitor, channel_id="chat"),
+        "message": {"content": {"basic": {"items": [{"text": "your answer"}]}}},
+    }
+    url, headers = f"{run.url}/inbox/v2/messages", {"Authorization": f"Bearer {TOKEN}"}
+    async with aiohttp.ClientSession() as http, http.post(url, json=body, headers=headers) as r:
+        assert r.status == 200, await r.text()
