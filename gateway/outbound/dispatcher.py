@@ -238,8 +238,9 @@ class Dispatcher:
         and are not held back by their channel's pace, or that look is older than
         AHEAD_SECONDS (longer when looks are slow: see LOOK_SHARE): the claim checks each one
         is still due and heads its recipient's queue, so one sent meanwhile (say, by another
-        node) is skipped. A round that does not look takes the sends this node just queued
-        as found.
+        node) is skipped. The sends this node's API just queued are taken as found by a
+        round that does not look, and claimed while a look runs, so a reply does not wait
+        for looks at a long queue.
         """
         # as many again as there are workers are claimed ahead of them; deliveries whose
         # outcome is being recorded hold no worker, but only so many wait
