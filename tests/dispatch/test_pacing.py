@@ -257,6 +257,6 @@ async def reply_through_the_api(run: Running, visitor: str) -> None:
         "conversationId": await run.conversation(visitor, channel_id="chat"),
         "message": {"content": {"basic": {"items": [{"text": "your answer"}]}}},
     }
-    url, headers = f"{run.url}/inbox/v2/messages", {"Authorization": f"Bearer {TOKEN}"}
-    async with aiohttp.ClientSession() as http, http.post(url, json=body, headers=headers) as r:
+    url, auth = f"{run.url}/inbox/v2/messages", run.live.auth
+    async with aiohttp.ClientSession() as http, http.post(url, json=body, headers=auth) as r:
         assert r.status == 200, await r.text()
