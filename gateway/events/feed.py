@@ -165,13 +165,10 @@ class EventFeed:
         self._wake.set()
         for waker in self.wakers:
             waker()
-        self._wake_deliveries()
+        self.deliveries_due()
 
     def deliveries_due(self, queued: Sequence[QueuedSend] = ()) -> None:
         """Wake whoever sends deliveries: a commit just queued some (`queued`, when known)."""
-        self._wake_deliveries(queued)
-
-    def _wake_deliveries(self, queued: Sequence[QueuedSend] = ()) -> None:
         for waker in self.delivery_wakers:
             waker(queued)
 
@@ -191,7 +188,7 @@ class EventFeed:
             for waker in self.wakers:
                 waker()
         if not news.complete:
-            self._wake_deliveries()
+            self.deliveries_due()
 
     def notified(self, seq: int) -> None:
         """A node (this one or another) committed events up to `seq`: read those not seen."""
