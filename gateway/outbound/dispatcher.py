@@ -71,6 +71,8 @@ LOOK_GROWTH = 20
 #: database cannot be reached
 RECORD_RETRY_FIRST = 0.5
 RECORD_RETRY_LAST = 5.0
+#: seconds after a retry falls due that it is handed to a round (its claim checks it is due)
+RETRY_MARGIN = 0.005
 
 
 class Dispatcher:
@@ -104,6 +106,8 @@ class Dispatcher:
         self.poll_seconds = poll_seconds
         self.uniform = uniform
         self.slots = gateway.config.delivery.workers
+        #: how many due deliveries a look takes in when looks are cheap
+        self._usual_look = self.slots * 4 + 16
         self._workers = asyncio.Semaphore(self.slots)
         #: deliveries that hold one of the workers
         self._holding: set[str] = set()
@@ -135,14 +139,17 @@ class Dispatcher:
         self._looked_at = 0.0
         self._next_due: datetime | None = None
         self._looks = LookBudget(LOOK_SHARE, LOOK_BURST, LOOK_FREE)
-        #: sends this node queued since the last round (its API's), not looked for yet, and
-        #: set when one is
+        #: sends this node queued since the last round (its API's, and its retries as they fall
+        #: due), not looked for yet, and set when one is
         self._queued: list[Candidate] = []
         self._queued_now = asyncio.Event()
+        #: this node's retries, each handed to a round as it falls due (see `_retry_when_due`)
+        self._retries: dict[str, asyncio.TimerHandle] = {}
 
     def wake(self, queued: Sequence[QueuedSend] = ()) -> None:
         """Look for due deliveries now (after a commit, or from the retry sweep); `queued`
-        are sends this node just queued, which a round that does not look takes as found."""
+        are sends this node just queued or whose retry just fell due, which a round that does
+        not look takes as found."""
         if queued:
             self._queued += (Candidate(send.message_id, send.channel_id) for send in queued)
             self._queued_now.set()
@@ -165,6 +172,9 @@ class Dispatcher:
         if self._deadline is None:
             self._deadline = asyncio.get_running_loop().time() + grace
         self._closing = True
+        for handle in self._retries.values():
+            handle.cancel()
+        self._retries.clear()
         with contextlib.suppress(ValueError):
             self.gateway.feed.delivery_wakers.remove(self.wake)
         self.wake()
@@ -276,7 +286,7 @@ class Dispatcher:
         elif wanted and may_look:
             stamp = now()
             self._looked_at = loop.time()
-            limit = (self.slots * 4 + 16) * self._look_growth
+            limit = self._usual_look * self._look_growth
             look = asyncio.ensure_future(gw.db.read(lambda s: _timed_look(s, stamp, limit)))
             try:
                 free -= await self._claim_queued_while(look, free - len(picked), taking)
@@ -573,6 +583,30 @@ class Dispatcher:
                 outcome.next_attempt_at,
                 error,
             )
+            if outcome.next_attempt_at is not None:
+                self._retry_when_due(job, outcome.next_attempt_at)
+
+    def _retry_when_due(self, job: Job, due: datetime) -> None:
+        """Hand the retry to a round when it falls due, as the API hands over what it queues:
+        while a long paced queue waits, the next look may be seconds away. A round takes it
+        as found; its claim checks that it is due and heads its recipient's queue.
+
+        Past a look's worth of retries waiting (a provider's outage), the rest are left to
+        the looks, which rank them with every other due delivery.
+        """
+        previous = self._retries.pop(job.message_id, None)
+        if previous is not None:
+            previous.cancel()
+        if self._closing or len(self._retries) >= self._usual_look:
+            return
+        send = QueuedSend(job.message_id, job.channel_id)
+        delay = max(0.0, (due - now()).total_seconds()) + RETRY_MARGIN
+        loop = asyncio.get_running_loop()
+        self._retries[job.message_id] = loop.call_later(delay, self._retry_due, send)
+
+    def _retry_due(self, send: QueuedSend) -> None:
+        del self._retries[send.message_id]
+        self.wake([send])
 
     async def _record(self, job: Job, write: Callable[[], Awaitable[T]]) -> T:
         """Write what the provider answered, waiting out a database outage: an answer not

@@ -14,6 +14,7 @@ from pytest import MonkeyPatch
 from sqlmodel import Session
 
 import gateway.outbound.dispatcher as dispatch_module
+from channels import SendError
 from gateway.background import DISPATCHER, Options
 from gateway.backoff import next_delivery_attempt, webhook_delay
 from gateway.outbound.claim import Due, find_due
@@ -207,20 +208,45 @@ async def test_a_reply_sent_through_the_api_does_not_wait_for_the_next_look(
     async with sms_waiting_for_its_pace(tmp_path, 10, "spring sale") as (run, _):
         dispatcher = run.app[DISPATCHER]
         await eventually(lambda: dispatcher._ahead)  # found, and held back by the pace
-        # what was found stays fresh for a minute: the reply cannot be waiting for a look
-        monkeypatch.setattr(dispatch_module, "AHEAD_SECONDS", 60.0)
-        looks: list[datetime] = []
-
-        def counted(session: Session, now: datetime, limit: int) -> Due:
-            looks.append(now)
-            return find_due(session, now, limit)
-
-        monkeypatch.setattr(dispatch_module, "find_due", counted)
+        looks = no_look_for_a_minute(monkeypatch)
         await reply_through_the_api(run, "visitor-1")
         sent = await eventually(lambda: run.script("chat").sent)
         assert [part.recipient for part in sent] == ["visitor-1"]
         assert looks == []
         assert len(run.script("sms").sent) == 1  # the clock stood still
+
+
+async def test_a_retry_does_not_wait_for_the_next_look(
+    tmp_path: Path, monkeypatch: MonkeyPatch
+) -> None:
+    """While what the last look found waits for its channel's pace, a reply the provider
+    refused for now is tried again as its retry falls due, not at the next look."""
+    async with sms_waiting_for_its_pace(tmp_path, 10, "spring sale") as (run, _):
+        dispatcher = run.app[DISPATCHER]
+        await eventually(lambda: dispatcher._ahead)  # found, and held back by the pace
+        looks = no_look_for_a_minute(monkeypatch)
+        chat = run.script("chat")
+        chat.errors.append(SendError("provider busy", code="HTTP_503", retryable=True))
+        await reply_through_the_api(run, "visitor-1")
+        sent = await eventually(lambda: chat.sent)
+        assert [part.recipient for part in sent] == ["visitor-1"]
+        assert len(chat.calls) == 2  # refused, then sent when its retry fell due (0.2 s)
+        assert looks == []
+        assert len(run.script("sms").sent) == 1  # the clock stood still
+
+
+def no_look_for_a_minute(monkeypatch: MonkeyPatch) -> list[datetime]:
+    """Keep what the last look found fresh for a minute, so that no round looks again for
+    its sake; answers the looks made from now on, which the test expects none of."""
+    monkeypatch.setattr(dispatch_module, "AHEAD_SECONDS", 60.0)
+    looks: list[datetime] = []
+
+    def counted(session: Session, now: datetime, limit: int) -> Due:
+        looks.append(now)
+        return find_due(session, now, limit)
+
+    monkeypatch.setattr(dispatch_module, "find_due", counted)
+    return looks
 
 
 async def test_a_reply_sent_through_the_api_does_not_wait_for_a_look_under_way(
