@@ -214,6 +214,21 @@ class Adapter(Protocol):
 
 
 @runtime_checkable
+class SentWhenStored(Protocol):
+    """An adapter whose recipients get a message from the host's subscription the moment it
+    is stored (the web chat's visitors): sending it hands nothing to a provider.
+
+    Unless the channel is paced, the gateway records a send to it SENT in the commit that
+    stores the message (the message's id stands for the provider's), as `send()` would have
+    had it recorded, without calling `send()`; then it calls `stored_sent`.
+    """
+
+    def stored_sent(self, message_ids: Sequence[str]) -> None:
+        """These messages' sends were recorded SENT as they were stored (the commit landed)."""
+        ...
+
+
+@runtime_checkable
 class MediaSource(Protocol):
     """An adapter whose inbound media URLs need credentials to fetch (Twilio MMS).
 

@@ -14,7 +14,7 @@ from aiohttp import web
 from aiohttp.web_protocol import RequestPayloadError
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from channels import Adapter, Route
+from channels import Adapter, Route, SentWhenStored
 from gateway import background
 from gateway.clock import new_id
 from gateway.config import Config, database_url, spool_folder
@@ -85,6 +85,8 @@ def build_app(
             adapter_type=adapter.type,
             channel_type=str(adapter.channel_type),
             capabilities=adapter.capabilities,
+            sent_when_stored=isinstance(adapter, SentWhenStored)
+            and not gateway.rates.get(spec.channel_id),
         )
         routes: list[Route] = list(adapter.routes())
         mount_routes(app, spec.channel_id, routes, config.gateway.max_body_bytes)

@@ -190,6 +190,12 @@ class WebchatAdapter:
         self._receipts.sent(part.message_id)
         return SendResult(provider_message_id=part.message_id, status=DeliveryStatus.SENT)
 
+    def stored_sent(self, message_ids: Sequence[str]) -> None:
+        """The gateway recorded these replies SENT as it stored them: the visitors' receipts
+        for them may be written (`SentWhenStored`; `send()` is for a paced channel)."""
+        for message_id in message_ids:
+            self._receipts.sent(message_id)
+
     async def lookup_profile(self, address: str) -> Participant | None:
         """Visitors have no provider profile; names come from verified identities."""
         return None

@@ -14,6 +14,9 @@ class ChannelInfo:
     adapter_type: str
     channel_type: str
     capabilities: Capabilities
+    #: sends are recorded SENT in the commit that stores them: the adapter is
+    #: `SentWhenStored` and the channel unpaced
+    sent_when_stored: bool = False
 
 
 Directory = Mapping[str, ChannelInfo]

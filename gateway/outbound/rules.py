@@ -18,6 +18,7 @@ from gateway.domain.directory import Directory
 from gateway.domain.errors import Refused, conversation_not_found
 from gateway.domain.messages import announce, append_message
 from gateway.domain.participants import identities_of, resolve_conversation
+from gateway.outbound.sent import Accepted, record_accepted
 from gateway.store.models import (
     ConversationRow,
     DeliveryRow,
@@ -112,6 +113,11 @@ def send_message(
         )
     session.flush()
     announce(session, message, delivery, directory)
+    if delivery is not None:
+        info = directory.get(delivery.channel_id)
+        if info is not None and info.sent_when_stored:
+            accepted = Accepted(message.id, delivery.channel_id, conversation.id, message.id, now)
+            record_accepted(session, [accepted])
     return message, delivery
 
 

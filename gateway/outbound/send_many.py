@@ -27,6 +27,7 @@ from gateway.domain.records import message_wire
 from gateway.events import outbox
 from gateway.events.feed import QueuedSend
 from gateway.outbound.rules import Route, SendRequest, choose_route, replay
+from gateway.outbound.sent import Accepted, record_accepted
 from gateway.store.bulk import BulkInsert
 from gateway.store.models import ConversationRow, IdempotencyRow, IdentityRow
 from gateway.store.tables import DELIVERIES, IDEMPOTENCY_KEYS
@@ -99,6 +100,7 @@ def store_sends(session: Session, items: list[SendItem]) -> list[dict[str, Any]]
             fresh.append(_checked(session, item, conversations, identities))
     append_messages(session, [new.message for new in fresh])
     deliveries: list[dict[str, Any]] = []
+    accepted: list[Accepted] = []
     keys: list[dict[str, Any]] = []
     events: list[outbox.NewEvent] = []
     made = iter(fresh)
@@ -109,8 +111,14 @@ def store_sends(session: Session, items: list[SendItem]) -> list[dict[str, Any]]
         message, item = new.message, new.item
         pending = None
         if new.route is not None:
-            pending = PendingDelivery(new.route.identity.channel_id, item.now)
+            channel_id = new.route.identity.channel_id
+            pending = PendingDelivery(channel_id, item.now)
             deliveries.append(_delivery_row(message, new.route, item.now))
+            info = item.directory.get(channel_id)
+            if info is not None and info.sent_when_stored:
+                accepted.append(
+                    Accepted(message.id, channel_id, message.conversation_id, message.id, item.now)
+                )
         if item.token_name is not None and item.idempotency_key is not None:
             keys.append(
                 {
@@ -127,6 +135,9 @@ def store_sends(session: Session, items: list[SendItem]) -> list[dict[str, Any]]
     _INSERT_DELIVERIES.execute(connection, deliveries)
     _INSERT_KEYS.execute(connection, keys)
     outbox.emit_many(session, events)
+    # after the messages' events, as the dispatcher's record would come (SPEC: a send is
+    # answered PENDING; its channel's recipients have it from the commit on)
+    record_accepted(session, accepted)
     return [answer for answer in answers if answer is not None]
 
 

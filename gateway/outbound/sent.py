@@ -17,12 +17,13 @@ from datetime import datetime, timedelta
 from sqlalchemy import bindparam, select
 from sqlmodel import Session
 
-from channels import Choice, DeliveryStatus
+from channels import Choice, DeliveryStatus, SentWhenStored
 from gateway.clock import now
 from gateway.domain.directory import Directory
 from gateway.domain.records import delivery_wire
 from gateway.events import outbox
 from gateway.outbound.record import finisher, part_recorder
+from gateway.state import Gateway
 from gateway.store.bulk import BulkInsert, placeholder, processors
 from gateway.store.tables import DELIVERIES, DELIVERY_PARTS, EARLY_STATUSES
 from gateway.store.writer import BatchHandler
@@ -86,8 +87,19 @@ _FINISH = (
 def record_sent(session: Session, items: list[SentPart]) -> list[None]:
     """Record every item's part (and finish the deliveries of last parts)."""
     fast = _fast_ones(session, [item for item in items if item.plain])
-    if fast:
-        _record_fast(session, fast)
+    record_accepted(
+        session,
+        [
+            Accepted(
+                one.item.message_id,
+                one.channel_id,
+                one.conversation_id,
+                one.item.provider_message_id,
+                one.item.handed_over_at,
+            )
+            for one in fast.values()
+        ],
+    )
     for item in items:
         if item.message_id in fast and fast[item.message_id].item is item:
             continue
@@ -158,20 +170,36 @@ def _fast_ones(session: Session, plain: list[SentPart]) -> dict[str, _Fast]:
     return fast
 
 
-def _record_fast(session: Session, fast: dict[str, _Fast]) -> None:
+@dataclass(frozen=True)
+class Accepted:
+    """A message of one part, accepted as SENT: by its provider, or as it was stored (a
+    `SentWhenStored` channel, the message's id standing for the provider's)."""
+
+    message_id: str
+    channel_id: str
+    conversation_id: str
+    provider_message_id: str
+    accepted_at: datetime
+
+
+def record_accepted(session: Session, accepted: Sequence[Accepted]) -> None:
+    """Record each message's one part and finish its delivery, still PENDING with nothing
+    sent and no status waiting for it (the caller checked), with three statements."""
+    if not accepted:
+        return
     connection = session.connection()
     stamp = now()
     _INSERT_PARTS.execute(
         connection,
         [
             {
-                "message_id": one.item.message_id,
+                "message_id": one.message_id,
                 "channel_id": one.channel_id,
                 "part_index": 0,
-                "provider_message_id": one.item.provider_message_id,
+                "provider_message_id": one.provider_message_id,
                 "status": SENT,
             }
-            for one in fast.values()
+            for one in accepted
         ],
     )
     procs = processors(connection, DELIVERIES, _FINISH_COLUMNS)
@@ -179,29 +207,24 @@ def _record_fast(session: Session, fast: dict[str, _Fast]) -> None:
         tuple(
             value if proc is None else proc(value)
             for value, proc in zip(
-                (
-                    [one.item.provider_message_id],
-                    one.item.handed_over_at,
-                    stamp,
-                    one.item.message_id,
-                ),
+                ([one.provider_message_id], one.accepted_at, stamp, one.message_id),
                 procs,
                 strict=True,
             )
         )
-        for one in fast.values()
+        for one in accepted
     ]
     connection.exec_driver_sql(_FINISH.format(p=placeholder(connection)), rows)
     events: list[outbox.NewEvent] = []
-    for one in fast.values():
-        delivery = _Finished(one.channel_id, SENT, [one.item.provider_message_id], stamp)
+    for one in accepted:
+        delivery = _Finished(one.channel_id, SENT, [one.provider_message_id], stamp)
         events.append(
             outbox.NewEvent(
                 "message_delivery_updated",
-                one.item.message_id,
+                one.message_id,
                 {
                     "conversationId": one.conversation_id,
-                    "messageId": one.item.message_id,
+                    "messageId": one.message_id,
                     "delivery": delivery_wire(delivery),
                 },
                 one.conversation_id,
@@ -224,3 +247,16 @@ def _record_one(session: Session, item: SentPart) -> None:
     if item.finish_with is not None:
         session.flush()
         finisher(item.message_id, item.finish_with, item.directory)(session)
+
+
+def sent_when_stored(gw: Gateway, message_id: str, channel_id: str) -> bool:
+    """After the commit that stored a send: on a channel whose sends are recorded SENT as
+    they are stored, count it sent and tell the adapter, and answer True; else False (the
+    dispatcher sends it)."""
+    info = gw.directory.get(channel_id)
+    adapter = gw.adapters.get(channel_id)
+    if info is None or not info.sent_when_stored or not isinstance(adapter, SentWhenStored):
+        return False
+    gw.metrics.messages_out.labels(channel_id).inc()
+    adapter.stored_sent([message_id])
+    return True

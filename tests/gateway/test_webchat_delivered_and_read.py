@@ -1,5 +1,5 @@
-"""A reply that reaches a web chat visitor's page is reported DELIVERED, and READ once the
-visitor has read it, through the real dispatcher and the visitor's receipts."""
+"""A reply that reaches a web chat visitor's page is recorded SENT in the commit that stores it,
+reported DELIVERED, and READ once the visitor has read it, through the visitor's receipts."""
 
 from __future__ import annotations
 
@@ -8,7 +8,10 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import aiohttp
+from sqlmodel import Session, col, select
 
+from gateway.background import DISPATCHER
+from gateway.store.models import EventRow
 from tests.gateway.conftest import LiveGateway, StartGateway
 from tests.support.config import webchat_channel
 from tests.support.polling import eventually
@@ -76,6 +79,53 @@ async def test_a_reply_the_visitor_received_is_delivered(start_gateway: StartGat
             return (await delivery_of(live, message["id"]))["status"] == "DELIVERED"
 
         await eventually(delivered)
+
+
+async def test_a_reply_is_sent_and_delivered_without_the_dispatcher(
+    start_gateway: StartGateway,
+) -> None:
+    """The visitor's page has the reply from its commit on: it is recorded SENT in that
+    commit, and DELIVERED from the visitor's receipt, though the dispatcher sends nothing;
+    webhooks see it announced, then SENT, then DELIVERED."""
+    live = await start_gateway(webchat_channel(allowed_origins=[SITE]))
+    assert live.gateway.directory["chat"].sent_when_stored
+    dispatcher = live.app[DISPATCHER]
+    await dispatcher.stop(grace=0)
+    async with aiohttp.ClientSession() as http, visitor(http, live) as (ws, conversation_id):
+        message = await reply(http, live, ws, conversation_id)
+        assert message["delivery"]["status"] == "PENDING"  # as sendMessage answers a send
+
+        async def delivered() -> bool:
+            return (await delivery_of(live, message["id"]))["status"] == "DELIVERED"
+
+        await eventually(delivered)
+
+    def announced(session: Session) -> list[tuple[str, str]]:
+        rows = session.exec(
+            select(EventRow)
+            .where(col(EventRow.entity_id) == message["id"])
+            .order_by(col(EventRow.seq))
+        )
+        return [(row.slug, row.body.get("delivery", {}).get("status", "")) for row in rows]
+
+    assert await live.gateway.db.read(announced) == [
+        ("message_sent_to_participant", ""),
+        ("message_delivery_updated", "SENT"),
+        ("message_delivery_updated", "DELIVERED"),
+    ]
+
+
+async def test_a_paced_web_chat_channel_leaves_its_replies_to_the_dispatcher(
+    start_gateway: StartGateway,
+) -> None:
+    """Its pace holds for replies too: they wait for the dispatcher, which keeps it."""
+    live = await start_gateway(webchat_channel(allowed_origins=[SITE], rate_per_second=5))
+    assert not live.gateway.directory["chat"].sent_when_stored
+    await live.app[DISPATCHER].stop(grace=0)
+    async with aiohttp.ClientSession() as http, visitor(http, live) as (ws, conversation_id):
+        message = await reply(http, live, ws, conversation_id)
+        # stored and shown to the visitor, but not recorded sent: nobody dispatched it
+        assert (await delivery_of(live, message["id"]))["status"] == "PENDING"
 
 
 async def test_a_read_receipt_reads_the_visitors_replies_up_to_its_sequence_only(

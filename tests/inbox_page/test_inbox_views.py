@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 from gateway.clock import now
+from gateway.store.models import DeliveryRow
 from tests.inbox_page.conftest import PAGE, Inbox, InboxFactory
 
 TEXT = {"basic": {"items": [{"text": "Thanks, on its way"}]}}
@@ -79,6 +80,20 @@ async def test_a_reply_is_stored_as_the_agents_and_queued(agent: Inbox) -> None:
     assert message["sender"] == {"agentId": "alice"}
     assert message["targetChannelIds"] == ["sms"]
     assert message["delivery"]["status"] == "PENDING"
+
+
+async def test_a_reply_to_a_web_chat_visitor_is_recorded_sent_as_it_is_stored(
+    agent: Inbox,
+) -> None:
+    """The visitor has it from the commit on (their page follows the conversation): the same
+    write records it SENT, as the web chat's `send()` would have had it recorded."""
+    conversation_id = await agent.inbound("chat", "visitor-1", "hi", anonymous=True)
+    path = f"/inbox/api/conversations/{conversation_id}/messages"
+    message = (await agent.post(path, {"message": {"content": TEXT}}))["message"]
+    assert message["delivery"]["status"] == "PENDING"  # answered as the API answers a send
+    stored = await agent.gateway.db.read(lambda s: s.get(DeliveryRow, message["id"]))
+    assert stored is not None
+    assert (stored.status, stored.provider_message_ids) == ("SENT", [message["id"]])
 
 
 async def test_an_internal_note_is_never_sent(agent: Inbox) -> None:
