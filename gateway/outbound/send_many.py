@@ -3,7 +3,9 @@
 Each request is checked by the same rules as `send_message` (its conversation, the channel,
 opt-outs, the messaging window, an `Idempotency-Key` seen before), reading what it needs; then
 the messages of every request are appended with `append_messages`, and their deliveries,
-idempotency keys and events are inserted with one statement each. A request the rules refuse
+idempotency keys and events are inserted with one statement each (sends to a channel whose
+sends are recorded as they are stored are then recorded SENT, with `record_accepted`). A
+request the rules refuse
 fails the group, and the writer then stores each request alone, so only that one is refused;
 so does a key another request (or node) stored first, which the request alone then replays.
 """

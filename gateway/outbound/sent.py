@@ -6,6 +6,9 @@ for all items together with three statements: the parts' INSERT, the deliveries'
 (SENT, the claim let go) and the events' INSERT. Anything else (a part of a longer message, a
 numbered menu to remember, a status the provider reported before its answer reached us, a
 delivery already moved on) takes the row-by-row way of `part_recorder` and `finisher`.
+
+The same three statements (`record_accepted`) record a send to a `SentWhenStored` channel in
+the commit that stores it, and `sent_when_stored` tells its adapter once that commit landed.
 """
 
 from __future__ import annotations
