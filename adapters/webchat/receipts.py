@@ -6,7 +6,9 @@ at once would be a status that beat the send, which the gateway must keep aside 
 later, the long way, for every reply. So a receipt waits until `send()` has confirmed its
 message here and `AFTER_SEND` seconds more (the record is written right after `send()`), or
 `AT_MOST` seconds when the message is sent by another node; the receipts due together (of
-many sockets, and of one visitor's several tabs) share one write.
+many sockets, and of one visitor's several tabs) share one write. On an unpaced channel the
+gateway records a reply SENT in the commit that stores it and then says so (`stored_sent`,
+which confirms it here as `send()` does).
 """
 
 from __future__ import annotations
