@@ -3,11 +3,11 @@
 Each request is checked by the same rules as `send_message` (its conversation, the channel,
 opt-outs, the messaging window, an `Idempotency-Key` seen before), reading what it needs; then
 the messages of every request are appended with `append_messages`, and their deliveries,
-idempotency keys and events are inserted with one statement each (sends to a channel whose
-sends are recorded as they are stored are then recorded SENT, with `record_accepted`). A
-request the rules refuse
-fails the group, and the writer then stores each request alone, so only that one is refused;
-so does a key another request (or node) stored first, which the request alone then replays.
+idempotency keys and events are inserted with one statement each (a send to a channel whose
+sends are recorded as they are stored is inserted SENT, with its part). A request the rules
+refuse fails the group, and the writer then stores each request alone, so only that one is
+refused; so does a key another request (or node) stored first, which the request alone then
+replays.
 """
 
 from __future__ import annotations
@@ -29,13 +29,14 @@ from gateway.domain.records import message_wire
 from gateway.events import outbox
 from gateway.events.feed import QueuedSend
 from gateway.outbound.rules import Route, SendRequest, choose_route, replay
-from gateway.outbound.sent import Accepted, record_accepted
+from gateway.outbound.sent import Accepted, store_accepted_parts
 from gateway.store.bulk import BulkInsert
 from gateway.store.models import ConversationRow, IdempotencyRow, IdentityRow
 from gateway.store.tables import DELIVERIES, IDEMPOTENCY_KEYS
 from gateway.store.writer import BatchHandler
 
 PENDING = DeliveryStatus.PENDING.value
+SENT = DeliveryStatus.SENT.value
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,9 @@ _INSERT_DELIVERIES = BulkInsert(
         "updated_at",
     ],
 )
+_INSERT_SENT_DELIVERIES = BulkInsert(
+    DELIVERIES, [*_INSERT_DELIVERIES.columns, "provider_message_ids", "accepted_at"]
+)
 _INSERT_KEYS = BulkInsert(IDEMPOTENCY_KEYS, ["token_name", "key", "message_id", "created_at"])
 
 
@@ -102,6 +106,7 @@ def store_sends(session: Session, items: list[SendItem]) -> list[dict[str, Any]]
             fresh.append(_checked(session, item, conversations, identities))
     append_messages(session, [new.message for new in fresh])
     deliveries: list[dict[str, Any]] = []
+    sent_rows: list[dict[str, Any]] = []
     accepted: list[Accepted] = []
     keys: list[dict[str, Any]] = []
     events: list[outbox.NewEvent] = []
@@ -115,12 +120,15 @@ def store_sends(session: Session, items: list[SendItem]) -> list[dict[str, Any]]
         if new.route is not None:
             channel_id = new.route.identity.channel_id
             pending = PendingDelivery(channel_id, item.now)
-            deliveries.append(_delivery_row(message, new.route, item.now))
             info = item.directory.get(channel_id)
             if info is not None and info.sent_when_stored:
+                # recorded SENT as it is stored: its recipient has it from the commit on
+                sent_rows.append(_sent_delivery_row(message, new.route, item.now))
                 accepted.append(
                     Accepted(message.id, channel_id, message.conversation_id, message.id, item.now)
                 )
+            else:
+                deliveries.append(_delivery_row(message, new.route, item.now))
         if item.token_name is not None and item.idempotency_key is not None:
             keys.append(
                 {
@@ -135,11 +143,12 @@ def store_sends(session: Session, items: list[SendItem]) -> list[dict[str, Any]]
         answers[index] = {"message": wire}
     connection = session.connection()
     _INSERT_DELIVERIES.execute(connection, deliveries)
+    _INSERT_SENT_DELIVERIES.execute(connection, sent_rows)
     _INSERT_KEYS.execute(connection, keys)
+    # SENT after the messages' events, as the dispatcher's record would come (SPEC: a send is
+    # answered PENDING)
+    events += store_accepted_parts(session, accepted)
     outbox.emit_many(session, events)
-    # after the messages' events, as the dispatcher's record would come (SPEC: a send is
-    # answered PENDING; its channel's recipients have it from the commit on)
-    record_accepted(session, accepted)
     return [answer for answer in answers if answer is not None]
 
 
@@ -283,6 +292,19 @@ def _checked(
         badges=list(request.badges),
     )
     return _New(item, message, route)
+
+
+def _sent_delivery_row(message: NewMessage, route: Route, stamp: datetime) -> dict[str, Any]:
+    """A delivery stored already SENT: its one part accepted as it is stored."""
+    return {
+        **_delivery_row(message, route, stamp),
+        "status": SENT,
+        "parts_total": 1,
+        "parts_sent": 1,
+        "next_attempt_at": None,
+        "provider_message_ids": [message.id],
+        "accepted_at": stamp,
+    }
 
 
 def _delivery_row(message: NewMessage, route: Route, stamp: datetime) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import bindparam, select
 from sqlmodel import Session
@@ -192,19 +193,7 @@ def record_accepted(session: Session, accepted: Sequence[Accepted]) -> None:
         return
     connection = session.connection()
     stamp = now()
-    _INSERT_PARTS.execute(
-        connection,
-        [
-            {
-                "message_id": one.message_id,
-                "channel_id": one.channel_id,
-                "part_index": 0,
-                "provider_message_id": one.provider_message_id,
-                "status": SENT,
-            }
-            for one in accepted
-        ],
-    )
+    _INSERT_PARTS.execute(connection, _part_rows(accepted))
     procs = processors(connection, DELIVERIES, _FINISH_COLUMNS)
     rows = [
         tuple(
@@ -218,22 +207,53 @@ def record_accepted(session: Session, accepted: Sequence[Accepted]) -> None:
         for one in accepted
     ]
     connection.exec_driver_sql(_FINISH.format(p=placeholder(connection)), rows)
-    events: list[outbox.NewEvent] = []
-    for one in accepted:
-        delivery = _Finished(one.channel_id, SENT, [one.provider_message_id], stamp)
-        events.append(
-            outbox.NewEvent(
-                "message_delivery_updated",
-                one.message_id,
-                {
-                    "conversationId": one.conversation_id,
-                    "messageId": one.message_id,
-                    "delivery": delivery_wire(delivery),
-                },
-                one.conversation_id,
-            )
+    outbox.emit_many(session, _sent_events(accepted, stamp))
+
+
+def store_accepted_parts(session: Session, accepted: Sequence[Accepted]) -> list[outbox.NewEvent]:
+    """The parts of deliveries the caller inserts already SENT (updated when accepted), stored
+    with one statement; answers their events, for the caller to append after the messages'."""
+    if not accepted:
+        return []
+    _INSERT_PARTS.execute(session.connection(), _part_rows(accepted))
+    return _sent_events(accepted)
+
+
+def _part_rows(accepted: Sequence[Accepted]) -> list[dict[str, Any]]:
+    return [
+        {
+            "message_id": one.message_id,
+            "channel_id": one.channel_id,
+            "part_index": 0,
+            "provider_message_id": one.provider_message_id,
+            "status": SENT,
+        }
+        for one in accepted
+    ]
+
+
+def _sent_events(
+    accepted: Sequence[Accepted], stamp: datetime | None = None
+) -> list[outbox.NewEvent]:
+    """Each delivery's `message_delivery_updated` (SENT), updated at `stamp` (None: when
+    accepted)."""
+    return [
+        outbox.NewEvent(
+            "message_delivery_updated",
+            one.message_id,
+            {
+                "conversationId": one.conversation_id,
+                "messageId": one.message_id,
+                "delivery": delivery_wire(
+                    _Finished(
+                        one.channel_id, SENT, [one.provider_message_id], stamp or one.accepted_at
+                    )
+                ),
+            },
+            one.conversation_id,
         )
-    outbox.emit_many(session, events)
+        for one in accepted
+    ]
 
 
 def _record_one(session: Session, item: SentPart) -> None:
