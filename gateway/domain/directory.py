@@ -20,3 +20,9 @@ class ChannelInfo:
 
 
 Directory = Mapping[str, ChannelInfo]
+
+
+def sent_when_stored(directory: Directory, channel_id: str) -> bool:
+    """Whether a send on the channel is recorded SENT in the commit that stores it."""
+    info = directory.get(channel_id)
+    return info is not None and info.sent_when_stored

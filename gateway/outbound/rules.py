@@ -14,7 +14,7 @@ from sqlmodel import Session, func, select
 
 from channels import DeliveryStatus, Direction, MessageContent, Visibility
 from gateway.clock import aware
-from gateway.domain.directory import Directory
+from gateway.domain.directory import Directory, sent_when_stored
 from gateway.domain.errors import Refused, conversation_not_found
 from gateway.domain.messages import announce, append_message
 from gateway.domain.participants import identities_of, resolve_conversation
@@ -113,11 +113,9 @@ def send_message(
         )
     session.flush()
     announce(session, message, delivery, directory)
-    if delivery is not None:
-        info = directory.get(delivery.channel_id)
-        if info is not None and info.sent_when_stored:
-            accepted = Accepted(message.id, delivery.channel_id, conversation.id, message.id, now)
-            record_accepted(session, [accepted])
+    if delivery is not None and sent_when_stored(directory, delivery.channel_id):
+        accepted = Accepted(message.id, delivery.channel_id, conversation.id, message.id, now)
+        record_accepted(session, [accepted])
     return message, delivery
 
 

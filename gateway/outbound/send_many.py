@@ -21,7 +21,7 @@ from sqlmodel import Session, col, select
 
 from channels import DeliveryStatus
 from gateway.domain.append import MAX_MERGE_HOPS, NewMessage, append_messages
-from gateway.domain.directory import Directory
+from gateway.domain.directory import Directory, sent_when_stored
 from gateway.domain.errors import conversation_not_found
 from gateway.domain.messages import announcement
 from gateway.domain.participants import CONTACT, VISITOR
@@ -120,8 +120,7 @@ def store_sends(session: Session, items: list[SendItem]) -> list[dict[str, Any]]
         if new.route is not None:
             channel_id = new.route.identity.channel_id
             pending = PendingDelivery(channel_id, item.now)
-            info = item.directory.get(channel_id)
-            if info is not None and info.sent_when_stored:
+            if sent_when_stored(item.directory, channel_id):
                 # recorded SENT as it is stored: its recipient has it from the commit on
                 sent_rows.append(_sent_delivery_row(message, new.route, item.now))
                 accepted.append(

@@ -7,8 +7,10 @@ for all items together with three statements: the parts' INSERT, the deliveries'
 numbered menu to remember, a status the provider reported before its answer reached us, a
 delivery already moved on) takes the row-by-row way of `part_recorder` and `finisher`.
 
-The same three statements (`record_accepted`) record a send to a `SentWhenStored` channel in
-the commit that stores it, and `sent_when_stored` tells its adapter once that commit landed.
+A send to a `SentWhenStored` channel is recorded SENT in the commit that stores it:
+sendMessage inserts its delivery SENT and adds its part and event with
+`store_accepted_parts`; the inbox page's one reply is finished with `record_accepted`, the
+statements above. `tell_sent_when_stored` tells the adapter once that commit landed.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from sqlmodel import Session
 
 from channels import Choice, DeliveryStatus, SentWhenStored
 from gateway.clock import now
-from gateway.domain.directory import Directory
+from gateway.domain.directory import Directory, sent_when_stored
 from gateway.domain.records import delivery_wire
 from gateway.events import outbox
 from gateway.outbound.record import finisher, part_recorder
@@ -272,13 +274,13 @@ def _record_one(session: Session, item: SentPart) -> None:
         finisher(item.message_id, item.finish_with, item.directory)(session)
 
 
-def sent_when_stored(gw: Gateway, message_id: str, channel_id: str) -> bool:
+def tell_sent_when_stored(gw: Gateway, message_id: str, channel_id: str) -> bool:
     """After the commit that stored a send: on a channel whose sends are recorded SENT as
     they are stored, count it sent and tell the adapter, and answer True; else False (the
     dispatcher sends it)."""
-    info = gw.directory.get(channel_id)
     adapter = gw.adapters.get(channel_id)
-    if info is None or not info.sent_when_stored or not isinstance(adapter, SentWhenStored):
+    # (the directory says so only of a SentWhenStored adapter; the check narrows the type)
+    if not sent_when_stored(gw.directory, channel_id) or not isinstance(adapter, SentWhenStored):
         return False
     gw.metrics.messages_out.labels(channel_id).inc()
     adapter.stored_sent([message_id])

@@ -113,6 +113,9 @@ async def test_a_reply_is_sent_and_delivered_without_the_dispatcher(
         ("message_delivery_updated", "SENT"),
         ("message_delivery_updated", "DELIVERED"),
     ]
+    async with aiohttp.ClientSession() as http, http.get(f"{live.url}/metrics") as response:
+        metrics = await response.text()
+    assert 'inbox_messages_out_total{channel="chat"} 1.0' in metrics  # counted as sent
 
 
 async def test_a_paced_web_chat_channel_leaves_its_replies_to_the_dispatcher(

@@ -15,7 +15,7 @@ from gateway.config import Agent
 from gateway.domain.errors import Refused
 from gateway.domain.records import message_wire
 from gateway.outbound.rules import AGENT, SendRequest, send_message
-from gateway.outbound.sent import sent_when_stored
+from gateway.outbound.sent import tell_sent_when_stored
 from gateway.state import GATEWAY
 from gateway.web.inbox.auth import require_agent
 from gateway.web.inbox.queries import list_conversations, thread
@@ -129,5 +129,5 @@ async def reply(request: web.Request) -> web.Response:
         where = f"{refused.field}: " if refused.field else ""
         return error(refused.status, refused.code, where + refused.message)
     if delivery is not None:
-        sent_when_stored(gw, message.id, delivery.channel_id)
+        tell_sent_when_stored(gw, message.id, delivery.channel_id)
     return web.json_response({"message": message_wire(message, delivery, gw.directory)})
