@@ -65,6 +65,29 @@ async def test_many_messages_queued_during_an_outage_all_go_out(
         assert len(twilio.requests) <= len(ids) * (len(DELAYS) + 1)
 
 
+async def test_more_messages_refused_than_retries_timed_ahead_all_go_out_once(
+    tmp_path: Path, twilio: FakeTwilio
+) -> None:
+    """A node sets a timer for at most four retries a worker plus sixteen (here 20); in a
+    longer outage the looks for due deliveries find the rest: 30 refused at once all go out,
+    none lost, none sent twice."""
+    count = 30
+    twilio.fail_next(status=503, times=count)
+    async with running(
+        tmp_path / "db.sqlite",
+        sms_channel(twilio),
+        delays=(1.0, *DELAYS),  # every first try is refused before the first retry is due
+        workers=1,
+        adapters=adapters(),
+    ) as run:
+        ids = [await run.queue(f"+1555100{i:04d}", f"message {i}") for i in range(count)]
+        for message_id in ids:
+            await eventually(lambda m=message_id: status_is(run, m, "SENT"), 20)  # type: ignore[misc]
+        expected = sorted(f"message {i}" for i in range(count))
+        assert sorted(m["Body"] for m in twilio.sent) == expected
+        assert len(twilio.requests) == 2 * count  # every refusal, then each message once
+
+
 async def test_too_many_requests_waits_as_long_as_retry_after_asks(
     tmp_path: Path, twilio: FakeTwilio
 ) -> None:
