@@ -10,7 +10,8 @@ delivery already moved on) takes the row-by-row way of `part_recorder` and `fini
 A send to a `SentWhenStored` channel is recorded SENT in the commit that stores it:
 sendMessage inserts its delivery SENT and adds its part and event with
 `store_accepted_parts`; the inbox page's one reply is finished with `record_accepted`, the
-statements above. `tell_sent_when_stored` tells the adapter once that commit landed.
+statements above. `tell_sent_when_stored` tells the adapter once that commit landed;
+`hand_over` does that, or hands any other stored send to the dispatcher.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from gateway.clock import now
 from gateway.domain.directory import Directory, sent_when_stored
 from gateway.domain.records import delivery_wire
 from gateway.events import outbox
+from gateway.events.feed import QueuedSend
 from gateway.outbound.record import finisher, part_recorder
 from gateway.state import Gateway
 from gateway.store.bulk import BulkInsert, placeholder, processors
@@ -285,3 +287,12 @@ def tell_sent_when_stored(gw: Gateway, message_id: str, channel_id: str) -> bool
     gw.metrics.messages_out.labels(channel_id).inc()
     adapter.stored_sent([message_id])
     return True
+
+
+def hand_over(gw: Gateway, send: QueuedSend) -> None:
+    """After the commit that stored a send, whoever stored it (the API, the inbox page): tell
+    the adapter when its channel's sends are recorded SENT as stored, else hand the send to
+    the dispatcher, which takes it at once rather than at its next look for due deliveries
+    (while a long paced queue waits, that look may be seconds away)."""
+    if not tell_sent_when_stored(gw, send.message_id, send.channel_id):
+        gw.feed.deliveries_due([send])

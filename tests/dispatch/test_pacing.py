@@ -21,7 +21,7 @@ from gateway.outbound.claim import Due, find_due
 from gateway.outbound.pacing import Pacer, TokenBucket
 from tests.dispatch.harness import Running, fake_channel, fixed_jitter, running
 from tests.support.clock import ManualClock
-from tests.support.config import TOKEN
+from tests.support.config import TOKEN, Agent
 from tests.support.polling import eventually
 
 
@@ -128,19 +128,29 @@ async def test_a_bulk_send_to_one_conversation_does_not_hold_up_a_reply(tmp_path
         assert [m for m in order if m != reply] == bulk[: len(order) - 1]
 
 
+AGENT_PASSWORD = "correct horse battery"
+
+
 @asynccontextmanager
 async def sms_waiting_for_its_pace(
     tmp_path: Path, queued: int, text: str
 ) -> AsyncIterator[tuple[Running, ManualClock]]:
     """SMS paced at one a second on a clock that stands still, and web chat unpaced; `queued`
-    SMS to as many people, the first sent and the second waiting for its token."""
+    SMS to as many people, the first sent and the second waiting for its token. The agent
+    `alice` may log in to the inbox page with AGENT_PASSWORD."""
     clock = ManualClock()
     options = Options(
         uniform=fixed_jitter, sweep_seconds=0.2, pacing_clock=clock.clock, pacing_sleep=clock.sleep
     )
     channels = [fake_channel("sms", rate=1), fake_channel("chat")]
+    agent = Agent.with_password("alice", AGENT_PASSWORD).toml()
     async with running(
-        tmp_path / "db.sqlite", channels, workers=4, options=options, tokens={"crm": TOKEN}
+        tmp_path / "db.sqlite",
+        channels,
+        workers=4,
+        extra=agent,
+        options=options,
+        tokens={"crm": TOKEN},
     ) as run:
         sms, chat = run.script("sms"), run.script("chat")
         sms.clock = chat.clock = clock.clock
@@ -231,6 +241,32 @@ async def test_a_retry_does_not_wait_for_the_next_look(
         sent = await eventually(lambda: chat.sent)
         assert [part.recipient for part in sent] == ["visitor-1"]
         assert len(chat.calls) == 2  # refused, then sent when its retry fell due (0.2 s)
+        assert looks == []
+        assert len(run.script("sms").sent) == 1  # the clock stood still
+
+
+async def test_an_agents_reply_from_the_inbox_page_does_not_wait_for_the_next_look(
+    tmp_path: Path, monkeypatch: MonkeyPatch
+) -> None:
+    """While what the last look found waits for its channel's pace, a reply an agent sends
+    from the inbox page goes out at once, as one sent through the API does."""
+    async with sms_waiting_for_its_pace(tmp_path, 10, "spring sale") as (run, _):
+        dispatcher = run.app[DISPATCHER]
+        await eventually(lambda: dispatcher._ahead)  # found, and held back by the pace
+        looks = no_look_for_a_minute(monkeypatch)
+        conversation_id = await run.conversation("visitor-1", channel_id="chat")
+        page = {"X-Requested-With": "inbox"}
+        login = {"username": "alice", "password": AGENT_PASSWORD}
+        reply = {"message": {"content": {"basic": {"items": [{"text": "your answer"}]}}}}
+        jar = aiohttp.CookieJar(unsafe=True)  # the session cookie of an address, not a name
+        async with aiohttp.ClientSession(run.url, headers=page, cookie_jar=jar) as agent:
+            async with agent.post("/inbox/api/login", json=login) as response:
+                assert response.status == 200, await response.text()
+            path = f"/inbox/api/conversations/{conversation_id}/messages"
+            async with agent.post(path, json=reply) as response:
+                assert response.status == 200, await response.text()
+        sent = await eventually(lambda: run.script("chat").sent)
+        assert [part.recipient for part in sent] == ["visitor-1"]
         assert looks == []
         assert len(run.script("sms").sent) == 1  # the clock stood still
 

@@ -16,7 +16,7 @@ from gateway.domain.participants import resolve_conversation
 from gateway.domain.records import message_wire
 from gateway.outbound.rules import SendRequest
 from gateway.outbound.send_many import STORE_SENDS, SendItem, queued_by
-from gateway.outbound.sent import tell_sent_when_stored
+from gateway.outbound.sent import hand_over
 from gateway.state import GATEWAY
 from gateway.store.models import DeliveryRow, MessageRow
 from gateway.web.api import paging
@@ -60,8 +60,8 @@ async def send(request: web.Request) -> web.Response:
     )
     answer = await gw.db.write_batched(STORE_SENDS, item)
     queued = queued_by(answer)
-    if queued is not None and not tell_sent_when_stored(gw, queued.message_id, queued.channel_id):
-        gw.feed.deliveries_due([queued])
+    if queued is not None:
+        hand_over(gw, queued)
     return web.json_response(answer)
 
 

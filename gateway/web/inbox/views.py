@@ -14,8 +14,9 @@ from gateway.clock import now
 from gateway.config import Agent
 from gateway.domain.errors import Refused
 from gateway.domain.records import message_wire
+from gateway.events.feed import QueuedSend
 from gateway.outbound.rules import AGENT, SendRequest, send_message
-from gateway.outbound.sent import tell_sent_when_stored
+from gateway.outbound.sent import hand_over
 from gateway.state import GATEWAY
 from gateway.web.inbox.auth import require_agent
 from gateway.web.inbox.queries import list_conversations, thread
@@ -129,5 +130,5 @@ async def reply(request: web.Request) -> web.Response:
         where = f"{refused.field}: " if refused.field else ""
         return error(refused.status, refused.code, where + refused.message)
     if delivery is not None:
-        tell_sent_when_stored(gw, message.id, delivery.channel_id)
+        hand_over(gw, QueuedSend(message.id, delivery.channel_id))
     return web.json_response({"message": message_wire(message, delivery, gw.directory)})
