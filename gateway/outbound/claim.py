@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -41,6 +41,9 @@ class Candidate:
 
     message_id: str
     channel_id: str
+    #: how many times this node handed it to the dispatcher (0: a look found it); not part of
+    #: what the candidate is, so equal to the same delivery found by a look
+    handed: int = field(default=0, compare=False)
 
 
 @dataclass(frozen=True)

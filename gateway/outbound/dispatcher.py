@@ -10,6 +10,7 @@ import random
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -73,6 +74,9 @@ RECORD_RETRY_FIRST = 0.5
 RECORD_RETRY_LAST = 5.0
 #: seconds after a retry falls due that it is handed to a round (its claim checks it is due)
 RETRY_MARGIN = 0.005
+#: times a send handed over and not claimed is offered again, and for how long (loop seconds)
+BEHIND_OFFERS = 8
+BEHIND_SECONDS = 60.0
 
 
 class Dispatcher:
@@ -145,13 +149,16 @@ class Dispatcher:
         self._queued_now = asyncio.Event()
         #: this node's retries, each handed to a round as it falls due (see `_retry_when_due`)
         self._retries: dict[str, asyncio.TimerHandle] = {}
+        #: sends handed over that a claim did not take, with when: offered again as a send of
+        #: their channel ends (see `_wait_behind`)
+        self._behind: dict[str, tuple[Candidate, float]] = {}
 
     def wake(self, queued: Sequence[QueuedSend] = ()) -> None:
         """Look for due deliveries now (after a commit, or from the retry sweep); `queued`
         are sends this node just queued or whose retry just fell due, which a round that does
         not look takes as found."""
         if queued:
-            self._queued += (Candidate(send.message_id, send.channel_id) for send in queued)
+            self._queued += (Candidate(s.message_id, s.channel_id, handed=1) for s in queued)
             self._queued_now.set()
         self._wake.set()
 
@@ -175,6 +182,7 @@ class Dispatcher:
         for handle in self._retries.values():
             handle.cancel()
         self._retries.clear()
+        self._behind.clear()
         with contextlib.suppress(ValueError):
             self.gateway.feed.delivery_wakers.remove(self.wake)
         self.wake()
@@ -300,6 +308,10 @@ class Dispatcher:
             # the person's messages with the provider at once.
             found = set(due.candidates)
             picked = [c for c in picked if c in found]
+            for candidate in queued:
+                if candidate not in found:
+                    # (a look leaves out a recipient with a send in flight)
+                    self._wait_behind(candidate)
             taking = Counter(c.channel_id for c in picked)
             kept = set(picked)
             self._ahead = [c for c in due.candidates if c not in kept]
@@ -366,8 +378,47 @@ class Dispatcher:
             quiet=True,
             background=True,
         )
+        claimed = {job.message_id for job in jobs}
+        for candidate in picked:
+            if candidate.message_id in claimed:
+                self._behind.pop(candidate.message_id, None)  # (a look's copy was taken)
+            elif candidate.handed:
+                self._wait_behind(candidate)
         for job in jobs:
             self._spawn(job)
+
+    def _wait_behind(self, candidate: Candidate) -> None:
+        """Keep a send handed over that a claim did not take, to offer it again as a send of
+        its channel ends: most often its recipient had a send in flight (an agent's second
+        reply while the first is with the provider), and it heads their queue once that one
+        is recorded. A look would find it only in its turn: while a long paced queue waits,
+        seconds later.
+
+        One not taken for another reason (sent meanwhile by another node, say) costs a claim
+        that finds nothing at each offer: it is offered at most BEHIND_OFFERS times, kept at
+        most BEHIND_SECONDS (longer than a send in flight holds its recipient), and at most
+        a look's worth are kept; the looks find the rest in their turn.
+        """
+        loop_now = asyncio.get_running_loop().time()
+        for message_id, (_, since) in list(self._behind.items()):
+            if loop_now - since > BEHIND_SECONDS:
+                del self._behind[message_id]
+        if (
+            self._closing
+            or candidate.handed > BEHIND_OFFERS
+            or len(self._behind) >= self._usual_look
+        ):
+            return
+        self._behind[candidate.message_id] = (candidate, loop_now)
+
+    def _offer_behind(self, channel_id: str) -> None:
+        """Offer again the sends kept behind one of `channel_id` that just ended."""
+        again = [c for c, _ in self._behind.values() if c.channel_id == channel_id]
+        for candidate in again:
+            del self._behind[candidate.message_id]
+        if again:
+            self._queued += (replace(c, handed=c.handed + 1) for c in again)
+            self._queued_now.set()
 
     def _pick(self, free: int, taking: Counter[str]) -> list[Candidate]:
         """Up to `free` of the deliveries found ahead that the channels' pace lets go now,
@@ -408,6 +459,7 @@ class Dispatcher:
             self._sending.discard(job.message_id)
             self._let_worker_go(job.message_id)
             self._busy[job.channel_id] -= 1
+            self._offer_behind(job.channel_id)
             self.wake()
 
         task.add_done_callback(done)

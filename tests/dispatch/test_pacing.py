@@ -271,6 +271,29 @@ async def test_an_agents_reply_from_the_inbox_page_does_not_wait_for_the_next_lo
         assert len(run.script("sms").sent) == 1  # the clock stood still
 
 
+async def test_a_second_reply_to_one_person_does_not_wait_for_the_next_look(
+    tmp_path: Path, monkeypatch: MonkeyPatch
+) -> None:
+    """While what the last look found waits for its channel's pace, two replies sent to one
+    visitor in a row both go out, in their order, with no look: the second heads the
+    visitor's queue once the first is sent."""
+    async with sms_waiting_for_its_pace(tmp_path, 10, "spring sale") as (run, _):
+        dispatcher = run.app[DISPATCHER]
+        await eventually(lambda: dispatcher._ahead)  # found, and held back by the pace
+        looks = no_look_for_a_minute(monkeypatch)
+        chat = run.script("chat")
+        chat.gate = asyncio.Event()  # the first reply is with the provider a while
+        await reply_through_the_api(run, "visitor-1")
+        await eventually(lambda: chat.calls)
+        await reply_through_the_api(run, "visitor-1", "and one more thing")
+        await asyncio.sleep(0.2)  # (its claim finds the first in flight)
+        chat.gate.set()
+        await eventually(lambda: len(chat.sent) == 2)
+        assert [part.recipient for part in chat.sent] == ["visitor-1", "visitor-1"]
+        assert looks == []
+        assert len(run.script("sms").sent) == 1  # the clock stood still
+
+
 def no_look_for_a_minute(monkeypatch: MonkeyPatch) -> list[datetime]:
     """Keep what the last look found fresh for a minute, so that no round looks again for
     its sake; answers the looks made from now on, which the test expects none of."""
@@ -313,11 +336,11 @@ async def test_a_reply_sent_through_the_api_does_not_wait_for_a_look_under_way(
         assert len(run.script("sms").sent) == 1  # the clock stood still
 
 
-async def reply_through_the_api(run: Running, visitor: str) -> None:
+async def reply_through_the_api(run: Running, visitor: str, text: str = "your answer") -> None:
     """An agent's reply to the web chat visitor, through sendMessage."""
     body = {
         "conversationId": await run.conversation(visitor, channel_id="chat"),
-        "message": {"content": {"basic": {"items": [{"text": "your answer"}]}}},
+        "message": {"content": {"basic": {"items": [{"text": text}]}}},
     }
     url, auth = f"{run.url}/inbox/v2/messages", run.live.auth
     async with aiohttp.ClientSession() as http, http.post(url, json=body, headers=auth) as r:
