@@ -152,6 +152,9 @@ class Dispatcher:
         #: sends handed over that a claim did not take, with when: offered again as a send of
         #: their channel ends (see `_wait_behind`)
         self._behind: dict[str, tuple[Candidate, float]] = {}
+        #: the deliveries this node's sends ended for last, oldest first (a look's copy of a
+        #: send handed over may have been sent first)
+        self._ended: dict[str, None] = {}
 
     def wake(self, queued: Sequence[QueuedSend] = ()) -> None:
         """Look for due deliveries now (after a commit, or from the retry sweep); `queued`
@@ -308,10 +311,12 @@ class Dispatcher:
             # the person's messages with the provider at once.
             found = set(due.candidates)
             picked = [c for c in picked if c in found]
-            for candidate in queued:
-                if candidate not in found:
-                    # (a look leaves out a recipient with a send in flight)
-                    self._wait_behind(candidate)
+            if len(due.candidates) < limit:
+                # A look not cut short by its limit names every recipient's head but those
+                # with a send in flight: a send handed over that it leaves out waits behind.
+                for candidate in queued:
+                    if candidate not in found:
+                        self._wait_behind(candidate)
             taking = Counter(c.channel_id for c in picked)
             kept = set(picked)
             self._ahead = [c for c in due.candidates if c not in kept]
@@ -407,6 +412,9 @@ class Dispatcher:
             self._closing
             or candidate.handed > BEHIND_OFFERS
             or len(self._behind) >= self._usual_look
+            # this node is sending it, or sent it: a look found it too
+            or candidate.message_id in self._jobs
+            or candidate.message_id in self._ended
         ):
             return
         self._behind[candidate.message_id] = (candidate, loop_now)
@@ -459,6 +467,10 @@ class Dispatcher:
             self._sending.discard(job.message_id)
             self._let_worker_go(job.message_id)
             self._busy[job.channel_id] -= 1
+            self._ended[job.message_id] = None
+            if len(self._ended) > 4 * self._usual_look:
+                del self._ended[next(iter(self._ended))]
+            self._behind.pop(job.message_id, None)
             self._offer_behind(job.channel_id)
             self.wake()
 
@@ -658,6 +670,7 @@ class Dispatcher:
 
     def _retry_due(self, send: QueuedSend) -> None:
         del self._retries[send.message_id]
+        self._ended.pop(send.message_id, None)  # (to be sent again)
         self.wake([send])
 
     async def _record(self, job: Job, write: Callable[[], Awaitable[T]]) -> T:
