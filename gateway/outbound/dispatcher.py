@@ -59,6 +59,13 @@ POLL_SECONDS = 1.0
 #: look, when they can fill the free workers: a newly due recipient waits at most this long
 #: behind those found before
 AHEAD_SECONDS = 0.25
+#: on SQLite, how long what a look found is taken in its order at most. One process writes
+#: a SQLite file, and it hands its dispatcher every send it stores, every retry as it falls
+#: due and every claim it lets go: until what a look found is taken, a new look would find
+#: the same, and those handed over after it come after it in its order too (their
+#: recipients were served last). The limit is for what falls due otherwise (a claim's lease
+#: that lapsed because its send was lost).
+ALONE_KEEP_SECONDS = 30.0
 #: the share of its time the dispatcher may spend looking for due deliveries, how much
 #: looking it may do at once, and how much of a look is not counted (see LookBudget): with a
 #: long queue, looks come further apart, each takes in more, and what one found is taken
@@ -335,8 +342,10 @@ class Dispatcher:
 
     @property
     def _keep_seconds(self) -> float:
-        """How long what a look found is taken in its order before the next look."""
-        return max(AHEAD_SECONDS, self._looks.cycle)
+        """How long what a look found is taken in its order before the next look: on
+        PostgreSQL, other nodes queue sends too."""
+        keep = ALONE_KEEP_SECONDS if self.gateway.db.sqlite else AHEAD_SECONDS
+        return max(keep, self._looks.cycle)
 
     @property
     def _look_growth(self) -> int:
@@ -613,6 +622,7 @@ class Dispatcher:
                 await self._record(
                     job, lambda: self.gateway.db.write(release, quiet=True, background=True)
                 )
+                self.wake([QueuedSend(job.message_id, job.channel_id)])
                 return False
         else:
             await self._workers.acquire()
@@ -656,12 +666,17 @@ class Dispatcher:
         as found; its claim checks that it is due and heads its recipient's queue.
 
         Past a look's worth of retries waiting (a provider's outage), the rest are left to
-        the looks, which rank them with every other due delivery.
+        the looks, which rank them with every other due delivery: the first of them to fall
+        due starts one.
         """
         previous = self._retries.pop(job.message_id, None)
         if previous is not None:
             previous.cancel()
-        if self._closing or len(self._retries) >= self._usual_look:
+        if self._closing:
+            return
+        if len(self._retries) >= self._usual_look:
+            # a look when the first of these falls due, whatever the last one found
+            self._next_due = due if self._next_due is None else min(self._next_due, due)
             return
         send = QueuedSend(job.message_id, job.channel_id)
         delay = max(0.0, (due - now()).total_seconds()) + RETRY_MARGIN

@@ -31,8 +31,10 @@ from channels import (
 from gateway.background import DISPATCHER, Options
 from gateway.clock import now
 from gateway.domain.participants import conversation_for
+from gateway.events.feed import QueuedSend
 from gateway.outbound.dispatcher import Dispatcher
 from gateway.outbound.rules import SendRequest, send_message
+from gateway.outbound.sent import hand_over
 from gateway.state import Gateway
 from gateway.store.models import DeliveryRow, MessageRow
 from tests.support.config import Channel, GatewayConfig, Webhook, channel
@@ -196,7 +198,8 @@ class Running:
         channel_id: str = "sms",
         content: dict[str, Any] | None = None,
     ) -> str:
-        """Store a business message to `address` as the API does; its delivery is PENDING."""
+        """Store a business message to `address` as the API does, and hand it to the
+        dispatcher as the API does; its delivery is PENDING."""
         wire = content or {"basic": {"items": [{"text": text or "hello"}]}}
         gw = self.gateway
 
@@ -215,7 +218,9 @@ class Running:
             )
             return message.id
 
-        return await gw.db.write(store)
+        message_id = await gw.db.write(store)
+        hand_over(gw, QueuedSend(message_id, channel_id))
+        return message_id
 
     async def conversation(self, address: str, channel_id: str = "sms") -> str:
         """The id of the conversation with `address` on the channel (started if new)."""

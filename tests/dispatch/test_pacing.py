@@ -294,10 +294,34 @@ async def test_a_second_reply_to_one_person_does_not_wait_for_the_next_look(
         assert len(run.script("sms").sent) == 1  # the clock stood still
 
 
+async def test_on_sqlite_a_paced_queue_is_not_read_again_while_what_was_found_waits(
+    tmp_path: Path, monkeypatch: MonkeyPatch
+) -> None:
+    """One process writes a SQLite file and hands its dispatcher every send it queues: while
+    what a look found waits for its channel's pace, looking again would find the same, so
+    no look is made (with 100,000 queued, each look reads them all)."""
+    async with sms_waiting_for_its_pace(tmp_path, 10, "spring sale") as (run, _):
+        dispatcher = run.app[DISPATCHER]
+        await eventually(lambda: dispatcher._ahead)  # found, and held back by the pace
+        looks = counted_looks(monkeypatch)
+        await asyncio.sleep(1.5)  # six times what a look found was kept for before
+        await reply_through_the_api(run, "visitor-1")  # a wake-up and a send, handed over
+        await eventually(lambda: run.script("chat").sent)
+        await asyncio.sleep(0.5)
+        assert looks == []
+        assert len(run.script("sms").sent) == 1  # the clock stood still
+
+
 def no_look_for_a_minute(monkeypatch: MonkeyPatch) -> list[datetime]:
     """Keep what the last look found fresh for a minute, so that no round looks again for
     its sake; answers the looks made from now on, which the test expects none of."""
     monkeypatch.setattr(dispatch_module, "AHEAD_SECONDS", 60.0)
+    monkeypatch.setattr(dispatch_module, "ALONE_KEEP_SECONDS", 60.0)
+    return counted_looks(monkeypatch)
+
+
+def counted_looks(monkeypatch: MonkeyPatch) -> list[datetime]:
+    """The looks for due deliveries made from now on."""
     looks: list[datetime] = []
 
     def counted(session: Session, now: datetime, limit: int) -> Due:
