@@ -10,8 +10,8 @@ delivery already moved on) takes the row-by-row way of `part_recorder` and `fini
 A send to a `SentWhenStored` channel is recorded SENT in the commit that stores it:
 sendMessage inserts its delivery SENT and adds its part and event with
 `store_accepted_parts`; the inbox page's one reply is finished with `record_accepted`, the
-statements above. `tell_sent_when_stored` tells the adapter once that commit landed;
-`hand_over` does that, or hands any other stored send to the dispatcher.
+statements above. `hand_over` tells the adapter once that commit landed, or hands any other
+stored send to the dispatcher.
 """
 
 from __future__ import annotations
@@ -276,23 +276,15 @@ def _record_one(session: Session, item: SentPart) -> None:
         finisher(item.message_id, item.finish_with, item.directory)(session)
 
 
-def tell_sent_when_stored(gw: Gateway, message_id: str, channel_id: str) -> bool:
-    """After the commit that stored a send: on a channel whose sends are recorded SENT as
-    they are stored, count it sent and tell the adapter, and answer True; else False (the
-    dispatcher sends it)."""
-    adapter = gw.adapters.get(channel_id)
-    # (the directory says so only of a SentWhenStored adapter; the check narrows the type)
-    if not sent_when_stored(gw.directory, channel_id) or not isinstance(adapter, SentWhenStored):
-        return False
-    gw.metrics.messages_out.labels(channel_id).inc()
-    adapter.stored_sent([message_id])
-    return True
-
-
 def hand_over(gw: Gateway, send: QueuedSend) -> None:
-    """After the commit that stored a send, whoever stored it (the API, the inbox page): tell
-    the adapter when its channel's sends are recorded SENT as stored, else hand the send to
-    the dispatcher, which takes it at once rather than at its next look for due deliveries
-    (while a long paced queue waits, that look may be seconds away)."""
-    if not tell_sent_when_stored(gw, send.message_id, send.channel_id):
+    """After the commit that stored a send, whoever stored it (the API, the inbox page): on a
+    channel whose sends are recorded SENT as they are stored, count it sent and tell the
+    adapter; else hand it to the dispatcher, which takes it at once rather than at its next
+    look for due deliveries (while a long paced queue waits, that look may be seconds away)."""
+    adapter = gw.adapters.get(send.channel_id)
+    # (the directory says so only of a SentWhenStored adapter; the check narrows the type)
+    if sent_when_stored(gw.directory, send.channel_id) and isinstance(adapter, SentWhenStored):
+        gw.metrics.messages_out.labels(send.channel_id).inc()
+        adapter.stored_sent([send.message_id])
+    else:
         gw.feed.deliveries_due([send])

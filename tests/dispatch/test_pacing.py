@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -215,10 +215,7 @@ async def test_a_reply_sent_through_the_api_does_not_wait_for_the_next_look(
     """While what the last look found waits for its channel's pace, the next look comes only
     when that is stale (a quarter of a second; seconds, with a long queue, when looks are
     dear). A reply the API accepts meanwhile is taken without a look."""
-    async with sms_waiting_for_its_pace(tmp_path, 10, "spring sale") as (run, _):
-        dispatcher = run.app[DISPATCHER]
-        await eventually(lambda: dispatcher._ahead)  # found, and held back by the pace
-        looks = no_look_for_a_minute(monkeypatch)
+    async with campaign_held_back(tmp_path, monkeypatch) as (run, looks):
         await reply_through_the_api(run, "visitor-1")
         sent = await eventually(lambda: run.script("chat").sent)
         assert [part.recipient for part in sent] == ["visitor-1"]
@@ -231,10 +228,7 @@ async def test_a_retry_does_not_wait_for_the_next_look(
 ) -> None:
     """While what the last look found waits for its channel's pace, a reply the provider
     refused for now is tried again as its retry falls due, not at the next look."""
-    async with sms_waiting_for_its_pace(tmp_path, 10, "spring sale") as (run, _):
-        dispatcher = run.app[DISPATCHER]
-        await eventually(lambda: dispatcher._ahead)  # found, and held back by the pace
-        looks = no_look_for_a_minute(monkeypatch)
+    async with campaign_held_back(tmp_path, monkeypatch) as (run, looks):
         chat = run.script("chat")
         chat.errors.append(SendError("provider busy", code="HTTP_503", retryable=True))
         await reply_through_the_api(run, "visitor-1")
@@ -250,10 +244,7 @@ async def test_an_agents_reply_from_the_inbox_page_does_not_wait_for_the_next_lo
 ) -> None:
     """While what the last look found waits for its channel's pace, a reply an agent sends
     from the inbox page goes out at once, as one sent through the API does."""
-    async with sms_waiting_for_its_pace(tmp_path, 10, "spring sale") as (run, _):
-        dispatcher = run.app[DISPATCHER]
-        await eventually(lambda: dispatcher._ahead)  # found, and held back by the pace
-        looks = no_look_for_a_minute(monkeypatch)
+    async with campaign_held_back(tmp_path, monkeypatch) as (run, looks):
         conversation_id = await run.conversation("visitor-1", channel_id="chat")
         page = {"X-Requested-With": "inbox"}
         login = {"username": "alice", "password": AGENT_PASSWORD}
@@ -277,10 +268,7 @@ async def test_a_second_reply_to_one_person_does_not_wait_for_the_next_look(
     """While what the last look found waits for its channel's pace, two replies sent to one
     visitor in a row both go out, in their order, with no look: the second heads the
     visitor's queue once the first is sent."""
-    async with sms_waiting_for_its_pace(tmp_path, 10, "spring sale") as (run, _):
-        dispatcher = run.app[DISPATCHER]
-        await eventually(lambda: dispatcher._ahead)  # found, and held back by the pace
-        looks = no_look_for_a_minute(monkeypatch)
+    async with campaign_held_back(tmp_path, monkeypatch) as (run, looks):
         chat = run.script("chat")
         chat.gate = asyncio.Event()  # the first reply is with the provider a while
         await reply_through_the_api(run, "visitor-1")
@@ -300,16 +288,28 @@ async def test_on_sqlite_a_paced_queue_is_not_read_again_while_what_was_found_wa
     """One process writes a SQLite file and hands its dispatcher every send it queues: while
     what a look found waits for its channel's pace, looking again would find the same, so
     no look is made (with 100,000 queued, each look reads them all)."""
-    async with sms_waiting_for_its_pace(tmp_path, 10, "spring sale") as (run, _):
-        dispatcher = run.app[DISPATCHER]
-        await eventually(lambda: dispatcher._ahead)  # found, and held back by the pace
-        looks = counted_looks(monkeypatch)
+    async with campaign_held_back(tmp_path, monkeypatch, counted_looks) as (run, looks):
         await asyncio.sleep(1.5)  # six times what a look found was kept for before
         await reply_through_the_api(run, "visitor-1")  # a wake-up and a send, handed over
         await eventually(lambda: run.script("chat").sent)
         await asyncio.sleep(0.5)
         assert looks == []
         assert len(run.script("sms").sent) == 1  # the clock stood still
+
+
+@asynccontextmanager
+async def campaign_held_back(
+    tmp_path: Path,
+    monkeypatch: MonkeyPatch,
+    looks_from_now: Callable[[MonkeyPatch], list[datetime]] | None = None,
+) -> AsyncIterator[tuple[Running, list[datetime]]]:
+    """Ten SMS found by a look and held back by their pace (one a second, on a clock that
+    stands still), and the looks made from then on (by default with what was found kept
+    fresh for a minute: see `no_look_for_a_minute`)."""
+    async with sms_waiting_for_its_pace(tmp_path, 10, "spring sale") as (run, _):
+        dispatcher = run.app[DISPATCHER]
+        await eventually(lambda: dispatcher._ahead)
+        yield run, (looks_from_now or no_look_for_a_minute)(monkeypatch)
 
 
 def no_look_for_a_minute(monkeypatch: MonkeyPatch) -> list[datetime]:
