@@ -123,6 +123,9 @@ class EventFeed:
         #: called after each commit that may have made deliveries due: any write but the
         #: batched ones, which only store what came in (and by `wake`)
         self.delivery_wakers: list[DeliveryWaker] = []
+        #: called when another node queued sends, or let go of the claim on a due one, and
+        #: when listening for that begins again (PostgreSQL; see `sends_notified`)
+        self.queued_elsewhere: list[Callable[[], None]] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -143,7 +146,9 @@ class EventFeed:
         self.db.writer.on_commit.append(self.committed)
         self._task = asyncio.create_task(self._run(), name="event-feed")
         if not self.db.sqlite:
-            self.wakeups = OutboxWakeups(self.db.url, self.notified, self._listening)
+            self.wakeups = OutboxWakeups(
+                self.db.url, self.notified, self._listening, self.sends_notified
+            )
             await self.wakeups.start()
 
     async def stop(self) -> None:
@@ -197,6 +202,22 @@ class EventFeed:
             for waker in self.wakers:
                 waker()
 
+    def sends_notified(self, backend_pid: int) -> None:
+        """A node queued sends (its server process `backend_pid`): another node's are news to
+        the dispatcher, which is handed this node's own as they are stored."""
+        if not self.db.sent_by_this_node(backend_pid):
+            self._queued_elsewhere()
+
+    def _queued_elsewhere(self) -> None:
+        for waker in self.queued_elsewhere:
+            waker()
+
+    @property
+    def told_of_sends(self) -> bool:
+        """Whether sends queued elsewhere are told of as they are (PostgreSQL: while the
+        node listens for them); SQLite's one process needs no telling."""
+        return self.db.sqlite or (self.wakeups is not None and self.wakeups.connected)
+
     def _listening(self, connected: bool) -> None:
         # (re)connected: what was committed while nobody listened is read now; dropped: the
         # feed goes back to polling every second, which the wake-up starts
@@ -204,6 +225,9 @@ class EventFeed:
         if connected:
             for waker in self.wakers:
                 waker()
+        # connected: sends may have been queued while nobody listened; dropped: the dispatcher
+        # looks as often as when it is not told of them
+        self._queued_elsewhere()
 
     def listen(self, accept: Callable[[OutboxEvent], bool] | None = None) -> Listener:
         """A listener of every event (that `accept` takes)."""

@@ -1,9 +1,13 @@
-"""Wake-ups from other nodes: on PostgreSQL, a LISTEN on the outbox's NOTIFY channel.
+"""Wake-ups from other nodes: on PostgreSQL, a LISTEN on the NOTIFY channels of the outbox
+and of queued sends.
 
 Each statement that appends outbox events NOTIFYs `CHANNEL` with the highest event number it
-appended (a trigger, migration 0011), delivered when its transaction commits. One dedicated
-connection per node LISTENs and hands each number to the feed. When that connection drops,
-the node says so, polls meanwhile, and connects again by itself.
+appended (a trigger, migration 0011), and each transaction that queues sends, or lets go of
+the claim on one that is due, NOTIFYs `SENDS_CHANNEL` (`tell_sends_queued`); each is
+delivered when, and only if, its transaction commits. One dedicated connection per node
+LISTENs and hands each event number to the feed, and each sends notification with the
+server process that sent it (which tells this node's own from another's). When that
+connection drops, the node says so, polls meanwhile, and connects again by itself.
 """
 
 from __future__ import annotations
@@ -15,7 +19,9 @@ from collections.abc import Callable
 
 import psycopg
 from psycopg.conninfo import make_conninfo
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from sqlmodel import Session
 
 from gateway.store.database import engine_url
 
@@ -23,6 +29,9 @@ log = logging.getLogger(__name__)
 
 #: the channel the outbox trigger notifies (migration 0011 names it too)
 CHANNEL = "inbox_events"
+#: the channel a transaction that queued sends notifies
+SENDS_CHANNEL = "inbox_sends"
+_TELL_SENDS_QUEUED = text(f"SELECT pg_notify('{SENDS_CHANNEL}', '')")
 #: seconds between attempts to connect again, growing to the last
 RECONNECT_SECONDS = (0.5, 1.0, 2.0, 5.0)
 #: the listening connection's name in pg_stat_activity
@@ -37,6 +46,17 @@ OPTIONS: dict[str, str | int] = {
 }
 
 
+def tell_sends_queued(session: Session) -> None:
+    """On PostgreSQL, tell the other nodes' dispatchers, once the session's transaction
+    commits, that it queued sends (or let go of the claim on a due one): while what their
+    last look found waits for its pace, they look again only when told. One statement per
+    write that stores sends, not a trigger per row: a trigger on every delivery inserted
+    lengthened the writer's transactions by a tenth in an outbound load. SQLite needs
+    nothing: one process owns the file, and hands its dispatcher every send it stores."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(_TELL_SENDS_QUEUED)
+
+
 def conninfo(url: str) -> str:
     """The listening connection's psycopg string for a configured PostgreSQL URL."""
     plain = make_url(engine_url(url)).set(drivername="postgresql")
@@ -44,17 +64,20 @@ def conninfo(url: str) -> str:
 
 
 class OutboxWakeups:
-    """LISTENs for other nodes' outbox events; `woken(seq)` for each notification."""
+    """LISTENs for nodes' outbox events, `woken(seq)` for each notification, and for their
+    queued sends, `sends_queued(backend_pid)` for each."""
 
     def __init__(
         self,
         url: str,
         woken: Callable[[int], None],
         listening: Callable[[bool], None],
+        sends_queued: Callable[[int], None] = lambda backend_pid: None,
     ) -> None:
         self._conninfo = conninfo(url)
         self._woken = woken
         self._listening = listening
+        self._sends_queued = sends_queued
         self.connected = False
         self._task: asyncio.Task[None] | None = None
 
@@ -93,8 +116,12 @@ class OutboxWakeups:
         connection = await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True)
         async with connection:
             await connection.execute(f"LISTEN {CHANNEL}")
+            await connection.execute(f"LISTEN {SENDS_CHANNEL}")
             self._set(True)
             async for notice in connection.notifies():
+                if notice.channel == SENDS_CHANNEL:
+                    self._sends_queued(notice.pid)
+                    continue
                 try:
                     seq = int(notice.payload or 0)
                 except ValueError:

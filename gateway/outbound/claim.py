@@ -27,6 +27,7 @@ from gateway.clock import aware
 from gateway.domain.append import MESSAGE_COLUMNS, NewMessage
 from gateway.domain.directory import Directory
 from gateway.domain.records import message_wire
+from gateway.events.wakeups import tell_sends_queued
 from gateway.store.models import DeliveryRow
 from gateway.store.tables import CONVERSATIONS, DELIVERIES, MESSAGES
 
@@ -366,7 +367,10 @@ def releaser(ids: list[str]) -> Callable[[Session], int]:
             )
             .values(claimed_until=None)
         )
-        return int(getattr(result, "rowcount", 0) or 0)
+        released = int(getattr(result, "rowcount", 0) or 0)
+        if released:
+            tell_sends_queued(session)  # another node may take them at once
+        return released
 
     return release
 

@@ -59,13 +59,14 @@ POLL_SECONDS = 1.0
 #: look, when they can fill the free workers: a newly due recipient waits at most this long
 #: behind those found before
 AHEAD_SECONDS = 0.25
-#: on SQLite, how long what a look found is taken in its order at most. One process writes
-#: a SQLite file, and it hands its dispatcher every send it stores, every retry as it falls
-#: due and every claim it lets go: until what a look found is taken, a new look would find
-#: the same, and those handed over after it come after it in its order too (their
-#: recipients were served last). The limit is for what falls due otherwise (a claim's lease
-#: that lapsed because its send was lost).
-ALONE_KEEP_SECONDS = 30.0
+#: how long what a look found is taken in its order at most, when the dispatcher is told of
+#: every send queued. A node hands its dispatcher every send it stores, every retry as it
+#: falls due and every claim it lets go; on PostgreSQL, other nodes' NOTIFYs tell it when
+#: they queue sends or let go of due ones (then it looks at once). Until what a look found
+#: is taken, a new look would find the same, and those handed over after it come after it
+#: in its order too (their recipients were served last). The limit is for what falls due
+#: otherwise (a claim's lease that lapsed because its send was lost).
+TOLD_KEEP_SECONDS = 30.0
 #: the share of its time the dispatcher may spend looking for due deliveries, how much
 #: looking it may do at once, and how much of a look is not counted (see LookBudget): with a
 #: long queue, looks come further apart, each takes in more, and what one found is taken
@@ -162,6 +163,8 @@ class Dispatcher:
         #: the deliveries this node's sends ended for last, oldest first (a look's copy of a
         #: send handed over may have been sent first)
         self._ended: dict[str, None] = {}
+        #: another node queued sends since the last look (PostgreSQL)
+        self._queued_elsewhere = False
 
     def wake(self, queued: Sequence[QueuedSend] = ()) -> None:
         """Look for due deliveries now (after a commit, or from the retry sweep); `queued`
@@ -170,6 +173,12 @@ class Dispatcher:
         if queued:
             self._queued += (Candidate(s.message_id, s.channel_id, handed=1) for s in queued)
             self._queued_now.set()
+        self._wake.set()
+
+    def look_again(self) -> None:
+        """Look for due deliveries in the next round, even while what the last look found
+        waits: sends were queued that this node was not handed (another node's)."""
+        self._queued_elsewhere = True
         self._wake.set()
 
     async def start(self) -> None:
@@ -181,6 +190,7 @@ class Dispatcher:
             if released:
                 log.info("resuming %d deliveries left in flight by a killed process", released)
         self.gateway.feed.delivery_wakers.append(self.wake)
+        self.gateway.feed.queued_elsewhere.append(self.look_again)
         self._task = asyncio.create_task(self._run(), name="dispatcher")
 
     def stop_claiming(self, grace: float) -> float:
@@ -195,6 +205,8 @@ class Dispatcher:
         self._behind.clear()
         with contextlib.suppress(ValueError):
             self.gateway.feed.delivery_wakers.remove(self.wake)
+        with contextlib.suppress(ValueError):
+            self.gateway.feed.queued_elsewhere.remove(self.look_again)
         self.wake()
         return self._deadline
 
@@ -264,11 +276,12 @@ class Dispatcher:
         The due deliveries are looked up again only when those found by the last look cannot
         fill the free places (the idle workers, and as many claimed ahead of the busy ones)
         and are not held back by their channel's pace, or that look is older than
-        AHEAD_SECONDS (longer when looks are slow: see LOOK_SHARE): the claim checks each one
-        is still due and heads its recipient's queue, so one sent meanwhile (say, by another
-        node) is skipped. The sends this node's API just queued are taken as found by a
-        round that does not look, and claimed while a look runs, so a reply does not wait
-        for looks at a long queue.
+        TOLD_KEEP_SECONDS (AHEAD_SECONDS while other nodes' sends are not told of; longer
+        when looks are slow: see LOOK_SHARE), or another node queued sends since: the claim
+        checks each one is still due and heads its recipient's queue, so one sent meanwhile
+        (say, by another node) is skipped. The sends this node's API just queued are taken
+        as found by a round that does not look, and claimed while a look runs, so a reply
+        does not wait for looks at a long queue.
         """
         # as many again as there are workers are claimed ahead of them; deliveries whose
         # outcome is being recorded hold no worker, but only so many wait
@@ -281,7 +294,11 @@ class Dispatcher:
         gw = self.gateway
         loop = asyncio.get_running_loop()
         may_look = self._looks.wait() == 0
-        stale = loop.time() - self._looked_at > self._keep_seconds or self._fell_due()
+        stale = (
+            loop.time() - self._looked_at > self._keep_seconds
+            or self._fell_due()
+            or self._queued_elsewhere
+        )
         if stale and may_look:
             # What was found ahead may head its recipient's queue no more: a message that
             # fell due since (a retry's time came, on this node or another) may come before
@@ -304,6 +321,7 @@ class Dispatcher:
         elif wanted and may_look:
             stamp = now()
             self._looked_at = loop.time()
+            self._queued_elsewhere = False  # this look finds what was queued until now
             limit = self._usual_look * self._look_growth
             look = asyncio.ensure_future(gw.db.read(lambda s: _timed_look(s, stamp, limit)))
             try:
@@ -343,8 +361,9 @@ class Dispatcher:
     @property
     def _keep_seconds(self) -> float:
         """How long what a look found is taken in its order before the next look: on
-        PostgreSQL, other nodes queue sends too."""
-        keep = ALONE_KEEP_SECONDS if self.gateway.db.sqlite else AHEAD_SECONDS
+        PostgreSQL, while the node does not listen for the sends other nodes queue, a
+        quarter of a second."""
+        keep = TOLD_KEEP_SECONDS if self.gateway.feed.told_of_sends else AHEAD_SECONDS
         return max(keep, self._looks.cycle)
 
     @property

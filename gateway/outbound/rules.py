@@ -18,6 +18,7 @@ from gateway.domain.directory import Directory, sent_when_stored
 from gateway.domain.errors import Refused, conversation_not_found
 from gateway.domain.messages import announce, append_message
 from gateway.domain.participants import identities_of, resolve_conversation
+from gateway.events.wakeups import tell_sends_queued
 from gateway.outbound.sent import Accepted, record_accepted
 from gateway.store.models import (
     ConversationRow,
@@ -105,6 +106,7 @@ def send_message(
             updated_at=now,
         )
         session.add(delivery)
+        tell_sends_queued(session)
     if token_name is not None and idempotency_key is not None:
         session.add(
             IdempotencyRow(

@@ -28,6 +28,7 @@ from gateway.domain.participants import CONTACT, VISITOR
 from gateway.domain.records import message_wire
 from gateway.events import outbox
 from gateway.events.feed import QueuedSend
+from gateway.events.wakeups import tell_sends_queued
 from gateway.outbound.rules import Route, SendRequest, choose_route, replay
 from gateway.outbound.sent import Accepted, store_accepted_parts
 from gateway.store.bulk import BulkInsert
@@ -142,6 +143,8 @@ def store_sends(session: Session, items: list[SendItem]) -> list[dict[str, Any]]
         answers[index] = {"message": wire}
     connection = session.connection()
     _INSERT_DELIVERIES.execute(connection, deliveries)
+    if deliveries:
+        tell_sends_queued(session)
     _INSERT_SENT_DELIVERIES.execute(connection, sent_rows)
     _INSERT_KEYS.execute(connection, keys)
     # SENT after the messages' events, as the dispatcher's record would come (SPEC: a send is

@@ -6,6 +6,8 @@ import asyncio
 import logging
 import sqlite3
 import sys
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -28,6 +30,8 @@ I = TypeVar("I")  # noqa: E741 - the item a batched write carries
 CONNECT_TIMEOUT = 5
 #: seconds a client is asked to wait (Retry-After) while the database cannot be reached
 RETRY_AFTER_SECONDS = 5
+#: seconds a closed PostgreSQL connection's server process still counts as this node's
+CLOSED_BACKENDS_KEPT_SECONDS = 60.0
 
 
 def log_failure(logger: logging.Logger, message: str, *args: object) -> None:
@@ -113,6 +117,41 @@ class Database:
         self.engine = create_db_engine(url)
         self._readers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="db-read")
         self.writer = GroupCommitWriter(self.engine)
+        #: on PostgreSQL, the server processes of this node's open connections, by connection,
+        #: and of those it closed lately, with when: a notification sent by one is its own
+        self._backends: dict[int, int] = {}
+        self._closed_backends: dict[int, float] = {}
+        self._backends_lock = threading.Lock()  # connections open and close on many threads
+        if not self.sqlite:
+            event.listen(self.engine, "connect", self._opened)
+            event.listen(self.engine, "close", self._closed)
+            event.listen(self.engine, "invalidate", self._lost)
+
+    def _opened(self, dbapi_connection: Any, _: ConnectionPoolEntry) -> None:
+        with self._backends_lock:
+            self._backends[id(dbapi_connection)] = dbapi_connection.info.backend_pid
+
+    def _closed(self, dbapi_connection: Any, _: ConnectionPoolEntry) -> None:
+        # A notification its last commit sent may arrive after the pool closed it (one of
+        # the pool's overflow connections, closed as it is given back): it is still ours.
+        closed = time.monotonic()
+        with self._backends_lock:
+            backend_pid = self._backends.pop(id(dbapi_connection), None)
+            if backend_pid is not None:
+                self._closed_backends[backend_pid] = closed
+            for pid, when in list(self._closed_backends.items()):
+                if closed - when > CLOSED_BACKENDS_KEPT_SECONDS:
+                    del self._closed_backends[pid]
+
+    def _lost(self, dbapi_connection: Any, record: ConnectionPoolEntry, _: Any) -> None:
+        self._closed(dbapi_connection, record)
+
+    def sent_by_this_node(self, backend_pid: int) -> bool:
+        """Whether the PostgreSQL server process `backend_pid` serves, or lately served, one
+        of this node's connections (the server gives a process number to another
+        connection only once this one's has ended)."""
+        with self._backends_lock:
+            return backend_pid in self._backends.values() or backend_pid in self._closed_backends
 
     async def start(self) -> None:
         await self.writer.start()

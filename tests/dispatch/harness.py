@@ -36,6 +36,7 @@ from gateway.outbound.dispatcher import Dispatcher
 from gateway.outbound.rules import SendRequest, send_message
 from gateway.outbound.sent import hand_over
 from gateway.state import Gateway
+from gateway.store.database import create_db_engine
 from gateway.store.models import DeliveryRow, MessageRow
 from tests.support.config import Channel, GatewayConfig, Webhook, channel
 from tests.support.databases import sqlite_url
@@ -200,14 +201,50 @@ class Running:
     ) -> str:
         """Store a business message to `address` as the API does, and hand it to the
         dispatcher as the API does; its delivery is PENDING."""
-        wire = content or {"basic": {"items": [{"text": text or "hello"}]}}
         gw = self.gateway
+        message_id = await gw.db.write(self.storing(address, text, channel_id, content))
+        hand_over(gw, QueuedSend(message_id, channel_id))
+        return message_id
+
+    async def queue_through_another_node(
+        self, address: str, text: str | None = None, channel_id: str = "sms"
+    ) -> str:
+        """Store a business message to `address` as another node on the same PostgreSQL
+        database does (connections of its own, nothing handed to this node's dispatcher)."""
+        return await self.write_as_another_node(self.storing(address, text, channel_id))
+
+    async def write_as_another_node(self, write: Callable[[Session], T]) -> T:
+        """Commit `write` on connections of its own, as another node on the same PostgreSQL
+        database does."""
+
+        def commit() -> T:
+            engine = create_db_engine(self.gateway.db.url)
+            try:
+                with Session(engine) as session:
+                    result = write(session)
+                    session.commit()
+                return result
+            finally:
+                engine.dispose()
+
+        return await asyncio.to_thread(commit)
+
+    def storing(
+        self,
+        address: str,
+        text: str | None = None,
+        channel_id: str = "sms",
+        content: dict[str, Any] | None = None,
+    ) -> Callable[[Session], str]:
+        """The write that stores a business message to `address`, as the API's does."""
+        wire = content or {"basic": {"items": [{"text": text or "hello"}]}}
+        directory = self.gateway.directory
 
         def store(session: Session) -> str:
             conversation, _, _ = conversation_for(session, channel_id, Participant(address))
             message, _ = send_message(
                 session,
-                gw.directory,
+                directory,
                 SendRequest(
                     conversation.id,
                     MessageContent.model_validate(wire),
@@ -218,9 +255,7 @@ class Running:
             )
             return message.id
 
-        message_id = await gw.db.write(store)
-        hand_over(gw, QueuedSend(message_id, channel_id))
-        return message_id
+        return store
 
     async def conversation(self, address: str, channel_id: str = "sms") -> str:
         """The id of the conversation with `address` on the channel (started if new)."""

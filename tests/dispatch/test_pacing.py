@@ -17,11 +17,14 @@ import gateway.outbound.dispatcher as dispatch_module
 from channels import SendError
 from gateway.background import DISPATCHER, Options
 from gateway.backoff import next_delivery_attempt, webhook_delay
-from gateway.outbound.claim import Due, find_due
+from gateway.clock import now
+from gateway.outbound.claim import Due, find_due, releaser
 from gateway.outbound.pacing import Pacer, TokenBucket
+from gateway.store.models import DeliveryRow
 from tests.dispatch.harness import Running, fake_channel, fixed_jitter, running
 from tests.support.clock import ManualClock
 from tests.support.config import TOKEN, Agent
+from tests.support.databases import fresh_postgres
 from tests.support.polling import eventually
 
 
@@ -133,7 +136,7 @@ AGENT_PASSWORD = "correct horse battery"
 
 @asynccontextmanager
 async def sms_waiting_for_its_pace(
-    tmp_path: Path, queued: int, text: str
+    tmp_path: Path, queued: int, text: str, database_url: str | None = None
 ) -> AsyncIterator[tuple[Running, ManualClock]]:
     """SMS paced at one a second on a clock that stands still, and web chat unpaced; `queued`
     SMS to as many people, the first sent and the second waiting for its token. The agent
@@ -151,6 +154,7 @@ async def sms_waiting_for_its_pace(
         extra=agent,
         options=options,
         tokens={"crm": TOKEN},
+        database_url=database_url,
     ) as run:
         sms, chat = run.script("sms"), run.script("chat")
         sms.clock = chat.clock = clock.clock
@@ -282,13 +286,17 @@ async def test_a_second_reply_to_one_person_does_not_wait_for_the_next_look(
         assert len(run.script("sms").sent) == 1  # the clock stood still
 
 
-async def test_on_sqlite_a_paced_queue_is_not_read_again_while_what_was_found_waits(
-    tmp_path: Path, monkeypatch: MonkeyPatch
+async def test_a_paced_queue_is_not_read_again_while_what_was_found_waits(
+    database_url: str, tmp_path: Path, monkeypatch: MonkeyPatch
 ) -> None:
-    """One process writes a SQLite file and hands its dispatcher every send it queues: while
-    what a look found waits for its channel's pace, looking again would find the same, so
-    no look is made (with 100,000 queued, each look reads them all)."""
-    async with campaign_held_back(tmp_path, monkeypatch, counted_looks) as (run, looks):
+    """The dispatcher is handed every send its node queues (and, on PostgreSQL, told of
+    other nodes'): while what a look found waits for its channel's pace, looking again
+    would find the same, so no look is made (with 100,000 queued, each look reads them
+    all). Its own node's sends do not count as another's."""
+    async with campaign_held_back(tmp_path, monkeypatch, counted_looks, database_url) as (
+        run,
+        looks,
+    ):
         await asyncio.sleep(1.5)  # six times what a look found was kept for before
         await reply_through_the_api(run, "visitor-1")  # a wake-up and a send, handed over
         await eventually(lambda: run.script("chat").sent)
@@ -297,16 +305,56 @@ async def test_on_sqlite_a_paced_queue_is_not_read_again_while_what_was_found_wa
         assert len(run.script("sms").sent) == 1  # the clock stood still
 
 
+async def test_a_send_another_node_queues_is_looked_for_at_once(
+    tmp_path: Path, monkeypatch: MonkeyPatch, postgres_url: str
+) -> None:
+    """While what a look found waits for its pace, a send queued through another node on
+    the same PostgreSQL database (not handed to this node's dispatcher) is told of by the
+    database: this node looks for it at once instead of when what it found goes stale."""
+    with fresh_postgres(postgres_url) as url:
+        async with campaign_held_back(tmp_path, monkeypatch, database_url=url) as (run, looks):
+            await run.queue_through_another_node("visitor-1", "from node b", channel_id="chat")
+            sent = await eventually(lambda: run.script("chat").sent)
+            assert [part.recipient for part in sent] == ["visitor-1"]
+            assert len(looks) == 1
+
+
+async def test_a_send_another_node_lets_go_of_is_looked_for_at_once(
+    tmp_path: Path, monkeypatch: MonkeyPatch, postgres_url: str
+) -> None:
+    """A node stopping lets go of the sends it claimed ahead of its workers: another node's
+    dispatcher, its own look's findings waiting for their pace, is told and sends them."""
+    with fresh_postgres(postgres_url) as url:
+        async with campaign_held_back(tmp_path, monkeypatch, database_url=url) as (run, looks):
+            store = run.storing("visitor-1", "claimed by node b", channel_id="chat")
+
+            def store_claimed(session: Session) -> str:
+                message_id = store(session)
+                session.flush()
+                claim = session.get_one(DeliveryRow, message_id)
+                claim.claimed_until = now() + timedelta(minutes=1)
+                return message_id
+
+            message_id = await run.write_as_another_node(store_claimed)
+            await asyncio.sleep(0.5)
+            assert run.script("chat").sent == []  # node b's claim holds
+            await run.write_as_another_node(releaser([message_id]))
+            sent = await eventually(lambda: run.script("chat").sent)
+            assert [part.message_id for part in sent] == [message_id]
+            assert len(looks) == 2  # when node b queued it (it found it claimed) and let go
+
+
 @asynccontextmanager
 async def campaign_held_back(
     tmp_path: Path,
     monkeypatch: MonkeyPatch,
     looks_from_now: Callable[[MonkeyPatch], list[datetime]] | None = None,
+    database_url: str | None = None,
 ) -> AsyncIterator[tuple[Running, list[datetime]]]:
     """Ten SMS found by a look and held back by their pace (one a second, on a clock that
     stands still), and the looks made from then on (by default with what was found kept
     fresh for a minute: see `no_look_for_a_minute`)."""
-    async with sms_waiting_for_its_pace(tmp_path, 10, "spring sale") as (run, _):
+    async with sms_waiting_for_its_pace(tmp_path, 10, "spring sale", database_url) as (run, _):
         dispatcher = run.app[DISPATCHER]
         await eventually(lambda: dispatcher._ahead)
         yield run, (looks_from_now or no_look_for_a_minute)(monkeypatch)
@@ -316,7 +364,7 @@ def no_look_for_a_minute(monkeypatch: MonkeyPatch) -> list[datetime]:
     """Keep what the last look found fresh for a minute, so that no round looks again for
     its sake; answers the looks made from now on, which the test expects none of."""
     monkeypatch.setattr(dispatch_module, "AHEAD_SECONDS", 60.0)
-    monkeypatch.setattr(dispatch_module, "ALONE_KEEP_SECONDS", 60.0)
+    monkeypatch.setattr(dispatch_module, "TOLD_KEEP_SECONDS", 60.0)
     return counted_looks(monkeypatch)
 
 
