@@ -72,7 +72,7 @@ class OutboxWakeups:
         url: str,
         woken: Callable[[int], None],
         listening: Callable[[bool], None],
-        sends_queued: Callable[[int], None] = lambda backend_pid: None,
+        sends_queued: Callable[[int], None],
     ) -> None:
         self._conninfo = conninfo(url)
         self._woken = woken

@@ -477,11 +477,11 @@ class Dispatcher:
             if len(chosen) >= free:
                 left += candidates[n:]
                 break
+            if candidate.message_id in self._jobs:
+                continue
             channel_id = candidate.channel_id
             if channel_id in full:
                 left.append(candidate)
-                continue
-            if candidate.message_id in self._jobs:
                 continue
             limit = self.pacer.in_flight_limit(channel_id)
             if limit is not None and self._busy[channel_id] + taking[channel_id] >= limit:

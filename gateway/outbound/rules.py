@@ -106,7 +106,6 @@ def send_message(
             updated_at=now,
         )
         session.add(delivery)
-        tell_sends_queued(session)
     if token_name is not None and idempotency_key is not None:
         session.add(
             IdempotencyRow(
@@ -118,6 +117,8 @@ def send_message(
     if delivery is not None and sent_when_stored(directory, delivery.channel_id):
         accepted = Accepted(message.id, delivery.channel_id, conversation.id, message.id, now)
         record_accepted(session, [accepted])
+    elif delivery is not None:
+        tell_sends_queued(session)  # (one recorded SENT as stored is nobody's to send)
     return message, delivery
 
 

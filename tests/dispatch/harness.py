@@ -34,6 +34,7 @@ from gateway.domain.participants import conversation_for
 from gateway.events.feed import QueuedSend
 from gateway.outbound.dispatcher import Dispatcher
 from gateway.outbound.rules import SendRequest, send_message
+from gateway.outbound.send_many import SendItem, store_sends
 from gateway.outbound.sent import hand_over
 from gateway.state import Gateway
 from gateway.store.database import create_db_engine
@@ -207,11 +208,29 @@ class Running:
         return message_id
 
     async def queue_through_another_node(
-        self, address: str, text: str | None = None, channel_id: str = "sms"
+        self, address: str, text: str | None = None, channel_id: str = "sms", *, batched: bool
     ) -> str:
         """Store a business message to `address` as another node on the same PostgreSQL
-        database does (connections of its own, nothing handed to this node's dispatcher)."""
-        return await self.write_as_another_node(self.storing(address, text, channel_id))
+        database does (connections of its own, nothing handed to this node's dispatcher):
+        `batched` as its sendMessage does (`store_sends`), else as its inbox page does."""
+        if not batched:
+            return await self.write_as_another_node(self.storing(address, text, channel_id))
+        directory = self.gateway.directory
+        wire = {"basic": {"items": [{"text": text or "hello"}]}}
+
+        def store(session: Session) -> str:
+            conversation, _, _ = conversation_for(session, channel_id, Participant(address))
+            request = SendRequest(
+                conversation.id,
+                MessageContent.model_validate(wire),
+                target_channel_ids=[channel_id],
+            )
+            [answer] = store_sends(
+                session, [SendItem(request, ("appId", "tests"), now(), directory)]
+            )
+            return str(answer["message"]["id"])
+
+        return await self.write_as_another_node(store)
 
     async def write_as_another_node(self, write: Callable[[Session], T]) -> T:
         """Commit `write` on connections of its own, as another node on the same PostgreSQL

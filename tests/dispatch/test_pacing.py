@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
+import pytest
 from pytest import MonkeyPatch
 from sqlmodel import Session
 
@@ -305,15 +306,18 @@ async def test_a_paced_queue_is_not_read_again_while_what_was_found_waits(
         assert len(run.script("sms").sent) == 1  # the clock stood still
 
 
+@pytest.mark.parametrize("batched", [True, False], ids=["sendMessage", "inbox page"])
 async def test_a_send_another_node_queues_is_looked_for_at_once(
-    tmp_path: Path, monkeypatch: MonkeyPatch, postgres_url: str
+    tmp_path: Path, monkeypatch: MonkeyPatch, postgres_url: str, batched: bool
 ) -> None:
     """While what a look found waits for its pace, a send queued through another node on
     the same PostgreSQL database (not handed to this node's dispatcher) is told of by the
     database: this node looks for it at once instead of when what it found goes stale."""
     with fresh_postgres(postgres_url) as url:
         async with campaign_held_back(tmp_path, monkeypatch, database_url=url) as (run, looks):
-            await run.queue_through_another_node("visitor-1", "from node b", channel_id="chat")
+            await run.queue_through_another_node(
+                "visitor-1", "from node b", channel_id="chat", batched=batched
+            )
             sent = await eventually(lambda: run.script("chat").sent)
             assert [part.recipient for part in sent] == ["visitor-1"]
             assert len(looks) == 1
