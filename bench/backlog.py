@@ -248,7 +248,7 @@ async def one_round(
             f"{small.sent_per_second:.1f} and {large.sent_per_second:.1f} a second",
             min(small.sent_per_second, large.sent_per_second) >= 0.9 * RATE,
         ),
-        Check("daemon log, ERROR lines", db, str(len(errors)), not errors),
+        Check("daemon log, ERROR lines", db, harness.errors_detail(errors), not errors),
     )
     report.note(
         f"{db}: Messenger replies timed over {sizes.seconds:g} s after the measure, "

@@ -267,6 +267,12 @@ def error_lines(log: Path, since: int = 0) -> list[str]:
     return found
 
 
+def errors_detail(errors: list[str]) -> str:
+    """How many ERROR lines a daemon logged, and the first in short: a bench's table says
+    what went wrong, since the daemon's folder is gone when it ends (unless BENCH_KEEP)."""
+    return f"{len(errors)}" + (f": {summary(errors[0])}" if errors else "")
+
+
 def summary(line: str) -> str:
     """One log line in short: who logged what, and the last line of its traceback."""
     try:

@@ -74,7 +74,7 @@ async def one_round(
                 report.add(*rows)
                 report.notes += notes
             errors = harness.error_lines(stage.daemon.log)
-        detail = f"{len(errors)}" + (f": {harness.summary(errors[0])}" if errors else "")
+        detail = harness.errors_detail(errors)
         report.add(Check("daemon log, ERROR lines", stage.database, detail, not errors))
 
 

@@ -182,7 +182,7 @@ async def measure(folder: Path, sizes: Sizes, fakes: harness.Fakes, report: Repo
             + (f" ({failures[0]})" if failures else ""),
             not (missing or twice or wrong or failures),
         ),
-        Check("daemons' logs, ERROR lines", db, str(len(errors)), not errors),
+        Check("daemons' logs, ERROR lines", db, harness.errors_detail(errors), not errors),
     )
     report.note(
         f"two nodes on one database; {VISITORS} visitors connected to node B; "

@@ -194,7 +194,7 @@ async def one_round(
         Figure(f"{name}, sendMessage p99 ms", db, p99, raw_p99, RAW, Below(50), 1),
         Check(f"{name}, API answers", db, refused, not gateway.failed),
         counted.check(f"{name}, sent exactly once", db, "sent"),
-        Check("daemon log, ERROR lines", db, str(len(errors)), not errors),
+        Check("daemon log, ERROR lines", db, harness.errors_detail(errors), not errors),
     )
     report.note(
         f"{name} on {db}: share of a core used by the daemon {gateway.server_cpu:.2f}, the fake "

@@ -140,7 +140,12 @@ async def one_round(
         report.add(
             answers(f"{name}, answers", stage.database, run),
             counted.check(f"{name}, stored exactly once", stage.database),
-            Check(f"{name}, daemon log ERROR lines", stage.database, f"{len(errors)}", not errors),
+            Check(
+                f"{name}, daemon log ERROR lines",
+                stage.database,
+                harness.errors_detail(errors),
+                not errors,
+            ),
         )
         cores = os.cpu_count() or 1
         gateway_share = gateway_used / run.seconds

@@ -313,7 +313,7 @@ async def one_round(
             "",
             AtMost(0),
         ),
-        Check("daemon log, ERROR lines", db, str(len(errors)), not errors),
+        Check("daemon log, ERROR lines", db, harness.errors_detail(errors), not errors),
     )
     report.note(
         f"web chat on {db}: {len(visitors):,} visitors from {sizes.client_processes} client "

@@ -29,6 +29,7 @@ from channels.links import links_as_text
 from gateway.backoff import Uniform, sleep_until_woken
 from gateway.clock import now
 from gateway.events.feed import QueuedSend
+from gateway.events.wakeups import tell_sends_queued
 from gateway.outbound.claim import (
     Candidate,
     Due,
@@ -165,6 +166,8 @@ class Dispatcher:
         self._ended: dict[str, None] = {}
         #: another node queued sends since the last look (PostgreSQL)
         self._queued_elsewhere = False
+        #: a stop dropped retries this node was timing: the other nodes are told as it ends
+        self._retries_dropped = False
 
     def wake(self, queued: Sequence[QueuedSend] = ()) -> None:
         """Look for due deliveries now (after a commit, or from the retry sweep); `queued`
@@ -199,6 +202,8 @@ class Dispatcher:
         if self._deadline is None:
             self._deadline = asyncio.get_running_loop().time() + grace
         self._closing = True
+        if self._retries or self._next_due is not None:
+            self._retries_dropped = True
         for handle in self._retries.values():
             handle.cancel()
         self._retries.clear()
@@ -243,20 +248,29 @@ class Dispatcher:
                 "tried again once its claim's lease ends",
                 len(unanswered),
             )
-        if not unfinished:
+        # On PostgreSQL the other nodes may have looked before this node's retries were
+        # stored, and while a paced queue waits they look again only when told: told now,
+        # their next look finds when the first of them falls due.
+        tell = self._retries_dropped and not self.gateway.db.sqlite
+        if not unfinished and not tell:
             return
 
         def settle_claims(session: Session) -> None:
             releaser(idle)(session)
             lease_keeper(unanswered)(session)
+            if tell:
+                tell_sends_queued(session)
 
         try:
             await self.gateway.db.write(settle_claims)
         except Exception:
-            log.warning(
-                "could not let go of %d claimed deliveries; their lease will lapse",
-                len(unfinished),
-            )
+            if unfinished:
+                log.warning(
+                    "could not let go of %d claimed deliveries; their lease will lapse",
+                    len(unfinished),
+                )
+            else:
+                log.warning("could not tell the other nodes of this node's retries")
 
     async def _run(self) -> None:
         while not self._closing:

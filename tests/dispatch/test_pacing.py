@@ -348,6 +348,40 @@ async def test_a_send_another_node_lets_go_of_is_looked_for_at_once(
             assert len(looks) == 2  # when node b queued it (it found it claimed) and let go
 
 
+async def test_a_retry_another_node_timed_as_it_stopped_is_sent_when_due(
+    tmp_path: Path, monkeypatch: MonkeyPatch, postgres_url: str
+) -> None:
+    """Node b times the retry of a reply its provider refused for now, and stops before it
+    falls due. This node, whose last look was before that and which looks again only when
+    told while what it found waits for its pace, is told by node b's stop, and sends the
+    reply when its retry falls due."""
+    with fresh_postgres(postgres_url) as url:
+        async with campaign_held_back(tmp_path, monkeypatch, database_url=url) as (run, _):
+            dispatcher, feed = run.app[DISPATCHER], run.gateway.feed
+            # this node hears nothing while node b queues and sends (else it might look, and
+            # send the reply first); node b sends unpaced what of the campaign it finds
+            feed.queued_elsewhere.remove(dispatcher.look_again)
+            node_b_channels = [fake_channel("sms"), fake_channel("chat")]
+            async with running(
+                tmp_path / "b.sqlite", node_b_channels, delays=(2.0,), database_url=url
+            ) as node_b:
+                node_b.script("chat").errors.append(SendError("busy", retryable=True))
+                message_id = await node_b.queue("visitor-1", "from node b", channel_id="chat")
+                await eventually(lambda: retry_timed(node_b, message_id))
+                await eventually(lambda: not node_b.app[DISPATCHER]._jobs)  # (the SMS too)
+                feed.queued_elsewhere.append(dispatcher.look_again)
+            assert run.script("chat").calls == []
+            sent = await eventually(lambda: run.script("chat").sent)
+            assert [part.message_id for part in sent] == [message_id]
+            assert len(node_b.script("chat").calls) == 1  # refused; this node sent the retry
+
+
+async def retry_timed(run: Running, message_id: str) -> bool:
+    """Whether the delivery of `message_id` was tried, refused, and waits for its retry."""
+    row = await run.delivery(message_id)
+    return row.status == "PENDING" and row.attempts == 1 and row.claimed_until is None
+
+
 @asynccontextmanager
 async def campaign_held_back(
     tmp_path: Path,
