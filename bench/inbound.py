@@ -74,8 +74,11 @@ async def one_round(
                 report.add(*rows)
                 report.notes += notes
             errors = harness.error_lines(stage.daemon.log)
-        detail = harness.errors_detail(errors)
-        report.add(Check("daemon log, ERROR lines", stage.database, detail, not errors))
+        report.add(
+            Check(
+                "daemon log, ERROR lines", stage.database, harness.errors_detail(errors), not errors
+            )
+        )
 
 
 async def main() -> int:

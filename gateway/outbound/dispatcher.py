@@ -166,8 +166,9 @@ class Dispatcher:
         self._ended: dict[str, None] = {}
         #: another node queued sends since the last look (PostgreSQL)
         self._queued_elsewhere = False
-        #: a stop dropped retries this node was timing: the other nodes are told as it ends
-        self._retries_dropped = False
+        #: a stop left sends due later (or due, and not sent) that the other nodes' last
+        #: looks may not know of: they are told as it ends (PostgreSQL)
+        self._tell_as_it_ends = False
 
     def wake(self, queued: Sequence[QueuedSend] = ()) -> None:
         """Look for due deliveries now (after a commit, or from the retry sweep); `queued`
@@ -202,8 +203,8 @@ class Dispatcher:
         if self._deadline is None:
             self._deadline = asyncio.get_running_loop().time() + grace
         self._closing = True
-        if self._retries or self._next_due is not None:
-            self._retries_dropped = True
+        if self._retries or self._next_due is not None or self._queued or self._behind:
+            self._tell_as_it_ends = True
         for handle in self._retries.values():
             handle.cancel()
         self._retries.clear()
@@ -248,10 +249,10 @@ class Dispatcher:
                 "tried again once its claim's lease ends",
                 len(unanswered),
             )
-        # On PostgreSQL the other nodes may have looked before this node's retries were
-        # stored, and while a paced queue waits they look again only when told: told now,
-        # their next look finds when the first of them falls due.
-        tell = self._retries_dropped and not self.gateway.db.sqlite
+        # On PostgreSQL the other nodes may have looked before this node's retries (or the
+        # lease of an unanswered send) were stored, and while a paced queue waits they look
+        # again only when told: told now, their next look finds when the first falls due.
+        tell = (self._tell_as_it_ends or bool(unanswered)) and not self.gateway.db.sqlite
         if not unfinished and not tell:
             return
 
@@ -270,7 +271,7 @@ class Dispatcher:
                     len(unfinished),
                 )
             else:
-                log.warning("could not tell the other nodes of this node's retries")
+                log.warning("could not tell the other nodes of the sends this node leaves")
 
     async def _run(self) -> None:
         while not self._closing:
@@ -714,6 +715,7 @@ class Dispatcher:
         if previous is not None:
             previous.cancel()
         if self._closing:
+            self._tell_as_it_ends = True  # (refused during the stop's grace)
             return
         if len(self._retries) >= self._usual_look:
             # a look when the first of these falls due, whatever the last one found

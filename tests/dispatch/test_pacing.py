@@ -12,7 +12,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 from pytest import MonkeyPatch
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 import gateway.outbound.dispatcher as dispatch_module
 from channels import SendError
@@ -363,17 +363,35 @@ async def test_a_retry_another_node_timed_as_it_stopped_is_sent_when_due(
             feed.queued_elsewhere.remove(dispatcher.look_again)
             node_b_channels = [fake_channel("sms"), fake_channel("chat")]
             async with running(
-                tmp_path / "b.sqlite", node_b_channels, delays=(2.0,), database_url=url
+                tmp_path / "b.sqlite", node_b_channels, delays=(4.0,), database_url=url
             ) as node_b:
                 node_b.script("chat").errors.append(SendError("busy", retryable=True))
                 message_id = await node_b.queue("visitor-1", "from node b", channel_id="chat")
                 await eventually(lambda: retry_timed(node_b, message_id))
-                await eventually(lambda: not node_b.app[DISPATCHER]._jobs)  # (the SMS too)
+                # node b stops with nothing claimed: letting a claim go would tell this node
+                await eventually(lambda: campaign_all_claimed(run))
+                await eventually(lambda: not node_b.app[DISPATCHER]._jobs)
                 feed.queued_elsewhere.append(dispatcher.look_again)
             assert run.script("chat").calls == []
             sent = await eventually(lambda: run.script("chat").sent)
             assert [part.message_id for part in sent] == [message_id]
             assert len(node_b.script("chat").calls) == 1  # refused; this node sent the retry
+
+
+async def campaign_all_claimed(run: Running) -> bool:
+    """Whether every SMS of the campaign left to send is claimed (by this node)."""
+
+    def unclaimed(session: Session) -> int:
+        rows = session.exec(
+            select(DeliveryRow).where(
+                DeliveryRow.channel_id == "sms",
+                DeliveryRow.status == "PENDING",
+                col(DeliveryRow.claimed_until).is_(None),
+            )
+        )
+        return len(list(rows))
+
+    return await run.read(unclaimed) == 0
 
 
 async def retry_timed(run: Running, message_id: str) -> bool:
