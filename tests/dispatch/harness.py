@@ -130,6 +130,7 @@ def gateway_config(
     database_url: str | None = None,
     webhooks: Sequence[Webhook] = (),
     tokens: Mapping[str, str] | None = None,
+    shutdown_grace: float | None = None,
 ) -> GatewayConfig:
     """The configuration of a dispatch test's gateway: channels (tables or TOML text) on the
     SQLite file `db` (or `database_url`), no business name, these retry delays and workers."""
@@ -145,6 +146,7 @@ def gateway_config(
         channels=list(channels),
         webhooks=webhooks,
         tokens=tokens or {},
+        shutdown_grace=shutdown_grace,
         extra=extra,
     )
 
@@ -346,6 +348,7 @@ async def running(
     database_url: str | None = None,
     webhooks: Sequence[Webhook] = (),
     tokens: Mapping[str, str] | None = None,
+    shutdown_grace: float | None = None,
 ) -> AsyncIterator[Running]:
     """A started gateway on the SQLite file `db` (or `database_url`) with these channels
     (default: a fake `sms`), sending through `adapters` (default: the in-test `fake` type)."""
@@ -358,6 +361,7 @@ async def running(
         database_url=database_url,
         webhooks=webhooks,
         tokens=tokens,
+        shutdown_grace=shutdown_grace,
     )
     async with live_gateway(
         config,

@@ -348,34 +348,53 @@ async def test_a_send_another_node_lets_go_of_is_looked_for_at_once(
             assert len(looks) == 2  # when node b queued it (it found it claimed) and let go
 
 
-async def test_a_retry_another_node_timed_as_it_stopped_is_sent_when_due(
-    tmp_path: Path, monkeypatch: MonkeyPatch, postgres_url: str
+@pytest.mark.parametrize("left", ["refused", "unanswered"])
+async def test_a_send_another_node_left_as_it_stopped_is_sent_when_due(
+    tmp_path: Path, monkeypatch: MonkeyPatch, postgres_url: str, left: str
 ) -> None:
-    """Node b times the retry of a reply its provider refused for now, and stops before it
-    falls due. This node, whose last look was before that and which looks again only when
-    told while what it found waits for its pace, is told by node b's stop, and sends the
-    reply when its retry falls due."""
+    """Node b stops leaving a reply to be sent later: its provider refused it for now (its
+    retry timed), or had not answered it when the stop's grace ended (tried again once its
+    claim's lease ends). This node, whose last look was before that and which looks again
+    only when told while what it found waits for its pace, is told by node b's stop, and
+    sends the reply when it falls due."""
+    options = Options(
+        uniform=fixed_jitter,
+        sweep_seconds=0.2,
+        lease=timedelta(seconds=4),
+        send_timeout=3.0,
+    )
     with fresh_postgres(postgres_url) as url:
         async with campaign_held_back(tmp_path, monkeypatch, database_url=url) as (run, _):
             dispatcher, feed = run.app[DISPATCHER], run.gateway.feed
             # this node hears nothing while node b queues and sends (else it might look, and
             # send the reply first); node b sends unpaced what of the campaign it finds
             feed.queued_elsewhere.remove(dispatcher.look_again)
-            node_b_channels = [fake_channel("sms"), fake_channel("chat")]
             async with running(
-                tmp_path / "b.sqlite", node_b_channels, delays=(4.0,), database_url=url
+                tmp_path / "b.sqlite",
+                [fake_channel("sms"), fake_channel("chat")],
+                delays=(4.0,),
+                database_url=url,
+                options=options,
+                shutdown_grace=1.0,
             ) as node_b:
-                node_b.script("chat").errors.append(SendError("busy", retryable=True))
+                chat = node_b.script("chat")
+                if left == "refused":
+                    chat.errors.append(SendError("busy", retryable=True))
+                else:
+                    chat.gate = asyncio.Event()  # never opened
                 message_id = await node_b.queue("visitor-1", "from node b", channel_id="chat")
-                await eventually(lambda: retry_timed(node_b, message_id))
-                # node b stops with nothing claimed: letting a claim go would tell this node
+                if left == "refused":
+                    await eventually(lambda: retry_timed(node_b, message_id))
+                else:
+                    await eventually(lambda: chat.calls)
+                # node b stops with no other claim: letting a claim go would tell this node
                 await eventually(lambda: campaign_all_claimed(run))
-                await eventually(lambda: not node_b.app[DISPATCHER]._jobs)
+                await eventually(lambda: set(node_b.app[DISPATCHER]._jobs) <= {message_id})
                 feed.queued_elsewhere.append(dispatcher.look_again)
             assert run.script("chat").calls == []
             sent = await eventually(lambda: run.script("chat").sent)
             assert [part.message_id for part in sent] == [message_id]
-            assert len(node_b.script("chat").calls) == 1  # refused; this node sent the retry
+            assert (len(chat.calls), chat.sent) == (1, [])  # this node sent it
 
 
 async def campaign_all_claimed(run: Running) -> bool:
