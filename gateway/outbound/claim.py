@@ -395,7 +395,11 @@ def lease_keeper(ids: list[str]) -> Callable[[Session], int]:
             )
             .values(next_attempt_at=col(DeliveryRow.claimed_until))
         )
-        return int(getattr(result, "rowcount", 0) or 0)
+        kept = int(getattr(result, "rowcount", 0) or 0)
+        if kept:
+            # another node's last look may not know it falls due when the lease ends
+            tell_sends_queued(session)
+        return kept
 
     return keep
 

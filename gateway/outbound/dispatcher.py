@@ -249,10 +249,11 @@ class Dispatcher:
                 "tried again once its claim's lease ends",
                 len(unanswered),
             )
-        # On PostgreSQL the other nodes may have looked before this node's retries (or the
-        # lease of an unanswered send) were stored, and while a paced queue waits they look
-        # again only when told: told now, their next look finds when the first falls due.
-        tell = (self._tell_as_it_ends or bool(unanswered)) and not self.gateway.db.sqlite
+        # On PostgreSQL the other nodes may have looked before this node's retries were
+        # stored, and while a paced queue waits they look again only when told: told now,
+        # their next look finds when the first falls due (a claim let go or kept until its
+        # lease ends tells them too, as it is written).
+        tell = self._tell_as_it_ends and not self.gateway.db.sqlite
         if not unfinished and not tell:
             return
 

@@ -169,6 +169,11 @@ def fixed_jitter(low: float, high: float) -> float:
     return 1.0
 
 
+def text_content(text: str | None) -> dict[str, Any]:
+    """A message's content on the wire: `text` (by default "hello") and nothing else."""
+    return {"basic": {"items": [{"text": text or "hello"}]}}
+
+
 @dataclass
 class Running:
     """A started gateway with the in-test adapter, and helpers to queue and watch sends."""
@@ -218,13 +223,12 @@ class Running:
         if not batched:
             return await self.write_as_another_node(self.storing(address, text, channel_id))
         directory = self.gateway.directory
-        wire = {"basic": {"items": [{"text": text or "hello"}]}}
 
         def store(session: Session) -> str:
             conversation, _, _ = conversation_for(session, channel_id, Participant(address))
             request = SendRequest(
                 conversation.id,
-                MessageContent.model_validate(wire),
+                MessageContent.model_validate(text_content(text)),
                 target_channel_ids=[channel_id],
             )
             [answer] = store_sends(
@@ -258,7 +262,7 @@ class Running:
         content: dict[str, Any] | None = None,
     ) -> Callable[[Session], str]:
         """The write that stores a business message to `address`, as the API's does."""
-        wire = content or {"basic": {"items": [{"text": text or "hello"}]}}
+        wire = content or text_content(text)
         directory = self.gateway.directory
 
         def store(session: Session) -> str:
