@@ -213,6 +213,10 @@ class Sweeps:
     async def stop(self, grace: float) -> None:
         """Start no more jobs; wait up to `grace` seconds for those running."""
         self.scheduler.pause()
+        # A run the scheduler started just before the pause is a task that has not begun:
+        # one turn of the loop lets it begin, so it is waited for below instead of being
+        # cancelled at the end of the stop (which APScheduler logs as an ERROR).
+        await asyncio.sleep(0)
         if self._running:
             _, left = await asyncio.wait(set(self._running), timeout=grace)
             if left:
