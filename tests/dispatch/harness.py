@@ -26,6 +26,7 @@ from channels import (
     OutboundPart,
     Participant,
     Route,
+    SendError,
     SendResult,
 )
 from gateway.background import DISPATCHER, Options
@@ -42,6 +43,7 @@ from gateway.store.models import DeliveryRow, MessageRow
 from tests.support.config import Channel, GatewayConfig, Webhook, channel
 from tests.support.databases import sqlite_url
 from tests.support.live import LiveGateway, live_gateway
+from tests.support.polling import eventually
 
 T = TypeVar("T")
 _ids = itertools.count(1)
@@ -330,6 +332,26 @@ class Running:
         row = await self.read(lambda s: s.get(DeliveryRow, message_id))
         assert row is not None
         return row
+
+    async def retry_timed(self, message_id: str) -> bool:
+        """Whether the delivery of `message_id` was tried, refused, and waits for its retry."""
+        row = await self.delivery(message_id)
+        return row.status == "PENDING" and row.attempts == 1 and row.claimed_until is None
+
+    async def leave_a_reply(self, left: str, address: str, text: str) -> str:
+        """Queue a reply on `chat` that its provider refuses for now (`refused`: its retry is
+        timed) or never answers (`unanswered`), and wait until it is so; its message id."""
+        chat = self.script("chat")
+        if left == "refused":
+            chat.errors.append(SendError("busy", retryable=True))
+        else:
+            chat.gate = asyncio.Event()  # never opened
+        message_id = await self.queue(address, text, channel_id="chat")
+        if left == "refused":
+            await eventually(lambda: self.retry_timed(message_id))
+        else:
+            await eventually(lambda: chat.calls)
+        return message_id
 
     async def notes(self) -> list[str]:
         """The texts of the system notes the gateway wrote, oldest first."""

@@ -378,15 +378,7 @@ async def test_a_send_another_node_left_as_it_stopped_is_sent_when_due(
                 shutdown_grace=1.0,
             ) as node_b:
                 chat = node_b.script("chat")
-                if left == "refused":
-                    chat.errors.append(SendError("busy", retryable=True))
-                else:
-                    chat.gate = asyncio.Event()  # never opened
-                message_id = await node_b.queue("visitor-1", "from node b", channel_id="chat")
-                if left == "refused":
-                    await eventually(lambda: retry_timed(node_b, message_id))
-                else:
-                    await eventually(lambda: chat.calls)
+                message_id = await node_b.leave_a_reply(left, "visitor-1", "from node b")
                 # node b stops with no other claim: letting a claim go would tell this node
                 await eventually(lambda: campaign_all_claimed(run))
                 await eventually(lambda: set(node_b.app[DISPATCHER]._jobs) <= {message_id})
@@ -411,12 +403,6 @@ async def campaign_all_claimed(run: Running) -> bool:
         return len(list(rows))
 
     return await run.read(unclaimed) == 0
-
-
-async def retry_timed(run: Running, message_id: str) -> bool:
-    """Whether the delivery of `message_id` was tried, refused, and waits for its retry."""
-    row = await run.delivery(message_id)
-    return row.status == "PENDING" and row.attempts == 1 and row.claimed_until is None
 
 
 @asynccontextmanager
