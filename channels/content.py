@@ -58,8 +58,9 @@ def _integral(value: Any) -> Any:
     return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
-#: a size in pixels: an integer from 1 (a JSON number without fraction; never a boolean)
-Pixels = Annotated[int, Field(ge=1), BeforeValidator(_integral)]
+#: a size in pixels: an integer from 1 to 2**31 - 1, what image formats' headers can hold (a
+#: JSON number without fraction; never a boolean)
+Pixels = Annotated[int, Field(ge=1, le=2**31 - 1), BeforeValidator(_integral)]
 
 
 class Image(Model):
@@ -129,6 +130,20 @@ class Template(Model):
     image_url: MediaUrl | None = None
     buttons: list[Button] | None = Field(default=None, max_length=10)
     orientation: Literal["PORTRAIT", "LANDSCAPE"] | None = None
+
+    @model_validator(mode="after")
+    def _shows_something(self) -> Template:
+        # render() leaves out a blank title and blank lines: a card of nothing but those would
+        # be sent as no part at all, and the delivery recorded SENT
+        shown = (
+            (self.title is not None and self.title.strip())
+            or any(line.strip() for line in self.text_lines or [])
+            or self.image_url
+            or self.buttons
+        )
+        if not shown:
+            raise ValueError("a card shows a title, a text line, an image or a button")
+        return self
 
 
 class FormField(Model):

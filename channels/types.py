@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+#: the largest message sequence (a conversation's messages are numbered from 1); the column is
+#: an INTEGER, 32 bits on PostgreSQL, so a number a client sends beyond it names no message and
+#: must be refused before it reaches a query
+MAX_SEQUENCE = 2**31 - 1
+
 
 class ChannelType(StrEnum):
     """What kind of transport a channel is (SPEC section 1); plug-ins may use others."""

@@ -246,7 +246,7 @@ def parse_config(text: str, source: str | None = None) -> Config:
         problems.extend(describe(exc))
         raise ConfigError(problems) from None
     for channel_id, table in config.channels.items():
-        if not CHANNEL_ID.match(channel_id):
+        if not CHANNEL_ID.fullmatch(channel_id):
             problems.append(
                 f"config error: channels.{channel_id}: channel ids are lower-case letters, "
                 "digits, '_' and '-', starting with a letter or digit"

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from channels import MessageContent, holds_unstorable
+from channels import MAX_SEQUENCE, MessageContent, holds_unstorable
 
 MAX_FRAME_CHARS = 256 * 1024
 MAX_ID_CHARS = 128
@@ -72,8 +72,8 @@ def _sequence(data: dict[str, Any], key: str) -> int:
     # SPEC sends sequences as strings of integers; plain JSON integers mean the same.
     value = data.get(key)
     if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 18:
-        return int(value)
-    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 10**18:
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_SEQUENCE:
         return value
     raise BadFrame(f'{key} must be a sequence number such as "12"')
 

@@ -7,11 +7,11 @@ such text would fail the write, on either database it must not be stored half-wa
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aiohttp import web
 
+from channels import json_input
 from channels.text import first_unstorable, unstorable
 from gateway.domain.errors import Refused
 
@@ -36,7 +36,9 @@ async def read_json_object(request: web.Request) -> dict[str, Any]:
     """The body as a JSON object whose every string can be stored; else Refused (400)."""
     raw = await request.read()  # over client_max_size: aiohttp raises 413
     try:
-        data = json.loads(raw)
+        data = json_input.loads(raw)
+    except json_input.UnstorableNumber as exc:
+        raise _invalid("body", f"{exc}: numbers are finite, integers at most 64 bits") from None
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise _invalid("body", "not valid JSON (or nested too deeply)") from None
     if not isinstance(data, dict):

@@ -230,6 +230,9 @@ async def test_sync_returns_the_history_after_a_sequence(
         {"type": "read", "sequence": True},
         {"type": "sync"},
         {"type": "sync", "afterSequence": "-1"},
+        # past the 32-bit sequence column, which PostgreSQL refuses to compare with
+        {"type": "read", "sequence": "2147483648"},
+        {"type": "sync", "afterSequence": 2**40},
     ],
 )
 async def test_a_bad_frame_gets_an_error_and_the_socket_stays_open(

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
+
 from tests.inbox_page.conftest import PAGE, PASSWORD, Inbox
 
 
@@ -84,3 +88,25 @@ async def test_the_page_is_served_with_a_strict_content_security_policy(inbox: I
     script = await inbox.client.get("/inbox/static/inbox.js")
     assert script.content_type == "application/javascript"
     assert (await inbox.client.get("/inbox/static/nothing.js")).status == 404
+
+
+@pytest.mark.parametrize(
+    "credentials",
+    [
+        {"username": "alice\ud800", "password": PASSWORD},
+        {"username": "alice", "password": "\ud800"},
+        {"username": "alice", "password": 12345},
+        {"username": ["alice"], "password": PASSWORD},
+        {"username": "alice"},
+    ],
+    ids=["lone surrogate in the name", "in the password", "a number", "a list", "no password"],
+)
+async def test_a_login_the_password_check_cannot_read_is_a_400(
+    inbox: Inbox, credentials: dict[str, Any]
+) -> None:
+    """A lone surrogate could be neither hashed for the limits nor checked: it was a 500."""
+    response = await inbox.client.post("/inbox/api/login", json=credentials, headers=PAGE)
+    body = await response.json()
+    assert response.status == 400, body
+    assert body["details"]["applicationError"]["code"] == "INVALID_REQUEST"
+    assert "ig_session" not in response.cookies

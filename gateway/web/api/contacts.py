@@ -59,7 +59,7 @@ def _check_identities(identities: list[IdentityIn], directory: Directory) -> Non
                     f"no channel {identity.channel_id!r} is configured",
                 )
             )
-        elif info.channel_type == "SMS" and not E164.match(identity.address):
+        elif info.channel_type == "SMS" and not E164.fullmatch(identity.address):
             problems.append(
                 (
                     f"identities.{index}.address",

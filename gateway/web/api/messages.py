@@ -8,7 +8,7 @@ from aiohttp import web
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
-from channels import Direction, Visibility
+from channels import Direction, Visibility, unstorable
 from gateway.clock import now
 from gateway.domain.directory import Directory
 from gateway.domain.errors import Refused, conversation_not_found
@@ -35,8 +35,11 @@ async def send(request: web.Request) -> web.Response:
     if body.message.content.system is not None:
         raise invalid("message.content.system", "system messages are written by the gateway only")
     key = request.headers.get("Idempotency-Key")
-    if key is not None and not 1 <= len(key) <= MAX_KEY_LENGTH:
-        raise invalid("Idempotency-Key", f"from 1 to {MAX_KEY_LENGTH} characters")
+    # header bytes that are not UTF-8 arrive as lone surrogates, which no database stores
+    if key is not None and (not 1 <= len(key) <= MAX_KEY_LENGTH or unstorable(key)):
+        raise invalid(
+            "Idempotency-Key", f"from 1 to {MAX_KEY_LENGTH} characters of UTF-8 without NUL"
+        )
     message = body.message
     send_request = SendRequest(
         conversation_id=body.conversation_id,

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from channels import MAX_SEQUENCE
 from channels.text import unstorable
 from gateway.web.api.errors import Invalid, invalid
 from gateway.web.numbers import ascii_int
@@ -24,8 +25,6 @@ DEFAULT_LIMIT = 30
 MAX_LIMIT = 100
 #: the longest cursor this API gives out is far shorter
 MAX_CURSOR = 1024
-#: a message sequence is a signed 64-bit integer in the database
-MAX_SEQUENCE = 2**63 - 1
 MAX_ID = 64
 #: a cursor continues past its key ("next") or comes back before it ("prev")
 FORWARD, BACKWARD = "next", "prev"
@@ -93,7 +92,7 @@ def sequence_key(cursor: Cursor) -> int:
     if len(cursor.key) != 1:
         raise forged()
     [sequence] = cursor.key
-    # JSON's true is a Python int too, and an integer past 64 bits overflows the database
+    # JSON's true is a Python int too, and a number past the column's range fails the query
     if type(sequence) is not int or not 0 <= sequence <= MAX_SEQUENCE:
         raise forged()
     return sequence

@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import ValidationError
 
-from channels import Direction, MessageContent, Visibility
+from channels import MAX_SEQUENCE, Direction, MessageContent, Visibility
 from gateway.clock import now
 from gateway.config import Agent
 from gateway.domain.errors import Refused
@@ -74,7 +74,9 @@ async def conversation(request: web.Request) -> web.Response:
     await _agent(request)
     gw = request.app[GATEWAY]
     conversation_id = request.match_info["id"]
-    before_seq = _int(request.query, "before", 0, 1, 2**62) if request.query.get("before") else None
+    before_seq = (
+        _int(request.query, "before", 0, 1, MAX_SEQUENCE) if request.query.get("before") else None
+    )
     data = await gw.db.read(
         lambda s: thread(s, conversation_id, gw.directory, gw.business, before=before_seq)
     )
