@@ -24,6 +24,17 @@ def find_identity(session: Session, channel_id: str, address: str) -> IdentityRo
     ).first()
 
 
+def retire_visitor(conversation: ConversationRow) -> None:
+    """Free the key of an anonymous visitor the site has identified.
+
+    `conversation`, the visitor's anonymous one, was merged into the identified person's: it
+    stays (its id answers as theirs) but no longer answers for the visitor's address. A token
+    still carrying that address (copied before the person logged in on a shared computer)
+    then opens a new, empty conversation, never the identified person's.
+    """
+    conversation.participant_id = f"identified:{conversation.id}"
+
+
 def resolve_contact(session: Session, contact_id: str) -> ContactRow | None:
     """The contact, following merges (a merged-away id answers as its target)."""
     contact = session.get(ContactRow, contact_id)

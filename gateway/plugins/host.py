@@ -33,6 +33,7 @@ from gateway.domain.participants import (
     find_conversation,
     find_identity,
     owner_of,
+    retire_visitor,
 )
 from gateway.domain.records import message_wire
 from gateway.domain.silent_visitors import forget_silent_visitors
@@ -195,6 +196,8 @@ class GatewayHost:
                     if old is not None:
                         old_conversation, _ = ensure_conversation(session, *owner_of(old))
                         merge_conversations(session, conversation, [old_conversation])
+                        if old_conversation.merged_into == conversation.id:
+                            retire_visitor(old_conversation)
             return ChatSession(
                 conversation_id=conversation.id,
                 participant_kind=conversation.participant_kind,  # type: ignore[arg-type]

@@ -122,3 +122,48 @@ async def test_a_forged_identity_is_refused(
         assert response.status == 403
     conversations = await api(live, "/inbox/v2/conversations")
     assert conversations["conversations"] == []
+
+
+async def history(live: LiveGateway, token: str) -> list[str]:
+    """The texts a socket opened with `token` is shown when it asks for everything."""
+    async with (
+        aiohttp.ClientSession() as http,
+        http.ws_connect(f"{live.url}/channels/chat/ws?token={token}") as ws,
+    ):
+        await ws.send_json({"type": "sync", "afterSequence": "0"})
+        while True:
+            frame = await ws.receive_json(timeout=5)
+            if frame["type"] == "history":
+                return [m["content"]["basic"]["items"][0]["text"] for m in frame["messages"]]
+
+
+async def test_a_token_copied_before_the_visitor_was_identified_opens_nothing_of_theirs(
+    start_gateway: StartGateway, twilio: FakeTwilio
+) -> None:
+    """On a shared computer, the anonymous token from before the person logged in used to
+    follow the merge into their conversation, read what they wrote and write into it."""
+    live = await start_gateway(channels("https://shop.example.com", twilio))
+    anonymous = await session(live, {})
+    await say(live, anonymous["token"], "before logging in")
+    signature = hmac.new(SECRET.encode(), b"alice", hashlib.sha256).hexdigest()
+    identified = await session(
+        live,
+        {"token": anonymous["token"], "identity": {"userId": "alice", "signature": signature}},
+    )
+    await say(live, identified["token"], "my card ends 4242")
+
+    renewed = await session(live, {"token": anonymous["token"]})
+    assert renewed["conversationId"] != identified["conversationId"]
+    assert "contactId" not in renewed
+    assert await history(live, anonymous["token"]) == []
+    await say(live, anonymous["token"], "from the copied token")
+
+    # the identified person keeps everything they wrote, before and after, and nothing else
+    assert await history(live, identified["token"]) == ["before logging in", "my card ends 4242"]
+    assert await texts(live, identified["conversationId"]) == [
+        "before logging in",
+        "my card ends 4242",
+    ]
+    # the anonymous conversation's id still answers as the identified one
+    merged = await api(live, f"/inbox/v2/conversations/{anonymous['conversationId']}")
+    assert merged["conversation"]["id"] == identified["conversationId"]
