@@ -183,14 +183,18 @@ class VisitorConnection:
         if not await self._may_write():
             await self._send(error_frame("RATE_LIMITED", "too many actions; wait a moment"))
             return
-        await self._simple(
-            ButtonPressed(
-                participant=self._participant,
-                message_id=frame.message_id,
-                interaction_id=frame.interaction_id,
-                occurred_at=datetime.now(UTC),
-            )
+        pressed = ButtonPressed(
+            participant=self._participant,
+            message_id=frame.message_id,
+            interaction_id=frame.interaction_id,
+            occurred_at=datetime.now(UTC),
         )
+        outcomes = await self._ingest([pressed])
+        if outcomes is None:
+            await self._send(error_frame("UNAVAILABLE", "the gateway could not record that"))
+        elif not any(outcome.stored for outcome in outcomes):
+            text = "no message of the business in this chat has that button"
+            await self._send(error_frame("BAD_FRAME", text))
 
     async def _simple(self, event: InboundEvent) -> None:
         if await self._ingest([event]) is None:

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from channels import MAX_SEQUENCE, MessageContent, holds_unstorable
 
-MAX_FRAME_CHARS = 256 * 1024
+MAX_FRAME_CHARS = 512 * 1024
 MAX_ID_CHARS = 128
 
 

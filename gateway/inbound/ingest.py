@@ -293,7 +293,13 @@ def _opt_change(
 def _button(session: Session, channel_id: str, event: ButtonPressed) -> IngestOutcome:
     conversation, identity, _ = conversation_for(session, channel_id, event.participant)
     message = session.get(MessageRow, event.message_id)
-    if message is None or message.conversation_id != conversation.id:
+    # only the business offers buttons: a card the participant wrote themselves (web chat
+    # visitors may send one) must not raise a press a CRM would act on
+    if (
+        message is None
+        or message.conversation_id != conversation.id
+        or message.direction != Direction.BUSINESS_TO_PARTICIPANT
+    ):
         return IngestOutcome(stored=False, conversation_id=conversation.id)
     if event.interaction_id not in _interaction_ids(message.content):
         return IngestOutcome(stored=False, conversation_id=conversation.id)

@@ -23,8 +23,10 @@ from gateway.store.spool import Spool
 
 log = logging.getLogger(__name__)
 
-#: the largest WebSocket frame a visitor may send
-MAX_FRAME_BYTES = 64 * 1024
+#: the largest WebSocket frame a visitor may send: above the adapters' own limits (a web chat
+#: frame of its largest valid message, 20 items of 4,096 characters, is up to 330 KB), so a
+#: frame too large for them gets their error frame; only a larger one closes the socket (1009)
+MAX_FRAME_BYTES = 1024 * 1024
 
 #: where provider webhooks wait while the database is away
 SPOOL = web.AppKey("spool", Spool)
