@@ -63,11 +63,18 @@ def ingest_events(
 ) -> IngestReport:
     """Apply every event of one provider request inside one transaction."""
     report = IngestReport()
+    # a provider's retry of a STOP (or START) that was stored already must not apply its
+    # keyword again: by then the customer may have said the opposite
+    repeated: set[str] = set()
     for event in events:
         if isinstance(event, InboundMessage):
             outcome = _message(session, channel_id, event, directory, report)
+            if outcome.duplicate:
+                repeated.add(event.participant.address)
         elif isinstance(event, StatusUpdate):
             outcome = _status(session, channel_id, event, directory)
+        elif isinstance(event, OptChange) and event.participant.address in repeated:
+            outcome = IngestOutcome(stored=False, duplicate=True)
         elif isinstance(event, OptChange):
             outcome = _opt_change(session, channel_id, event, directory)
         elif isinstance(event, ButtonPressed):

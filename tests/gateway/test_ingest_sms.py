@@ -84,6 +84,23 @@ async def test_stop_opts_the_contact_out_and_tells_the_agents(
         assert not session.exec(select(IdentityRow)).one().opted_out
 
 
+async def test_a_late_retry_of_stop_does_not_opt_out_a_customer_who_said_start(
+    start_gateway: StartGateway, twilio: FakeTwilio
+) -> None:
+    """Twilio retries a webhook it got no answer to, possibly after the customer's next one."""
+    live = await sms_gateway(start_gateway, twilio)
+    url = f"{live.url}/channels/sms/inbound"
+    stop_sid = "SM" + "6" * 32
+    await twilio.post_inbound(url, "+15557654321", "STOP", message_sid=stop_sid)
+    await twilio.post_inbound(url, "+15557654321", "START")
+    messages = count(live, MessageRow)
+    retry = await twilio.post_inbound(url, "+15557654321", "STOP", message_sid=stop_sid)
+    assert retry.status == 200
+    with Session(live.gateway.db.engine) as session:
+        assert not session.exec(select(IdentityRow)).one().opted_out
+    assert count(live, MessageRow) == messages, "neither the message nor a note again"
+
+
 async def test_an_oversize_webhook_is_refused_with_413(
     start_gateway: StartGateway, twilio: FakeTwilio
 ) -> None:
