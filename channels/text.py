@@ -15,7 +15,8 @@ from pydantic import BaseModel
 
 
 class UnstorableText(ValueError):
-    """An inbound event carries text no database can keep (a NUL character, a lone surrogate)."""
+    """An inbound event carries text no database can keep (a NUL character, a lone surrogate,
+    an id longer than its column)."""
 
 
 def unstorable(text: str) -> bool:
@@ -100,7 +101,42 @@ def _holds(value: Any) -> bool:
     return False
 
 
+#: the most characters an event's field may hold, by field name: the widths of the columns
+#: they are stored in (PostgreSQL refuses a longer value; SQLite would keep it, so the two
+#: databases would differ). Ids, addresses and payloads this long are not a provider's.
+LONGEST = {
+    "address": 255,
+    "participant_address": 255,
+    "provider_message_id": 255,
+    "interaction_id": 1000,
+    "error_code": 64,
+    "error_message": 2000,
+}
+
+
+def first_too_long(value: Any) -> str | None:
+    """The name of the first field of a dataclass (or one it holds) longer than LONGEST says."""
+    names = _field_names(type(value))
+    for name in names or ():
+        item = getattr(value, name)
+        if isinstance(item, str):
+            if len(item) > LONGEST.get(name, len(item)):
+                return name
+        elif item is not None and _field_names(type(item)) is not None:
+            inner = first_too_long(item)
+            if inner is not None:
+                return f"{name}.{inner}"
+    return None
+
+
 def refuse_unstorable(events: Iterable[object]) -> None:
-    """Raise UnstorableText when any event holds a NUL character or a lone surrogate."""
+    """Raise UnstorableText when any event holds a NUL character or a lone surrogate, or a
+    field longer than its column (LONGEST)."""
+    events = list(events)
     if any(_holds(event) for event in events):
         raise UnstorableText("text with NUL characters or lone surrogates is not accepted")
+    for event in events:
+        name = first_too_long(event)
+        if name is not None:
+            limit = LONGEST[name.rsplit(".", 1)[-1]]
+            raise UnstorableText(f"{name} is longer than {limit} characters")

@@ -38,6 +38,7 @@ from channels import (
     Participant,
     StatusUpdate,
     is_media_url,
+    unstorable,
 )
 
 log = logging.getLogger(__name__)
@@ -239,7 +240,8 @@ def _mime(kind: str, filename: str | None) -> str | None:
 
 def _filename(url: str) -> str | None:
     last = unquote(urlsplit(url).path.rsplit("/", 1)[-1])
-    return last[-255:] if "." in last else None
+    # `%00` or a lone byte in the URL's path is no file's name, and would refuse the batch
+    return last[-255:] if "." in last and not unstorable(last) else None
 
 
 def _usable(url: str) -> bool:

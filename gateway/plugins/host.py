@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -17,6 +18,7 @@ from channels import (
     IngestOutcome,
     Participant,
     VerifiedIdentity,
+    holds_unstorable,
 )
 from channels import (
     Session as ChatSession,
@@ -53,7 +55,7 @@ from gateway.inbound.batch import (
 from gateway.inbound.ingest import ingest_events
 from gateway.metrics import Metrics
 from gateway.state import Gateway
-from gateway.store.models import DeliveryRow, MessageRow
+from gateway.store.models import MAX_IMAGE_URL, DeliveryRow, MessageRow
 
 log = logging.getLogger(__name__)
 
@@ -167,8 +169,17 @@ class GatewayHost:
             return
         if profile is None or not profile.display_name:
             return
-
-        await self.gateway.db.write_batched(LEARN_PROFILES, ProfileItem(self.channel_id, profile))
+        if holds_unstorable([profile.display_name, profile.image_url]):
+            log.warning("a profile from %s holds text no database keeps; not kept", self.channel_id)
+            return
+        if profile.image_url is not None and len(profile.image_url) > MAX_IMAGE_URL:
+            profile = replace(profile, image_url=None)  # decoration: the name is still worth it
+        try:
+            item = ProfileItem(self.channel_id, profile)
+            await self.gateway.db.write_batched(LEARN_PROFILES, item)
+        except Exception:
+            # nobody waits for this task: a failure is told here or never
+            log.warning("keeping a profile from %s failed", self.channel_id, exc_info=True)
 
     async def open_session(
         self,

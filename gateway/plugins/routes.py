@@ -89,6 +89,10 @@ async def read_body(request: web.Request, limit: int) -> bytes | None:
     """The raw body, or None when it is larger than `limit` (refused before it is read whole)."""
     if request.content_length is not None and request.content_length > limit:
         return None
+    if request.content_length == 0:
+        # a proxy may add `Content-Length: 0` to a GET (Meta's verification handshake);
+        # reading exactly nothing from aiohttp's empty stream reports an early end
+        return b""
     if request.content_length is not None and CONTENT_ENCODING not in request.headers:
         # The usual webhook: its length is known and nothing inflates it, so one read does
         # (the chunk loop below costs a round of the stream's machinery per chunk).

@@ -22,12 +22,16 @@ def _json(nullable: bool = False) -> Any:
     return Field(default=None, sa_column=Column(JSON, nullable=nullable))
 
 
+#: the longest picture URL a contact keeps (a provider's profile may offer a longer one)
+MAX_IMAGE_URL = 2048
+
+
 class ContactRow(SQLModel, table=True):
     __tablename__ = "contacts"
 
     id: str = Field(primary_key=True, max_length=40)
     display_name: str = Field(max_length=255)
-    image_url: str | None = Field(default=None, max_length=2048)
+    image_url: str | None = Field(default=None, max_length=MAX_IMAGE_URL)
     #: set when this contact was merged into another; its id then answers as that one
     merged_into: str | None = Field(default=None, max_length=40, index=True)
     created_at: datetime = _when()

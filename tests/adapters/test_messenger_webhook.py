@@ -342,3 +342,24 @@ async def test_a_refused_post_never_calls_ingest(signature: str | None) -> None:
     case = WebhookCase("refused", post(TEXT, signature=signature), status=403)
     await check_webhook_case(adapter(recording), recording, case)
     assert recording.calls == 0
+
+
+@pytest.mark.parametrize("path", ["/v/clip%00.mp4", "/v/%00.pdf"])
+def test_an_attachment_url_whose_name_no_database_keeps_has_no_filename(path: str) -> None:
+    """Unquoted, `%00` became a NUL in the filename, and the gateway refused the whole batch."""
+    from adapters.messenger.inbound import parse_payload
+    from channels import holds_unstorable
+
+    url = "https://video.xx.fbcdn.net" + path
+    event = {
+        "sender": {"id": "psid-1"},
+        "recipient": {"id": "1234"},
+        "timestamp": 1732680000000,
+        "message": {"mid": "m.1", "attachments": [{"type": "video", "payload": {"url": url}}]},
+    }
+    payload = {"object": "page", "entry": [{"id": "1234", "time": 1, "messaging": [event]}]}
+    [message] = parse_payload(payload, page_id="1234")
+    assert isinstance(message, InboundMessage)
+    [item] = message.content.wire()["basic"]["items"]
+    assert item["file"]["url"] == url and "filename" not in item["file"]
+    assert not holds_unstorable([message])

@@ -21,7 +21,7 @@ from gateway.clock import now
 from gateway.domain.windows import note_closed_windows
 from gateway.store.models import ContactRow, ConversationRow, EventRow, MessageRow
 from tests.gateway.conftest import LiveGateway, StartGateway
-from tests.support.config import messenger_channel
+from tests.support.config import VERIFY_TOKEN, messenger_channel
 
 
 @pytest.fixture
@@ -101,3 +101,47 @@ async def test_a_closed_window_is_noted_once(start_gateway: StartGateway, graph:
     notes = [m for m in rows(live, MessageRow) if "system" in m.content]
     assert len(notes) == 1 and "24 h messaging window" in notes[0].content["system"]["text"]
     assert notes[0].visibility == "BUSINESS"
+
+
+async def test_a_profile_the_database_cannot_keep_is_left_out_without_an_error(
+    start_gateway: StartGateway, graph: FakeGraph, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The look-up runs in a task nobody awaits: its failed write was an ERROR "Task exception
+    was never retrieved" (a lone surrogate in the name; on PostgreSQL a picture URL past
+    its column)."""
+    graph.profiles["psid-8"] = {"first_name": "\ud800"}
+    graph.profiles["psid-9"] = {
+        "first_name": "Ada",
+        "profile_pic": "https://p.example/" + "a" * 3000,
+    }
+    live, url = await start(start_gateway, graph)
+    for psid in ("psid-8", "psid-9"):
+        status, _ = await post_event(url, "fake-app-secret", message_event(psid, "Hello"))
+        assert status == 200
+    for _ in range(100):
+        contacts = {c.display_name: c.image_url for c in rows(live, ContactRow)}
+        if "Ada" in contacts:
+            break
+        await asyncio.sleep(0.02)
+    assert contacts["Ada"] is None, "the name is kept, the picture URL left out"
+    assert len(contacts) == 2 and not any("\ud800" in name for name in contacts)
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
+async def test_the_verification_handshake_with_an_empty_content_length_is_answered(
+    start_gateway: StartGateway, graph: FakeGraph
+) -> None:
+    """A proxy may add `Content-Length: 0` to the GET: it was a 400 "did not arrive whole"."""
+    live, _ = await start(start_gateway, graph)
+    url = live.url.removeprefix("http://")
+    host, port = url.split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    query = f"hub.mode=subscribe&hub.verify_token={VERIFY_TOKEN}&hub.challenge=4242"
+    writer.write(
+        f"GET /channels/facebook/webhook?{query} HTTP/1.1\r\nHost: {url}\r\n"
+        "Content-Length: 0\r\nConnection: close\r\n\r\n".encode()
+    )
+    answer = await reader.read()
+    writer.close()
+    assert answer.startswith(b"HTTP/1.1 200 "), answer
+    assert answer.endswith(b"\r\n\r\n4242")
