@@ -87,8 +87,11 @@ async def test_a_cursor_used_with_other_parameters_is_400(api: Api) -> None:
         answer = await api.call(
             "GET", "/inbox/v2/messages", status=400, params={**changed, "paging.cursor": cursor}
         )
-        fields = [v["field"] for v in answer["details"]["validationError"]["fieldViolations"]]
-        assert fields == ["paging.cursor"]
+        [violation] = answer["details"]["validationError"]["fieldViolations"]
+        assert violation["field"] == "paging.cursor"
+        assert violation["description"].endswith(
+            "use it with the same conversationId, sortingOrder, visibility"
+        )
 
 
 @pytest.mark.parametrize(

@@ -70,6 +70,8 @@ async def test_writes_from_another_origin_are_refused(agent: Inbox) -> None:
         headers={**PAGE, "Origin": "https://evil.example"},
     )
     assert response.status == 403
+    # the refusal says why: the header is there, the origin is not this server
+    assert (await response.json())["message"] == "request refused: sent from another origin"
 
 
 async def test_logout_forgets_the_session(agent: Inbox) -> None:

@@ -82,6 +82,22 @@ async def test_a_reply_is_stored_as_the_agents_and_queued(agent: Inbox) -> None:
     assert message["delivery"]["status"] == "PENDING"
 
 
+async def test_a_reply_with_an_unknown_field_is_refused_as_the_api_refuses_it(
+    agent: Inbox,
+) -> None:
+    """A misspelt field (`visibilty`) was ignored: a note meant for agents went to the customer."""
+    conversation_id = await agent.inbound("sms", "+15550002222", "hello")
+    path = f"/inbox/api/conversations/{conversation_id}/messages"
+    for body, field in (
+        ({"message": {"content": TEXT, "visibilty": "BUSINESS"}}, "message.visibilty"),
+        ({"message": {"content": TEXT}, "bogus": 1}, "bogus"),
+    ):
+        data = await agent.post(path, body, status=400)
+        assert data["message"].endswith(f"unknown field {field}")
+    thread = await agent.get(f"/inbox/api/conversations/{conversation_id}")
+    assert len(thread["messages"]) == 1, "only the customer's message"
+
+
 async def test_a_reply_to_a_web_chat_visitor_is_recorded_sent_as_it_is_stored(
     agent: Inbox,
 ) -> None:

@@ -80,10 +80,10 @@ def decode(text: str, query: dict[str, str]) -> Cursor:
         raise forged()
     cursor = Cursor(direction=direction, key=key, query=made_for)
     if cursor.query != query:
-        names = ", ".join(sorted(query)) or "the same parameters"
-        raise invalid(
-            "paging.cursor", f"this cursor belongs to another query; repeat the same {names}"
-        )
+        # the query the cursor was made for, which the client must repeat
+        names = ", ".join(sorted(made_for))
+        again = f"with the same {names}" if names else "without filters"
+        raise invalid("paging.cursor", f"this cursor belongs to another query; use it {again}")
     return cursor
 
 

@@ -24,7 +24,10 @@ VisibilityName = Literal["BUSINESS_AND_PARTICIPANT", "BUSINESS"]
 
 def _exactly_one(model: Model, names: tuple[str, ...]) -> None:
     if sum(getattr(model, n) is not None for n in names) != 1:
-        raise ValueError("give exactly one of " + ", ".join(names))
+        # the names as the client wrote them (contactId), not as Python spells them
+        fields = type(model).model_fields
+        wire = [fields[n].alias or n for n in names]
+        raise ValueError("give exactly one of " + ", ".join(wire))
 
 
 class ParticipantRef(Model):

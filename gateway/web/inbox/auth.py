@@ -130,8 +130,10 @@ def check_csrf(request: web.Request) -> None:
     """Refuse a state-changing request another site could have made."""
     if request.method in ("GET", "HEAD", "OPTIONS"):
         return
-    if request.headers.get(CSRF_HEADER) != "inbox" or not same_origin(request):
+    if request.headers.get(CSRF_HEADER) != "inbox":
         raise _json_error(403, "CSRF_CHECK_FAILED", "request refused: missing CSRF header")
+    if not same_origin(request):
+        raise _json_error(403, "CSRF_CHECK_FAILED", "request refused: sent from another origin")
 
 
 async def require_agent(request: web.Request) -> Agent:

@@ -85,11 +85,21 @@ async def conversation(request: web.Request) -> web.Response:
     return web.json_response(data)
 
 
+#: what the page's reply may say of its message
+REPLY_FIELDS = frozenset({"content", "visibility", "targetChannelIds"})
+
+
 def _send_request(conversation_id: str, body: dict[str, Any]) -> SendRequest:
     """The page's reply as a sendMessage request; raises Refused (400) when malformed."""
     message = body.get("message")
     if not isinstance(message, dict):
         raise Refused("INVALID_REQUEST", "message is required", 400)
+    # unknown fields are refused, as the REST API refuses them: a misspelt one is not ignored
+    unknown = sorted(set(body) - {"message"}) + [
+        f"message.{name}" for name in sorted(set(message) - REPLY_FIELDS)
+    ]
+    if unknown:
+        raise Refused("INVALID_REQUEST", f"unknown field {unknown[0]}", 400)
     try:
         # strict, as the REST API reads the same content
         content = MessageContent.model_validate(message.get("content"), strict=True)
