@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from yarl import URL
 
 from channels.capabilities import Capabilities
@@ -19,12 +19,14 @@ from channels.types import ChannelType
 
 
 class ChannelConfig(BaseModel):
-    """Base of every adapter's `[channels.<id>]` model; unknown keys are refused."""
+    """Base of every adapter's `[channels.<id>]` model; unknown keys and values of another
+    type (`"2"` for a number, `"no"` for a boolean) are refused."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     type: str
-    rate_per_second: float | None = None
+    #: sends a second for the gateway as a whole; 0 turns pacing off (None: the adapter's own)
+    rate_per_second: float | None = Field(default=None, ge=0, allow_inf_nan=False)
 
 
 def basic_auth(login: str, password: str) -> str:

@@ -44,7 +44,8 @@ class ConfigError(Exception):
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict: "2" for a number or "no" for a boolean is a mistake to name, not to guess at
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class GatewaySection(Section):
@@ -239,6 +240,8 @@ def parse_config(text: str, source: str | None = None) -> Config:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([f"config error: not valid TOML: {exc}"]) from None
     problems: list[str] = []
+    if "source" in raw:  # the key the gateway fills in itself
+        problems.append("config error: source: unknown key")
     resolved = resolve_env(raw, "", problems)
     try:
         config = Config.model_validate({**resolved, "source": source})
@@ -261,6 +264,14 @@ def parse_config(text: str, source: str | None = None) -> Config:
     names = [t.name for t in config.api.tokens]
     if len(set(names)) != len(names):
         problems.append("config error: api.tokens: token names must be unique")
+    usernames = [agent.username for agent in config.agents]
+    for n, username in enumerate(usernames):
+        if username in usernames[:n]:
+            # a login finds the first: an appended new hash would leave the old password working
+            problems.append(
+                f"config error: agents[{n}].username: {config.agents[n].username!r} is "
+                "configured twice; usernames must be unique"
+            )
     if problems:
         raise ConfigError(problems)
     return config
@@ -322,9 +333,14 @@ def _is_example_password(agent: Agent) -> bool:
 
 def load_config(path: str | Path) -> Config:
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        # utf-8-sig: a byte-order mark (Windows Notepad writes one) is not TOML, nor an error
+        text = Path(path).read_text(encoding="utf-8-sig")
     except OSError as exc:
         raise ConfigError([f"config error: cannot read {path}: {exc.strerror}"]) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            [f"config error: {path} is not UTF-8 text (byte {exc.start}); TOML files are UTF-8"]
+        ) from None
     return parse_config(text, source=str(path))
 
 

@@ -169,10 +169,12 @@ async def serve(
     body_timeout: float,
     shutdown_timeout: float,
     sock: socket.socket | None = None,
+    public_url: str | None = None,
 ) -> None:
     """Serve `app` until SIGINT or SIGTERM, then shut it down gracefully.
 
     With `sock` (a listening socket shared by several processes), `host` and `port` only name it.
+    With `public_url`, the line saying it listens (once it does) names it too.
     """
     runner = TimedAppRunner(
         app,
@@ -186,6 +188,8 @@ async def serve(
     try:
         site = web.TCPSite(runner, host, port) if sock is None else web.SockSite(runner, sock)
         await site.start()
+        if public_url is not None:
+            log.info("inbox-gateway listening on %s:%s (public URL %s)", host, port, public_url)
         tune_collector()  # after start-up, so that what it built is frozen
         while True:
             await asyncio.sleep(3600)
@@ -253,6 +257,7 @@ def run(
     body_timeout: float,
     shutdown_timeout: float,
     sock: socket.socket | None = None,
+    public_url: str | None = None,
 ) -> None:
     """`serve` on a new event loop, as `aiohttp.web.run_app` does."""
     loop = asyncio.new_event_loop()
@@ -265,6 +270,7 @@ def run(
             body_timeout=body_timeout,
             shutdown_timeout=shutdown_timeout,
             sock=sock,
+            public_url=public_url,
         )
     )
     try:

@@ -80,6 +80,12 @@ class Supervisor:
             loop.add_signal_handler(signum, self.stopping.set)
         gateway = self.config.gateway
         self._sock = bind(gateway.host, gateway.port)
+        log.info(
+            "inbox-gateway listening on %s with %d processes (public URL %s)",
+            gateway.listen,
+            gateway.processes,
+            gateway.public_url,
+        )
         self._metrics_folder = Path(tempfile.mkdtemp(prefix="inbox-gateway-metrics-"))
         try:
             slots = [asyncio.create_task(self._keep(index)) for index in range(gateway.processes)]

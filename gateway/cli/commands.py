@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import getpass
 import logging
 import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy.exc import SQLAlchemyError
 
 from gateway import listener, supervisor
 from gateway.app import build_app
 from gateway.cli.events import add_events_command
-from gateway.config import ConfigError, database_url, load_config
+from gateway.config import Config, ConfigError, database_url, load_config
 from gateway.logs import own_logger, setup_logging
 from gateway.plugins.detached import DetachedHost
 from gateway.plugins.registry import GROUP, channel_specs, load_checked_config, scan_adapters
@@ -24,28 +30,48 @@ DEFAULT_CONFIG = "./inbox-gateway.toml"
 log = logging.getLogger("gateway")
 
 
+#: what an address that cannot be listened on fails with
+LISTEN_ERRORS = {errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES}
+
+
+@contextlib.contextmanager
+def starting(config: Config) -> Iterator[None]:
+    """A start-up that fails on what the machine or the database refuses: one line naming the
+    key (the traceback at DEBUG), as a configuration error is; never a traceback."""
+    try:
+        yield
+    except (SQLAlchemyError, ModuleNotFoundError) as exc:
+        log.debug("opening the database failed", exc_info=True)
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        problem = f"config error: database.url: cannot open the database: {reason}"
+        raise ConfigError([problem]) from None
+    except OSError as exc:
+        log.debug("starting failed", exc_info=True)
+        if isinstance(exc, socket.gaierror) or exc.errno in LISTEN_ERRORS:
+            why = exc.strerror or str(exc)
+            listen = config.gateway.listen
+            problem = f"config error: gateway.listen: cannot listen on {listen}: {why}"
+            raise ConfigError([problem]) from None
+        raise ConfigError([f"inbox-gateway: cannot start: {exc}"]) from None
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     setup_logging(args.log_level)
     config = load_checked_config(args.config)
     log_adapters_as_own()
-    if config.gateway.processes > 1:
-        log.info(
-            "inbox-gateway listening on %s with %d processes (public URL %s)",
-            config.gateway.listen,
-            config.gateway.processes,
-            config.gateway.public_url,
-        )
-        # migrated once here, before any worker starts
-        engine = create_db_engine(database_url(config))
-        migrate.upgrade(engine)
-        engine.dispose()
-        return supervisor.supervise(config, args.config, args.log_level)
-    app = build_app(config)
-    log.info(
-        "inbox-gateway listening on %s (public URL %s)",
-        config.gateway.listen,
-        config.gateway.public_url,
-    )
+    with starting(config):
+        if config.gateway.processes > 1:
+            # migrated once here, before any worker starts
+            engine = create_db_engine(database_url(config))
+            migrate.upgrade(engine)
+            engine.dispose()
+            return supervisor.supervise(config, args.config, args.log_level)
+        serve(build_app(config), config, public_url=config.gateway.public_url)
+    return 0
+
+
+def serve(app: web.Application, config: Config, **where: Any) -> None:
+    """`listener.run` with the configured address and timeouts (`where`: a socket, a URL)."""
     listener.run(
         app,
         config.gateway.host,
@@ -53,8 +79,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         header_timeout=config.gateway.header_timeout,
         body_timeout=config.gateway.body_timeout,
         shutdown_timeout=config.gateway.shutdown_grace,
+        **where,
     )
-    return 0
 
 
 def log_adapters_as_own() -> None:
@@ -69,15 +95,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     log_adapters_as_own()
     app = build_app(config)
     supervisor.exit_with_supervisor(app)
-    listener.run(
-        app,
-        config.gateway.host,
-        config.gateway.port,
-        header_timeout=config.gateway.header_timeout,
-        body_timeout=config.gateway.body_timeout,
-        shutdown_timeout=config.gateway.shutdown_grace,
-        sock=socket.socket(fileno=args.socket_fd),
-    )
+    serve(app, config, sock=socket.socket(fileno=args.socket_fd))
     return 0
 
 
@@ -99,10 +117,16 @@ def cmd_hash_password(args: argparse.Namespace) -> int:
     from argon2 import PasswordHasher
 
     if args.password_stdin:
-        password = sys.stdin.readline().rstrip("\n")
+        # a line from Windows ends in CRLF: "\r" is no part of a password anyone types
+        password = sys.stdin.readline().rstrip("\r\n")
     else:
-        password = getpass.getpass("Password: ")
-        if getpass.getpass("Again: ") != password:
+        try:
+            password = getpass.getpass("Password: ")
+            again = getpass.getpass("Again: ")
+        except EOFError:  # Ctrl-D, or no terminal and nothing to read
+            print("no password given (use --password-stdin to pipe one)", file=sys.stderr)
+            return 1
+        if again != password:
             print("the passwords differ", file=sys.stderr)
             return 1
     if not password:
@@ -136,9 +160,10 @@ def cmd_adapters(args: argparse.Namespace) -> int:
 
 def cmd_migrate(args: argparse.Namespace) -> int:
     config = load_config(args.config)
-    engine = create_db_engine(database_url(config))
-    migrate.upgrade(engine)
-    engine.dispose()
+    with starting(config):
+        engine = create_db_engine(database_url(config))
+        migrate.upgrade(engine)
+        engine.dispose()
     print("database is at the newest schema")
     return 0
 

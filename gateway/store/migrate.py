@@ -18,7 +18,10 @@ MIGRATION_LOCK = 0x696E6278
 def alembic_config(engine: Engine) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    config.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
+    # the option is read with ConfigParser's interpolation: a % (an escaped @ in a password or
+    # a path) must be doubled
+    url = engine.url.render_as_string(hide_password=False)
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return config
 
 

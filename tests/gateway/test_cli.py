@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -68,3 +69,64 @@ def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     for command in ("run", "check-config", "hash-password", "adapters", "migrate"):
         assert command in out
+
+
+def _run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "gateway", *args],
+        input=stdin,
+        stdin=None if stdin is not None else subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_a_password_piped_from_windows_is_hashed_without_its_carriage_return() -> None:
+    result = _run("hash-password", "--password-stdin", stdin="s3cret\r\n")
+    assert PasswordHasher().verify(result.stdout.strip(), "s3cret")
+
+
+def test_hash_password_without_a_terminal_is_one_line() -> None:
+    """Ctrl-D or no terminal: it was an EOFError traceback."""
+    result = _run("hash-password")
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().endswith("no password given (use --password-stdin to pipe one)")
+
+
+def _config(tmp_path: Path, listen: str, database: str) -> Path:
+    path = tmp_path / "shop.toml"
+    path.write_text(
+        f"[gateway]\nlisten = '{listen}'\npublic_url = 'http://{listen}'\n"
+        f"[database]\nurl = '{database}'\n"
+    )
+    return path
+
+
+def test_run_on_an_address_in_use_is_one_line_naming_the_key(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        listen = f"127.0.0.1:{taken.getsockname()[1]}"
+        config = _config(tmp_path, listen, "sqlite:///inbox.db")
+        result = _run("run", "--config", str(config))
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"config error: gateway.listen: cannot listen on {listen}:")
+    assert "address already in use" in last
+    assert "listening on" not in result.stderr, "it said so before it tried"
+
+
+@pytest.mark.parametrize("command", ["run", "migrate"])
+def test_a_database_that_cannot_be_opened_is_one_line_naming_the_key(
+    tmp_path: Path, command: str
+) -> None:
+    config = _config(tmp_path, "127.0.0.1:9", "sqlite:////nonexistent/folder/inbox.db")
+    result = _run(command, "--config", str(config))
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        "config error: database.url: cannot open the database: unable to open database file"
+    )

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.config import ConfigError, parse_config
+from gateway.config import ConfigError, load_config, parse_config
 from gateway.plugins.registry import channel_specs
 from tests.support.config import GatewayConfig
 from tests.support.databases import sqlite_url
@@ -83,3 +83,76 @@ def test_several_processes_on_sqlite_are_refused_naming_the_key(tmp_path: Path) 
 def test_several_processes_on_postgresql_are_accepted() -> None:
     config = GatewayConfig(database_url="postgresql://inbox@db.example/inbox", processes=4)
     assert config.parse().gateway.processes == 4
+
+
+def test_an_agent_configured_twice_is_named() -> None:
+    """A login finds the first: a new hash appended for the same agent left the old working."""
+    agent = "[[agents]]\nusername = 'ann'\npassword_hash = '$argon2id$v=19$m=65536,t=3,p=4$x$y'\n"
+    assert problems(agent + agent) == [
+        "config error: agents[1].username: 'ann' is configured twice; usernames must be unique"
+    ]
+
+
+@pytest.mark.parametrize("rate", ["-1", "inf", "nan"])
+def test_a_pace_that_is_not_a_number_of_sends_is_named(rate: str) -> None:
+    """-1 passed the check and stopped `run` with a traceback; inf and nan broke every look
+    for due deliveries, and replies stayed PENDING."""
+    text = "[channels.chat]\ntype = 'webchat'\nallowed_origins = ['https://shop.example']\n"
+    text += f"rate_per_second = {rate}\n"
+    [line] = problems(text)
+    assert line.startswith("config error: channels.chat.rate_per_second:")
+
+
+def test_a_pace_of_zero_turns_pacing_off() -> None:
+    config = parse_config(
+        "[channels.sms]\ntype = 'twilio'\nrate_per_second = 0\n"
+        "account_sid = 'AC1'\nauth_token = 't'\nfrom_number = '+15550001111'\n"
+    )
+    [spec] = channel_specs(config)
+    assert not spec.rate_per_second
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (b"\xef\xbb\xbf[gateway]\nlisten = '127.0.0.1:9'\n", None),
+        (b"\xff\xfe[gateway]\n", "config error: {path} is not UTF-8 text (byte 0)"),
+    ],
+    ids=["a byte-order mark", "UTF-16"],
+)
+def test_a_config_file_in_another_encoding(
+    tmp_path: Path, raw: bytes, expected: str | None
+) -> None:
+    """A byte-order mark was "not valid TOML"; a file that is not UTF-8 was a traceback."""
+    path = tmp_path / "shop.toml"
+    path.write_bytes(raw)
+    if expected is None:
+        assert load_config(path).gateway.listen == "127.0.0.1:9"
+        return
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert caught.value.problems[0].startswith(expected.format(path=path))
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("[gateway]\nprocesses = '2'\n", "gateway.processes"),
+        ("[gateway]\nmax_body_bytes = true\n", "gateway.max_body_bytes"),
+        ("[events]\nkeep_days = '30'\n", "events.keep_days"),
+        (
+            "[channels.sms]\ntype = 'twilio'\naccount_sid = 'AC1'\nauth_token = 't'\n"
+            "from_number = '+15550001111'\nmms = 'no'\n",
+            "channels.sms.mms",
+        ),
+    ],
+    ids=["a number in quotes", "true for a number", "days in quotes", "'no' for a boolean"],
+)
+def test_a_value_of_another_type_is_named_not_guessed_at(text: str, key: str) -> None:
+    """`true` was read as 1 and "no" as False: the README promises these stop start-up."""
+    [line] = problems(text)
+    assert line.startswith(f"config error: {key}:")
+
+
+def test_the_key_the_gateway_fills_in_is_unknown_to_the_file() -> None:
+    assert problems("source = 'elsewhere'\n") == ["config error: source: unknown key"]
