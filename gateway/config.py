@@ -277,7 +277,8 @@ def parse_config(text: str, source: str | None = None) -> Config:
     return config
 
 
-def _loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """Whether `host` (a name or an address, IPv6 in brackets or not) is this machine only."""
     host = host.strip("[]").lower()
     if host == "localhost" or host.endswith(".localhost"):
         return True
@@ -290,7 +291,7 @@ def _loopback(host: str) -> bool:
 def reachable_from_outside(config: Config) -> bool:
     """Whether `listen` or `public_url` is an address other machines can reach."""
     public_host = urlsplit(config.gateway.public_url).hostname or ""
-    return not (_loopback(config.gateway.host) and _loopback(public_host))
+    return not (is_loopback(config.gateway.host) and is_loopback(public_host))
 
 
 def example_credentials(config: Config) -> list[str]:

@@ -29,6 +29,16 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     """Run the sandbox until interrupted."""
     import asyncio
 
+    from gateway.config import is_loopback
+
+    if not is_loopback(args.host):
+        # its inbox logs in as agent/agent, which the gateway refuses beyond loopback too
+        print(
+            f"sandbox: --host {args.host} is not a loopback address; the sandbox's inbox logs "
+            "in as agent/agent, so it listens on this machine only (run the daemon with your "
+            "own config to serve others)"
+        )
+        return 1
     try:
         asyncio.run(run_sandbox(args.host, args.port, args.database))
     except KeyboardInterrupt:

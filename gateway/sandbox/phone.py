@@ -16,8 +16,10 @@ from typing import Any
 from aiohttp import web
 
 from gateway.clock import now, rfc3339
+from gateway.domain.errors import Refused
 from gateway.sandbox.fakes import PAGE_ID, fake_module
 from gateway.state import GATEWAY
+from gateway.web.request_text import read_json_object
 
 STATIC = {
     "phone.html": "text/html; charset=utf-8",
@@ -106,13 +108,11 @@ def _public(request: web.Request, path: str) -> str:
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
+    # read as every door reads JSON: a lone surrogate could not even be posted to the fakes
     try:
-        body = await request.json()
-    except ValueError:
-        raise web.HTTPBadRequest(text="expected JSON") from None
-    if not isinstance(body, dict):
-        raise web.HTTPBadRequest(text="expected a JSON object")
-    return body
+        return await read_json_object(request)
+    except Refused as refused:
+        raise web.HTTPBadRequest(text=f"{refused.field}: {refused.message}") from None
 
 
 async def sms_thread(request: web.Request) -> web.Response:

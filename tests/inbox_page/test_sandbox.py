@@ -87,3 +87,25 @@ async def test_the_sandbox_serves_its_pages(sandbox: Sandbox) -> None:
         for path in ("/sandbox/", "/sandbox/phone", "/inbox/", "/channels/chat/widget.js"):
             async with session.get(path) as response:
                 assert response.status == 200, path
+
+
+async def test_the_phone_refuses_text_no_database_keeps_with_a_400(
+    sandbox: Sandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A lone surrogate could not be posted to the Twilio fake: a 500 and an ERROR."""
+    async with aiohttp.ClientSession(base_url=sandbox.url) as phone:
+        for path, body in (
+            ("/sandbox/api/sms", {"from": "+15550100001", "body": "\ud800"}),
+            ("/sandbox/api/messenger", {"psid": "P-2", "name": "\ud800 x", "text": "hi"}),
+        ):
+            async with phone.post(path, json=body) as response:
+                assert response.status == 400, await response.text()
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
+def test_the_sandbox_listens_on_this_machine_only(capsys: pytest.CaptureFixture[str]) -> None:
+    """Its inbox logs in as agent/agent: on 0.0.0.0 anyone on the network could."""
+    from gateway.cli.commands import main
+
+    assert main(["sandbox", "--host", "0.0.0.0", "--port", str(free_port())]) == 1
+    assert "not a loopback address" in capsys.readouterr().out
