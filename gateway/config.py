@@ -48,6 +48,23 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
+def web_url(value: str) -> str:
+    """`value` when it is an http(s) URL with a host (and a port in range, if any)."""
+    parts = urlsplit(value)
+    try:
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:  # a port past 65535 or not a number
+        port_ok = False
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or not port_ok
+        or any(c.isspace() for c in value)
+    ):
+        raise ValueError("expected an http:// or https:// URL with a host")
+    return value
+
+
 class GatewaySection(Section):
     listen: str = "127.0.0.1:8080"
     public_url: str = "http://127.0.0.1:8080"
@@ -80,9 +97,12 @@ class GatewaySection(Section):
     @field_validator("public_url")
     @classmethod
     def _url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("expected an http:// or https:// URL")
-        return value.rstrip("/")
+        return web_url(value).rstrip("/")
+
+    @field_validator("business_image_url")
+    @classmethod
+    def _image_url(cls, value: str) -> str:
+        return web_url(value) if value else value
 
     @field_validator("trusted_proxies")
     @classmethod
@@ -164,9 +184,14 @@ class EventsSection(Section):
 
 
 class WebhookSection(Section):
-    url: Annotated[str, Field(pattern=r"^https?://")]
+    url: str
     secret: Annotated[str, Field(min_length=1)]
     events: list[str] = list(SLUGS)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return web_url(value)
 
     @field_validator("events")
     @classmethod

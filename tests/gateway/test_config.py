@@ -156,3 +156,20 @@ def test_a_value_of_another_type_is_named_not_guessed_at(text: str, key: str) ->
 
 def test_the_key_the_gateway_fills_in_is_unknown_to_the_file() -> None:
     assert problems("source = 'elsewhere'\n") == ["config error: source: unknown key"]
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("[gateway]\npublic_url = 'http://'\n", "gateway.public_url"),
+        ("[gateway]\npublic_url = 'http://exa mple.com'\n", "gateway.public_url"),
+        ("[gateway]\npublic_url = 'http://127.0.0.1:99999'\n", "gateway.public_url"),
+        ("[gateway]\nbusiness_image_url = 'javascript:alert(1)'\n", "gateway.business_image_url"),
+        ("[[webhooks]]\nurl = 'http://'\nsecret = 's'\n", "webhooks.0.url"),
+    ],
+)
+def test_a_url_without_a_host_or_of_another_scheme_is_named(text: str, key: str) -> None:
+    """These passed: signatures checked against a URL no provider can call, a picture
+    visitors' browsers were told to load from `javascript:`, events posted nowhere."""
+    [line] = problems(text)
+    assert line.startswith(f"config error: {key}:")
