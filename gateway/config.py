@@ -151,6 +151,22 @@ class ApiSection(Section):
 class Agent(Section):
     username: Annotated[str, Field(min_length=1, max_length=64)]
     password_hash: Annotated[str, Field(pattern=r"^\$argon2(id|i|d)\$")]
+
+    @field_validator("password_hash")
+    @classmethod
+    def _readable(cls, value: str) -> str:
+        # a hash argon2 cannot read is an agent who can never log in
+        from argon2 import extract_parameters
+        from argon2.exceptions import InvalidHashError
+
+        try:
+            extract_parameters(value)
+        except InvalidHashError:
+            raise ValueError(
+                "not an argon2 hash; make one with `inbox-gateway hash-password`"
+            ) from None
+        return value
+
     display_name: str | None = None
 
 
@@ -248,13 +264,18 @@ def describe(error: ValidationError, prefix: str = "") -> list[str]:
     """One `config error: key: problem` line per pydantic error."""
     lines = []
     for item in error.errors():
-        key = prefix + ".".join(str(p) for p in item["loc"])
+        # a model-level error (one key or another) has no place of its own: its table's
+        key = (prefix + ".".join(str(p) for p in item["loc"])).rstrip(".")
         message = item["msg"]
         if item["type"] == "missing":
             message = "required"
         elif item["type"] == "extra_forbidden":
             message = "unknown key"
-        lines.append(f"config error: {key}: {message}")
+        elif item["type"] == "value_error":
+            message = message.removeprefix("Value error, ")  # pydantic's wording, not ours
+        lines.append(
+            f"config error: {key}: {message.rstrip('.')}" if key else f"config error: {message}"
+        )
     return lines
 
 

@@ -30,6 +30,9 @@ DEFAULT_CONFIG = "./inbox-gateway.toml"
 log = logging.getLogger("gateway")
 
 
+#: what `--log-level` may say (in any case)
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
 #: what an address that cannot be listened on fails with
 LISTEN_ERRORS = {errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES}
 
@@ -182,7 +185,7 @@ def parser() -> argparse.ArgumentParser:
         return p
 
     run = with_config(sub.add_parser("run", help="run the daemon"))
-    run.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
+    run.add_argument("--log-level", default="INFO", choices=LOG_LEVELS, type=str.upper)
     run.set_defaults(func=cmd_run)
     worker = with_config(
         sub.add_parser(
@@ -191,7 +194,7 @@ def parser() -> argparse.ArgumentParser:
         )
     )
     worker.add_argument("--socket-fd", type=int, required=True, help="the inherited socket")
-    worker.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
+    worker.add_argument("--log-level", default="INFO", choices=LOG_LEVELS, type=str.upper)
     worker.set_defaults(func=cmd_worker)
     check = with_config(
         sub.add_parser("check-config", help="validate the configuration and print a summary")

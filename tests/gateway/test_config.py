@@ -173,3 +173,19 @@ def test_a_url_without_a_host_or_of_another_scheme_is_named(text: str, key: str)
     visitors' browsers were told to load from `javascript:`, events posted nowhere."""
     [line] = problems(text)
     assert line.startswith(f"config error: {key}:")
+
+
+def test_a_password_hash_argon2_cannot_read_is_named() -> None:
+    """It passed, and that agent could never log in."""
+    text = "[[agents]]\nusername = 'ann'\npassword_hash = '$argon2id$garbage'\n"
+    assert problems(text) == [
+        "config error: agents.0.password_hash: not an argon2 hash; make one with "
+        "`inbox-gateway hash-password`"
+    ]
+
+
+def test_a_problem_of_a_whole_channel_table_names_the_table() -> None:
+    """It was `channels.sms.: Value error, …`."""
+    text = "[channels.sms]\ntype = 'twilio'\naccount_sid = 'AC1'\nauth_token = 't'\n"
+    [line] = problems(text)
+    assert line.startswith("config error: channels.sms: ") and "Value error" not in line
