@@ -19,7 +19,7 @@ import json
 import logging
 import mimetypes
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -77,7 +77,7 @@ def parse_event(event: Mapping[str, Any], *, app_id: str = "") -> list[InboundEv
     """The inbound events of one `messaging[]` event (none for the kinds we ignore)."""
     sender = _id(_dict(event.get("sender")).get("id"))
     recipient = _id(_dict(event.get("recipient")).get("id"))
-    when = _time(event.get("timestamp")) or datetime.now(UTC)
+    when = _when(_time(event.get("timestamp")), datetime.now(UTC))
     if "message" in event:
         message = _dict(event.get("message"))
         if message.get("is_echo"):
@@ -246,6 +246,19 @@ def _filename(url: str) -> str | None:
 
 def _usable(url: str) -> bool:
     return is_media_url(url)
+
+
+#: how far ahead of this machine's clock an event's time may be, for clocks that differ
+AHEAD = timedelta(minutes=5)
+
+
+def _when(stated: datetime | None, received: datetime) -> datetime:
+    """When the event happened: its timestamp, unless missing or in the future. A time ahead
+    would pin the conversation atop the inbox and keep its 24 h window open. (A time past is
+    kept: Meta delivers an unanswered webhook again for hours.)"""
+    if stated is None or stated > received + AHEAD:
+        return received
+    return stated
 
 
 def _time(value: Any) -> datetime | None:

@@ -51,7 +51,7 @@ def content_of(fields: Mapping[str, str]) -> MessageContent:
         items.extend(
             BasicItem(text=body[i : i + MAX_ITEM_TEXT]) for i in range(0, len(body), MAX_ITEM_TEXT)
         )
-    for n in range(_media_count(fields)):
+    for n in _media_numbers(fields):
         url = fields.get(f"MediaUrl{n}", "").strip()
         if url:
             items.append(_media_item(url, fields.get(f"MediaContentType{n}", "").strip()))
@@ -60,14 +60,19 @@ def content_of(fields: Mapping[str, str]) -> MessageContent:
     return MessageContent(basic=Basic(items=items[:MAX_ITEMS]))
 
 
-def _media_count(fields: Mapping[str, str]) -> int:
-    # NumMedia is the documented count; the MediaUrl fields themselves are what counts if it lies
-    present = sum(1 for key in fields if key.startswith("MediaUrl"))
-    try:
-        declared = int(fields.get("NumMedia", "0"))
-    except ValueError:
-        declared = 0
-    return min(max(declared, present), MAX_ITEMS)
+def _media_numbers(fields: Mapping[str, str]) -> list[int]:
+    # NumMedia is the documented count; the MediaUrl<N> fields themselves are what counts,
+    # whatever it says and wherever their numbering starts
+    numbers = [
+        int(key[8:])
+        for key in fields
+        if key.startswith("MediaUrl") and key[8:].isascii() and key[8:].isdigit() and len(key) < 12
+    ]
+    return sorted(numbers)[:MAX_ITEMS]
+
+
+#: the longest media type a file item keeps (`File.mime_type`)
+MAX_MIME = 255
 
 
 def _media_item(url: str, content_type: str) -> BasicItem:
@@ -75,6 +80,8 @@ def _media_item(url: str, content_type: str) -> BasicItem:
         # Twilio's media URLs are https; anything else is kept, as text rather than a link
         return BasicItem(text=url[:MAX_ITEM_TEXT])
     mime = content_type.split(";")[0].strip().lower() or None
+    if mime is not None and len(mime) > MAX_MIME:
+        mime = None  # no media type is this long: the item is kept, its type unknown
     if mime is not None and mime.startswith("image/"):
         return BasicItem(image=Image(url=url))
     filename = None

@@ -363,3 +363,19 @@ def test_an_attachment_url_whose_name_no_database_keeps_has_no_filename(path: st
     [item] = message.content.wire()["basic"]["items"]
     assert item["file"]["url"] == url and "filename" not in item["file"]
     assert not holds_unstorable([message])
+
+
+def test_a_timestamp_in_the_future_is_taken_as_the_time_received() -> None:
+    """Year 9999 pinned the conversation atop the inbox and kept its 24 h window open."""
+    from adapters.messenger.fake import message_event
+    from adapters.messenger.inbound import parse_event
+
+    before = datetime.now(UTC)
+    [ahead] = parse_event(message_event("psid-1", "hi", timestamp=253402300799000))
+    [skewed] = parse_event(
+        message_event("psid-1", "hi", timestamp=int(before.timestamp() * 1000) + 60_000)
+    )
+    assert isinstance(ahead, InboundMessage) and isinstance(skewed, InboundMessage)
+    assert before <= ahead.occurred_at <= datetime.now(UTC)
+    # a clock a minute ahead of ours is believed
+    assert skewed.occurred_at.timestamp() == pytest.approx(before.timestamp() + 60, abs=0.01)

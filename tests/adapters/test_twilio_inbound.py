@@ -131,6 +131,27 @@ CASES = [
         check=lambda r, events: items(events) == [{"image": {"url": "https://x.test/ME9"}}],
     ),
     WebhookCase(
+        "media numbered from another start than 0 are kept, whatever NumMedia says",
+        signed(
+            recorded_sms(
+                Body="", NumMedia="0", MediaContentType5="image/png", MediaUrl5="https://x.test/M5"
+            )
+        ),
+        check=lambda r, events: items(events) == [{"image": {"url": "https://x.test/M5"}}],
+    ),
+    WebhookCase(
+        "a media type too long for any file is left out, the file kept",
+        signed(
+            recorded_sms(
+                Body="",
+                NumMedia="1",
+                MediaContentType0="application/" + "x" * 300,
+                MediaUrl0="https://x.test/ME7",
+            )
+        ),
+        check=lambda r, events: items(events) == [{"file": {"url": "https://x.test/ME7"}}],
+    ),
+    WebhookCase(
         "an empty message is still stored",
         signed(recorded_sms(Body="")),
         check=lambda r, events: items(events) == [{"text": "(empty message)"}],
