@@ -115,17 +115,17 @@ LONGEST = {
 
 
 def first_too_long(value: Any) -> str | None:
-    """The name of the first field of a dataclass (or one it holds) longer than LONGEST says."""
-    names = _field_names(type(value))
-    for name in names or ():
-        item = getattr(value, name)
-        if isinstance(item, str):
-            if len(item) > LONGEST.get(name, len(item)):
-                return name
-        elif item is not None and _field_names(type(item)) is not None:
-            inner = first_too_long(item)
-            if inner is not None:
-                return f"{name}.{inner}"
+    """The name of the first field of an event (or of its participant) longer than LONGEST
+    says. Only those fields are read: this runs for every webhook."""
+    for name, limit in LONGEST.items():
+        item = getattr(value, name, None)
+        if isinstance(item, str) and len(item) > limit:
+            return name
+    participant = getattr(value, "participant", None)
+    if participant is not None:
+        inner = first_too_long(participant)
+        if inner is not None:
+            return f"participant.{inner}"
     return None
 
 
