@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
+from pydantic.config import JsonDict
 
 from channels.links import LINK_PATTERN, MAX_URL, MEDIA_PATTERN, is_link_url, is_media_url
 
@@ -122,7 +123,26 @@ class Button(Model):
         return self.postback_properties.interaction_id if self.postback_properties else None
 
 
+#: what the OpenAPI document says of a card that must show something: a title or a text line
+#: that is not blank, an image or a button (`Template._shows_something`)
+_SHOWS_SOMETHING: JsonDict = {
+    "anyOf": [
+        {"required": ["title"], "properties": {"title": {"type": "string", "pattern": r"\S"}}},
+        {
+            "required": ["textLines"],
+            "properties": {
+                "textLines": {"type": "array", "contains": {"type": "string", "pattern": r"\S"}}
+            },
+        },
+        {"required": ["imageUrl"], "properties": {"imageUrl": {"type": "string"}}},
+        {"required": ["buttons"], "properties": {"buttons": {"type": "array", "minItems": 1}}},
+    ]
+}
+
+
 class Template(Model):
+    model_config = ConfigDict(json_schema_extra=_SHOWS_SOMETHING)
+
     title: Annotated[str, Field(max_length=MAX_ITEM_TEXT)] | None = None
     text_lines: list[Annotated[str, Field(max_length=512)]] | None = Field(
         default=None, max_length=10
