@@ -102,8 +102,9 @@ def _holds(value: Any) -> bool:
 
 
 #: the most characters an event's field may hold, by field name: the widths of the columns
-#: they are stored in (PostgreSQL refuses a longer value; SQLite would keep it, so the two
-#: databases would differ). Ids, addresses and payloads this long are not a provider's.
+#: they are stored in, which `gateway/store/models.py` takes from here (PostgreSQL refuses a
+#: longer value; SQLite would keep it, so the two databases would differ). Ids, addresses
+#: and payloads this long are not a provider's.
 LONGEST = {
     "address": 255,
     "participant_address": 255,

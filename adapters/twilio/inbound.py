@@ -52,7 +52,7 @@ def content_of(fields: Mapping[str, str]) -> MessageContent:
             BasicItem(text=body[i : i + MAX_ITEM_TEXT]) for i in range(0, len(body), MAX_ITEM_TEXT)
         )
     for n in _media_numbers(fields):
-        url = fields.get(f"MediaUrl{n}", "").strip()
+        url = fields.get(f"{MEDIA_URL}{n}", "").strip()
         if url:
             items.append(_media_item(url, fields.get(f"MediaContentType{n}", "").strip()))
     if not items:
@@ -60,15 +60,15 @@ def content_of(fields: Mapping[str, str]) -> MessageContent:
     return MessageContent(basic=Basic(items=items[:MAX_ITEMS]))
 
 
+#: the fields naming an MMS's media: MediaUrl0, MediaUrl1, …
+MEDIA_URL = "MediaUrl"
+
+
 def _media_numbers(fields: Mapping[str, str]) -> list[int]:
     # NumMedia is the documented count; the MediaUrl<N> fields themselves are what counts,
     # whatever it says and wherever their numbering starts
-    numbers = [
-        int(key[8:])
-        for key in fields
-        if key.startswith("MediaUrl") and key[8:].isascii() and key[8:].isdigit() and len(key) < 12
-    ]
-    return sorted(numbers)[:MAX_ITEMS]
+    numbers = [key.removeprefix(MEDIA_URL) for key in fields if key.startswith(MEDIA_URL)]
+    return sorted(int(n) for n in numbers if n.isascii() and n.isdigit() and len(n) < 4)[:MAX_ITEMS]
 
 
 #: the longest media type a file item keeps (`File.mime_type`)

@@ -20,6 +20,11 @@ class Refused(Exception):
         self.status = status
         self.field = field
 
+    @property
+    def text(self) -> str:
+        """The refusal in one line, led by the field it is about (`username: …`)."""
+        return f"{self.field}: {self.message}" if self.field else self.message
+
 
 def conversation_not_found(conversation_id: str) -> Refused:
     return Refused("CONVERSATION_NOT_FOUND", f"conversation {conversation_id!r} not found", 404)

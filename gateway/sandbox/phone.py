@@ -112,7 +112,7 @@ async def _body(request: web.Request) -> dict[str, Any]:
     try:
         return await read_json_object(request)
     except Refused as refused:
-        raise web.HTTPBadRequest(text=f"{refused.field}: {refused.message}") from None
+        raise web.HTTPBadRequest(text=refused.text) from None
 
 
 async def sms_thread(request: web.Request) -> web.Response:

@@ -10,6 +10,8 @@ from typing import Any
 from sqlalchemy import JSON, Column, DateTime, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
+from channels.text import LONGEST
+
 
 def _when(index: bool = False, nullable: bool = False) -> Any:
     return Field(
@@ -45,7 +47,7 @@ class IdentityRow(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     channel_id: str = Field(max_length=64)
-    address: str = Field(max_length=255)
+    address: str = Field(max_length=LONGEST["address"])
     contact_id: str | None = Field(default=None, max_length=40, index=True)
     visitor_id: str | None = Field(default=None, max_length=64, index=True)
     opted_out: bool = False
@@ -109,10 +111,10 @@ class MessageRow(SQLModel, table=True):
     created_at: datetime = _when()
     source_channel_id: str | None = Field(default=None, max_length=64)
     target_channel_id: str | None = Field(default=None, max_length=64)
-    provider_message_id: str | None = Field(default=None, max_length=255)
+    provider_message_id: str | None = Field(default=None, max_length=LONGEST["provider_message_id"])
     badges: list[Any] | None = _json(nullable=True)
     #: the button this message answered (postbacks, quick replies, numbered replies)
-    interaction_id: str | None = Field(default=None, max_length=1000)
+    interaction_id: str | None = Field(default=None, max_length=LONGEST["interaction_id"])
 
 
 #: a delivery a watermark can still move (sent, or delivered and not yet read): the rows
@@ -156,10 +158,10 @@ class DeliveryRow(SQLModel, table=True):
     message_id: str = Field(primary_key=True, max_length=40)
     conversation_id: str = Field(max_length=40)
     channel_id: str = Field(max_length=64)
-    recipient: str = Field(max_length=255)
+    recipient: str = Field(max_length=LONGEST["address"])
     status: str = Field(max_length=16)
-    error_code: str | None = Field(default=None, max_length=64)
-    error_message: str | None = Field(default=None, max_length=2000)
+    error_code: str | None = Field(default=None, max_length=LONGEST["error_code"])
+    error_message: str | None = Field(default=None, max_length=LONGEST["error_message"])
     provider_message_ids: list[str] | None = _json(nullable=True)
     #: how many parts the message became, and how many the provider accepted so far
     parts_total: int = 0
@@ -184,10 +186,10 @@ class DeliveryPartRow(SQLModel, table=True):
     message_id: str = Field(max_length=40, index=True)
     channel_id: str = Field(max_length=64)
     part_index: int
-    provider_message_id: str = Field(max_length=255)
+    provider_message_id: str = Field(max_length=LONGEST["provider_message_id"])
     status: str = Field(max_length=16)
-    error_code: str | None = Field(default=None, max_length=64)
-    error_message: str | None = Field(default=None, max_length=2000)
+    error_code: str | None = Field(default=None, max_length=LONGEST["error_code"])
+    error_message: str | None = Field(default=None, max_length=LONGEST["error_message"])
 
 
 class EventRow(SQLModel, table=True):
@@ -301,10 +303,10 @@ class EarlyStatusRow(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     channel_id: str = Field(max_length=64)
-    provider_message_id: str = Field(max_length=255)
+    provider_message_id: str = Field(max_length=LONGEST["provider_message_id"])
     status: str = Field(max_length=16)
-    error_code: str | None = Field(default=None, max_length=64)
-    error_message: str | None = Field(default=None, max_length=2000)
+    error_code: str | None = Field(default=None, max_length=LONGEST["error_code"])
+    error_message: str | None = Field(default=None, max_length=LONGEST["error_message"])
     opted_out: bool = False
     received_at: datetime = _when(index=True)
 

@@ -64,6 +64,15 @@ class Api:
         assert isinstance(body, dict)
         return body
 
+    async def post_raw(self, path: str, body: bytes | str) -> tuple[int, dict[str, Any]]:
+        """POST a body as given (not JSON-encoded by the client), with the token; the status
+        and the JSON answer."""
+        headers = {**self.auth, "Content-Type": "application/json"}
+        response = await self.client.post(path, data=body, headers=headers)
+        answer = await response.json()
+        assert isinstance(answer, dict)
+        return response.status, answer
+
     async def count(self, model: type[Any]) -> int:
         return await self.gateway.db.read(
             lambda s: int(s.exec(select(func.count()).select_from(model)).one())

@@ -58,13 +58,8 @@ def test_token_match_names_the_token() -> None:
 
 async def test_malformed_json_is_400(api: Api) -> None:
     for raw in (b"{not json", b"[1, 2]", b"", b"\xff\xfe"):
-        response = await api.client.post(
-            "/inbox/v2/contacts",
-            data=raw,
-            headers={**api.auth, "Content-Type": "application/json"},
-        )
-        body = await response.json()
-        assert response.status == 400, body
+        status, body = await api.post_raw("/inbox/v2/contacts", raw)
+        assert status == 400, body
         assert body["message"] == "invalid request"
         assert body["details"]["validationError"]["fieldViolations"][0]["field"] == "body"
     assert await api.count(ContactRow) == 0

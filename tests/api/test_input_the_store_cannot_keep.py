@@ -65,13 +65,8 @@ async def test_a_number_json_cannot_keep_is_a_400(api: Api, name: str) -> None:
     before = await counts(api)
     body = json.dumps(text_body(conversation_id, badges=[{"n": "HERE"}]))
     body = body.replace('"HERE"', NUMBERS[name])
-    response = await api.client.post(
-        "/inbox/v2/messages",
-        data=body,
-        headers={**api.auth, "Content-Type": "application/json"},
-    )
-    answer = await response.json()
-    assert response.status == 400, answer
+    status, answer = await api.post_raw("/inbox/v2/messages", body)
+    assert status == 400, answer
     [violation] = answer["details"]["validationError"]["fieldViolations"]
     assert violation["field"] == "body"
     assert "number" in violation["description"] or "integer" in violation["description"]

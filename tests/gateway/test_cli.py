@@ -130,3 +130,14 @@ def test_a_database_that_cannot_be_opened_is_one_line_naming_the_key(
     assert result.stderr.strip().splitlines()[-1] == (
         "config error: database.url: cannot open the database: unable to open database file"
     )
+
+
+def test_the_log_level_is_one_of_four_in_any_case(capsys: pytest.CaptureFixture[str]) -> None:
+    """`--log-level LOUD` was taken without a word."""
+    from gateway.cli.commands import parser
+
+    assert parser().parse_args(["run", "--log-level", "debug"]).log_level == "DEBUG"
+    with pytest.raises(SystemExit) as exited:
+        parser().parse_args(["run", "--log-level", "LOUD"])
+    assert exited.value.code == 2
+    assert "invalid choice: 'LOUD'" in capsys.readouterr().err

@@ -161,8 +161,7 @@ async def login(request: web.Request) -> web.Response:
         # could be neither hashed for the limits nor checked against a password
         body = await read_json_object(request)
     except Refused as refused:
-        where = f"{refused.field}: " if refused.field else ""
-        raise _json_error(400, "INVALID_REQUEST", where + refused.message) from None
+        raise _json_error(400, "INVALID_REQUEST", refused.text) from None
     username, password = body.get("username"), body.get("password")
     if not isinstance(username, str) or not isinstance(password, str):
         raise _json_error(400, "INVALID_REQUEST", "username and password are required strings")

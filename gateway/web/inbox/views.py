@@ -139,8 +139,7 @@ async def reply(request: web.Request) -> web.Response:
             lambda s: send_message(s, gw.directory, send, sender=(AGENT, agent.username), now=now())
         )
     except Refused as refused:
-        where = f"{refused.field}: " if refused.field else ""
-        return error(refused.status, refused.code, where + refused.message)
+        return error(refused.status, refused.code, refused.text)
     if delivery is not None:
         hand_over(gw, QueuedSend(message.id, delivery.channel_id))
     return web.json_response({"message": message_wire(message, delivery, gw.directory)})
