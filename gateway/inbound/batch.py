@@ -8,7 +8,7 @@ another node stored first, or an identity or conversation it created meanwhile, 
 INSERT fail, and the writer then stores each item alone, which finds those rows.
 Statuses of sent messages (a storm of them follows every campaign) are applied the same way.
 Anything else (opt-outs, echoes, button presses, failures, watermarks) takes
-`ingest_events`.
+`ingest_events`; a request that mixes the two kinds is stored in runs (`inbound.runs`).
 """
 
 from __future__ import annotations
@@ -60,15 +60,23 @@ Key = tuple[int, int]
 Entry = tuple[Key, InboundMessage]
 
 
+def plain_message(event: InboundEvent) -> InboundMessage | None:
+    """The event as a plain customer message (no button, no echo), or None."""
+    if not isinstance(event, InboundMessage):
+        return None
+    if event.direction is not Direction.PARTICIPANT_TO_BUSINESS or event.interaction_id:
+        return None
+    return event
+
+
 def batchable(events: Sequence[InboundEvent]) -> list[InboundMessage] | None:
     """The events as plain customer messages, or None when any is something else."""
     messages: list[InboundMessage] = []
     for event in events:
-        if not isinstance(event, InboundMessage):
+        message = plain_message(event)
+        if message is None:
             return None
-        if event.direction is not Direction.PARTICIPANT_TO_BUSINESS or event.interaction_id:
-            return None
-        messages.append(event)
+        messages.append(message)
     return messages
 
 
@@ -263,18 +271,26 @@ class StatusItem:
     directory: Directory
 
 
-def batchable_statuses(events: Sequence[InboundEvent]) -> list[StatusUpdate] | None:
-    """The events as plain statuses of sent parts, or None when any is something else.
+def plain_status(event: InboundEvent) -> StatusUpdate | None:
+    """The event as a plain status of a sent part, or None.
 
     Failures (they write a note for the agents), opt-outs and watermarks take the long way.
     """
+    if not isinstance(event, StatusUpdate) or event.provider_message_id is None:
+        return None
+    if event.status is DeliveryStatus.FAILED or event.opted_out or event.watermark:
+        return None
+    return event
+
+
+def batchable_statuses(events: Sequence[InboundEvent]) -> list[StatusUpdate] | None:
+    """The events as plain statuses of sent parts, or None when any is something else."""
     updates: list[StatusUpdate] = []
     for event in events:
-        if not isinstance(event, StatusUpdate) or event.provider_message_id is None:
+        update = plain_status(event)
+        if update is None:
             return None
-        if event.status is DeliveryStatus.FAILED or event.opted_out or event.watermark:
-            return None
-        updates.append(event)
+        updates.append(update)
     return updates
 
 

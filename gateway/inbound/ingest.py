@@ -59,13 +59,20 @@ class IngestReport:
 
 
 def ingest_events(
-    session: Session, channel_id: str, events: Sequence[InboundEvent], directory: Directory
+    session: Session,
+    channel_id: str,
+    events: Sequence[InboundEvent],
+    directory: Directory,
+    repeated: set[str] | None = None,
 ) -> IngestReport:
-    """Apply every event of one provider request inside one transaction."""
+    """Apply every event of one provider request inside one transaction.
+
+    `repeated` holds the addresses whose message in this request was a duplicate, and is
+    added to: a provider's retry of a STOP (or START) that was stored already must not apply
+    its keyword again, since by then the customer may have said the opposite.
+    """
     report = IngestReport()
-    # a provider's retry of a STOP (or START) that was stored already must not apply its
-    # keyword again: by then the customer may have said the opposite
-    repeated: set[str] = set()
+    repeated = set() if repeated is None else repeated
     for event in events:
         if isinstance(event, InboundMessage):
             outcome = _message(session, channel_id, event, directory, report)

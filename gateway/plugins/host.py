@@ -52,7 +52,7 @@ from gateway.inbound.batch import (
     batchable,
     batchable_statuses,
 )
-from gateway.inbound.ingest import ingest_events
+from gateway.inbound.runs import ingest_in_runs
 from gateway.metrics import Metrics
 from gateway.state import Gateway
 from gateway.store.models import MAX_IMAGE_URL, DeliveryRow, MessageRow
@@ -146,7 +146,7 @@ class GatewayHost:
             report = await self.gateway.db.write_batched(STORE_STATUSES, update)
         else:
             report = await self.gateway.db.write(
-                lambda s: ingest_events(s, self.channel_id, events, directory)
+                lambda s: ingest_in_runs(s, self.channel_id, events, directory)
             )
         self.metrics.messages_in.labels(self.channel_id).inc(report.stored_messages)
         for address in report.new_participants:

@@ -1,0 +1,112 @@
+"""A Messenger webhook that mixes kinds of events (messages, a read receipt, a button press)
+is stored in the request's order, in one transaction, its plain messages with the few
+statements of the group commit's batches rather than a dozen each."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Engine, event
+from sqlmodel import Session, col, select
+
+from adapters.messenger.fake import (
+    FakeGraph,
+    message_event,
+    post_events,
+    postback_event,
+    read_event,
+)
+from gateway.store.models import ConversationRow, EventRow, IdentityRow, MessageRow
+from tests.gateway.conftest import LiveGateway, StartGateway
+from tests.support.config import messenger_channel
+
+SECRET = "fake-app-secret"
+
+
+@contextmanager
+def statements(engine: Engine) -> Iterator[list[str]]:
+    """The SQL statements sent to the database meanwhile."""
+    seen: list[str] = []
+
+    def note(*args: object) -> None:
+        seen.append(str(args[2]))
+
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+
+
+def texts(live: LiveGateway, psid: str) -> list[str]:
+    with Session(live.gateway.db.engine) as session:
+        identity = session.exec(select(IdentityRow).where(IdentityRow.address == psid)).one()
+        conversation = session.exec(
+            select(ConversationRow).where(
+                ConversationRow.participant_id == (identity.contact_id or identity.visitor_id)
+            )
+        ).one()
+        messages = session.exec(
+            select(MessageRow)
+            .where(MessageRow.conversation_id == conversation.id)
+            .order_by(col(MessageRow.sequence))
+        )
+        return [m.content["basic"]["items"][0]["text"] for m in messages]
+
+
+async def test_messages_around_a_read_receipt_take_a_few_statements(
+    start_gateway: StartGateway, graph: FakeGraph
+) -> None:
+    live = await start_gateway(messenger_channel("page", fake=graph))
+    url = f"{live.url}/channels/page/webhook"
+    customers = [f"psid-{n}" for n in range(8)]
+    for psid in customers:  # known customers, as in a busy page's webhooks
+        assert (await post_events(url, SECRET, [message_event(psid, "hello")]))[0] == 200
+    now_ms = int(time.time() * 1000)
+    mixed = [message_event(psid, "more") for psid in customers[:4]]
+    mixed += [read_event("psid-0", now_ms)]
+    mixed += [message_event(psid, "more") for psid in customers[4:]]
+
+    with statements(live.gateway.db.engine) as seen:
+        assert (await post_events(url, SECRET, mixed))[0] == 200
+
+    writes = [s for s in seen if not s.lstrip().upper().startswith(("BEGIN", "COMMIT"))]
+    # Each message alone took a dozen (its identity, conversation, menu, number, row, event)
+    assert len(writes) < 40, f"{len(writes)}: " + "\n".join(writes)
+    assert all(texts(live, psid) == ["hello", "more"] for psid in customers)
+
+
+async def test_kinds_of_one_request_are_stored_in_its_order(
+    start_gateway: StartGateway, graph: FakeGraph
+) -> None:
+    """A new customer whose button press comes first, then messages around a read receipt:
+    one contact, one conversation, the messages numbered and announced in the request's order."""
+    live = await start_gateway(messenger_channel("page", fake=graph))
+    url = f"{live.url}/channels/page/webhook"
+    now_ms = int(time.time() * 1000)
+    request = [
+        postback_event("psid-new", "Track order", "TRACK"),
+        message_event("psid-new", "one"),
+        message_event("psid-new", "two"),
+        read_event("psid-new", now_ms),
+        message_event("psid-new", "three"),
+        postback_event("psid-new", "Talk to us", "TALK"),
+        message_event("psid-new", "four"),
+    ]
+
+    assert (await post_events(url, SECRET, request))[0] == 200
+
+    expected = ["Track order", "one", "two", "three", "Talk to us", "four"]
+    assert texts(live, "psid-new") == expected
+    with Session(live.gateway.db.engine) as session:
+        assert len(list(session.exec(select(IdentityRow)))) == 1
+        assert len(list(session.exec(select(ConversationRow)))) == 1
+        announced = session.exec(
+            select(EventRow)
+            .where(EventRow.slug == "message_sent_to_business")
+            .order_by(col(EventRow.seq))
+        )
+        in_order = [e.body["message"]["content"]["basic"]["items"][0]["text"] for e in announced]
+    assert in_order == expected
