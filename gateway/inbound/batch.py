@@ -7,8 +7,9 @@ instead of a dozen per message. What the database says wins over what was read: 
 another node stored first, or an identity or conversation it created meanwhile, makes the
 INSERT fail, and the writer then stores each item alone, which finds those rows.
 Statuses of sent messages (a storm of them follows every campaign) are applied the same way.
-Anything else (opt-outs, echoes, button presses, failures, watermarks) takes
-`ingest_events`; a request that mixes the two kinds is stored in runs (`inbound.runs`).
+Taps on buttons (Messenger's postbacks and quick replies) are messages too. Anything else
+(opt-outs, echoes, web chat's button presses, failures, watermarks) takes `ingest_events`;
+a request that mixes the two kinds is stored in runs (`inbound.runs`).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from channels import (
 from channels.choices import match_choice
 from gateway.clock import aware, now
 from gateway.domain.append import NewMessage, append_messages
+from gateway.domain.buttons import message_with_button
 from gateway.domain.delivery_status import apply_part_status
 from gateway.domain.directory import Directory
 from gateway.domain.many_participants import Resolved, resolve_participants
@@ -58,14 +60,17 @@ class InboundItem:
 #: (item, position of the event in the item)
 Key = tuple[int, int]
 Entry = tuple[Key, InboundMessage]
+#: (interaction id, the business message with the button; None when not found, which then
+#: names the tap's own message)
+_Answer = tuple[str, str | None]
 
 
 def plain_message(event: InboundEvent) -> InboundMessage | None:
-    """The event as a plain customer message (no button, no echo), or None."""
+    """The event as a customer's message (a tap on a button among them), or None."""
     if not isinstance(event, InboundMessage):
         return None
-    if event.direction is not Direction.PARTICIPANT_TO_BUSINESS or event.interaction_id:
-        return None
+    if event.direction is not Direction.PARTICIPANT_TO_BUSINESS:
+        return None  # an echo of what the business wrote in the provider's own inbox
     return event
 
 
@@ -183,10 +188,15 @@ def _store_fresh(
     resolved = resolve_participants(session, channel_id, [e.participant for _, e in fresh])
     menus = _menus(session, channel_id, [resolved[e.participant.address] for _, e in fresh])
     messages: list[NewMessage] = []
-    answers: list[tuple[str, str] | None] = []
+    answers: list[_Answer | None] = []
+    connection = session.connection()
     for (index, _), event in fresh:
         who = resolved[event.participant.address]
-        answer = _numbered_answer(menus.get(who.conversation_id), event)
+        if event.interaction_id:  # a tap on a button (a postback, a quick reply)
+            found = message_with_button(connection, who.conversation_id, event.interaction_id)
+            answer: _Answer | None = (event.interaction_id, found)
+        else:
+            answer = _numbered_answer(menus.get(who.conversation_id), event)
         answers.append(answer)
         messages.append(
             NewMessage(
@@ -228,7 +238,7 @@ def _menus(session: Session, channel_id: str, who: list[Resolved]) -> dict[str, 
     }
 
 
-def _numbered_answer(menu: _Menu | None, event: InboundMessage) -> tuple[str, str] | None:
+def _numbered_answer(menu: _Menu | None, event: InboundMessage) -> _Answer | None:
     """(interaction id, menu message id) when the message answers the menu."""
     if menu is None:
         return None
@@ -242,18 +252,19 @@ def _numbered_answer(menu: _Menu | None, event: InboundMessage) -> tuple[str, st
 
 def _button_interacted(
     message: NewMessage,
-    answer: tuple[str, str],
+    answer: _Answer,
     resolved: dict[str, Resolved],
     event: InboundMessage,
     channel_id: str,
 ) -> outbox.NewEvent:
     by = resolved[event.participant.address].owner
+    with_button = answer[1] or message.id
     return outbox.NewEvent(
         "button_interacted",
-        answer[1],
+        with_button,
         {
             "conversationId": message.conversation_id,
-            "messageId": answer[1],
+            "messageId": with_button,
             "interactionId": answer[0],
             "interactedBy": {by[0]: by[1]},
             "channelId": channel_id,

@@ -5,10 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
 
-from pydantic import ValidationError
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
 from channels import (
     ButtonPressed,
@@ -17,14 +15,13 @@ from channels import (
     InboundEvent,
     InboundMessage,
     IngestOutcome,
-    MessageContent,
     OptChange,
     ReadUpTo,
     StatusUpdate,
 )
 from channels.choices import match_choice
-from channels.links import links_as_text
 from gateway.clock import aware, now
+from gateway.domain.buttons import interaction_ids, message_with_button
 from gateway.domain.delivery_status import (
     apply_part_status,
     apply_watermark,
@@ -183,8 +180,8 @@ def _interaction(
     if event.direction is not Direction.PARTICIPANT_TO_BUSINESS:
         return None, None
     if event.interaction_id:
-        return event.interaction_id, _message_with_button(
-            session, conversation.id, event.interaction_id
+        return event.interaction_id, message_with_button(
+            session.connection(), conversation.id, event.interaction_id
         )
     text = _only_text(event)
     if text is None:
@@ -204,32 +201,6 @@ def _only_text(event: InboundMessage) -> str | None:
     if basic is None or len(basic.items) != 1:
         return None
     return basic.items[0].text
-
-
-def _message_with_button(session: Session, conversation_id: str, interaction_id: str) -> str | None:
-    """The latest business message in the conversation carrying a postback with that id."""
-    recent = session.exec(
-        select(MessageRow)
-        .where(
-            MessageRow.conversation_id == conversation_id,
-            MessageRow.direction == Direction.BUSINESS_TO_PARTICIPANT.value,
-        )
-        .order_by(col(MessageRow.sequence).desc())
-        .limit(50)
-    )
-    for message in recent:
-        if interaction_id in _interaction_ids(message.content):
-            return message.id
-    return None
-
-
-def _interaction_ids(content: dict[str, Any]) -> set[str]:
-    """The postback ids of the buttons a stored message carries."""
-    try:
-        buttons = MessageContent.model_validate(links_as_text(content)).buttons()
-    except ValidationError:
-        return set()
-    return {b.interaction_id for b in buttons if b.interaction_id}
 
 
 def _button_interacted(
@@ -315,7 +286,7 @@ def _button(session: Session, channel_id: str, event: ButtonPressed) -> IngestOu
         or message.direction != Direction.BUSINESS_TO_PARTICIPANT
     ):
         return IngestOutcome(stored=False, conversation_id=conversation.id)
-    if event.interaction_id not in _interaction_ids(message.content):
+    if event.interaction_id not in interaction_ids(message.content):
         return IngestOutcome(stored=False, conversation_id=conversation.id)
     _button_interacted(
         session,
