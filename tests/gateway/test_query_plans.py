@@ -67,7 +67,8 @@ def test_a_watermark_reads_the_deliveries_it_can_move(
     """A Messenger watermark reads the person's unsettled deliveries, keyed by status: the
     index by recipient alone holds their whole history, read again at every watermark."""
     watermark = datetime(2026, 1, 1, tzinfo=UTC)
-    plan = _plan(connection, movable_by_watermark("messenger", "psid-1", watermark, status))
+    values = {"channel_id": "messenger", "recipient": "psid-1", "watermark": watermark}
+    plan = _plan(connection, movable_by_watermark(status), values)
     assert "ix_deliveries_unsettled" in plan, plan
     if connection.dialect.name == "sqlite":
         assert "status=?" in plan, plan
