@@ -52,7 +52,7 @@ from gateway.inbound.batch import (
     batchable,
     batchable_statuses,
 )
-from gateway.inbound.runs import ingest_in_runs
+from gateway.inbound.runs import STORE_MIXED, MixedItem
 from gateway.metrics import Metrics
 from gateway.state import Gateway
 from gateway.store.models import MAX_IMAGE_URL, DeliveryRow, MessageRow
@@ -145,9 +145,8 @@ class GatewayHost:
             update = StatusItem(self.channel_id, statuses, directory)
             report = await self.gateway.db.write_batched(STORE_STATUSES, update)
         else:
-            report = await self.gateway.db.write(
-                lambda s: ingest_in_runs(s, self.channel_id, events, directory)
-            )
+            mixed = MixedItem(self.channel_id, events, directory)
+            report = await self.gateway.db.write_batched(STORE_MIXED, mixed)
         self.metrics.messages_in.labels(self.channel_id).inc(report.stored_messages)
         for address in report.new_participants:
             self._look_up_later(address)

@@ -79,6 +79,9 @@ class BatchHandler(Generic[I, T]):
     name: str
     run: Callable[[Session, list[I]], list[T]]
     background: bool = False
+    #: False when `run` may also append events the ORM's way (`outbox.emit`), which the
+    #: commit's news then does not list, or make deliveries due, as plain jobs may
+    announces_all: bool = True
 
 
 @dataclass(frozen=True)
@@ -308,7 +311,9 @@ class GroupCommitWriter:
             outcome[id(job)] = self._attempt(session, job)
         if not last_try and any(not ok and gave_way(v) for ok, v in outcome.values()):
             raise _GaveWay  # leaving the session's block rolls the whole batch back
-        loud = any(not job.quiet for job in plain)
+        loud = any(not job.quiet for job in plain) or any(
+            not job.handler.announces_all for job in batch if job.handler is not None
+        )
         news = Committed(list(session.info[ANNOUNCED]), complete=not loud)
         return [outcome[id(job)] for job in batch], news
 

@@ -4,9 +4,11 @@ them) with the few statements of the group commit's batches rather than a dozen 
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 
 from sqlalchemy import Engine, event
 from sqlmodel import Session, col, select
@@ -19,6 +21,14 @@ from adapters.messenger.fake import (
     quick_reply_event,
     read_event,
 )
+from channels import (
+    DeliveryStatus,
+    InboundMessage,
+    MessageContent,
+    Participant,
+    StatusUpdate,
+)
+from gateway.inbound.runs import STORE_MIXED, MixedItem
 from gateway.store.models import ConversationRow, EventRow, IdentityRow, MessageRow
 from tests.gateway.conftest import LiveGateway, StartGateway
 from tests.support.config import messenger_channel
@@ -142,3 +152,50 @@ async def test_taps_on_buttons_take_a_few_statements(
     assert len(taps_stored) == 8
     assert {e.body["messageId"] for e in pressed} == set(taps_stored)
     assert {e.body["interactionId"] for e in pressed} == {"YES"}
+
+
+async def test_mixed_requests_of_one_commit_are_stored_side_by_side(
+    start_gateway: StartGateway, graph: FakeGraph
+) -> None:
+    """Requests that arrive together share the commit's statements, run by run, and each keeps
+    its own order; a retry of one of them, arriving meanwhile, is answered as a duplicate."""
+    live = await start_gateway(messenger_channel("page", fake=graph))
+    db, directory = live.gateway.db, live.gateway.directory
+    at = datetime.now(UTC)
+
+    def text(mid: str, psid: str, words: str, tap: str | None = None) -> InboundMessage:
+        content = MessageContent.of_text(words)
+        return InboundMessage(mid, Participant(psid), content, at, interaction_id=tap)
+
+    def watermark(psid: str) -> StatusUpdate:
+        return StatusUpdate(DeliveryStatus.READ, participant_address=psid, watermark=at)
+
+    def requests(who: str) -> list[MixedItem]:
+        each = [
+            [
+                text(f"{who}-{n}-1", f"{who}-{n}", f"{n} one"),
+                watermark(f"{who}-{n}"),
+                text(f"{who}-{n}-2", f"{who}-{n}", f"{n} two"),
+                watermark(f"{who}-{(n + 1) % 6}"),
+                text(f"{who}-{n}-3", f"{who}-{n}", f"{n} yes", tap="YES"),
+            ]
+            for n in range(6)
+        ]
+        each.append([watermark(f"{who}-0"), text(f"{who}-0-1", f"{who}-0", "0 one")])  # a retry
+        return [MixedItem("page", events, directory) for events in each]
+
+    with statements(db.engine) as one_by_one:
+        for item in requests("alone"):
+            await db.write_batched(STORE_MIXED, item)
+    with statements(db.engine) as together:
+        reports = await asyncio.gather(
+            *(db.write_batched(STORE_MIXED, item) for item in requests("psid"))
+        )
+
+    for n in range(6):
+        assert texts(live, f"psid-{n}") == [f"{n} one", f"{n} two", f"{n} yes"]
+        assert texts(live, f"alone-{n}") == [f"{n} one", f"{n} two", f"{n} yes"]
+        assert [o.stored for o in reports[n].outcomes] == [True, False, True, False, True]
+    assert [o.duplicate for o in reports[6].outcomes] == [False, True]
+    assert reports[6].outcomes[1].message == reports[0].outcomes[0].message
+    assert 2 * len(together) < len(one_by_one), (len(together), len(one_by_one))
