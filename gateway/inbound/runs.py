@@ -35,6 +35,7 @@ from gateway.store.writer import BatchHandler
 
 _MESSAGES, _STATUSES, _OTHER = "messages", "statuses", "other"
 I = TypeVar("I")  # noqa: E741 - the item a batch takes
+E = TypeVar("E")  # the events of a run of one batched kind
 
 
 @dataclass(frozen=True)
@@ -57,29 +58,17 @@ def store_mixed(session: Session, items: list[MixedItem]) -> list[IngestReport]:
     repeated: list[set[str]] = [set() for _ in items]
     for step in range(max(map(len, runs), default=0)):
         at_step = [(i, of_item[step]) for i, of_item in enumerate(runs) if step < len(of_item)]
-        messages = [(i, _plain_messages(run)) for i, (kind, run) in at_step if kind == _MESSAGES]
-        if messages:
-            batch = [
-                InboundItem(items[i].channel_id, run, items[i].directory) for i, run in messages
-            ]
-            for (index, run), part in zip(
-                messages, _batched(session, store_messages, batch), strict=True
-            ):
-                _add(reports[index], part)
-                repeated[index].update(
-                    message.participant.address
-                    for message, outcome in zip(run, part.outcomes, strict=True)
-                    if outcome.duplicate
-                )
-        statuses = [(i, _plain_statuses(run)) for i, (kind, run) in at_step if kind == _STATUSES]
-        if statuses:
-            updates = [
-                StatusItem(items[i].channel_id, run, items[i].directory) for i, run in statuses
-            ]
-            for (index, _), part in zip(
-                statuses, _batched(session, store_statuses, updates), strict=True
-            ):
-                _add(reports[index], part)
+        stored = _step(session, items, at_step, _plain_messages, store_messages, InboundItem)
+        for index, messages, part in stored:
+            _add(reports[index], part)
+            repeated[index].update(
+                message.participant.address
+                for message, outcome in zip(messages, part.outcomes, strict=True)
+                if outcome.duplicate
+            )
+        applied = _step(session, items, at_step, _plain_statuses, store_statuses, StatusItem)
+        for index, _, part in applied:
+            _add(reports[index], part)
         for index, (kind, events) in at_step:
             if kind == _OTHER:
                 item = items[index]
@@ -97,18 +86,40 @@ STORE_MIXED: BatchHandler[MixedItem, IngestReport] = BatchHandler(
 )
 
 
+def _step(
+    session: Session,
+    items: list[MixedItem],
+    at_step: list[tuple[int, Run]],
+    plain: Callable[[list[InboundEvent]], list[E] | None],
+    store: Callable[[Session, list[I]], list[IngestReport]],
+    item_of: Callable[[str, list[E], Directory], I],
+) -> list[tuple[int, list[E], IngestReport]]:
+    """The runs of one batched kind at this step, of every request, stored together:
+    (request, its run, what storing it did)."""
+    chosen = [(i, events) for i, (_, run) in at_step if (events := plain(run)) is not None]
+    if not chosen:
+        return []
+    batch = [item_of(items[i].channel_id, events, items[i].directory) for i, events in chosen]
+    parts = _batched(session, store, batch)
+    return [(i, events, part) for (i, events), part in zip(chosen, parts, strict=True)]
+
+
 def _add(report: IngestReport, part: IngestReport) -> None:
     report.outcomes.extend(part.outcomes)
     report.new_participants.extend(part.new_participants)
     report.stored_messages += part.stored_messages
 
 
-def _plain_messages(run: list[InboundEvent]) -> list[InboundMessage]:
-    return [message for message in map(plain_message, run) if message is not None]
+def _plain_messages(run: list[InboundEvent]) -> list[InboundMessage] | None:
+    """The run's messages, when it is a run of plain messages."""
+    messages = [message for message in map(plain_message, run) if message is not None]
+    return messages if len(messages) == len(run) else None
 
 
-def _plain_statuses(run: list[InboundEvent]) -> list[StatusUpdate]:
-    return [update for update in map(plain_status, run) if update is not None]
+def _plain_statuses(run: list[InboundEvent]) -> list[StatusUpdate] | None:
+    """The run's statuses, when it is a run of plain statuses."""
+    updates = [update for update in map(plain_status, run) if update is not None]
+    return updates if len(updates) == len(run) else None
 
 
 def _kind(event: InboundEvent) -> str:
