@@ -1,7 +1,7 @@
 """Inbound: how fast the daemon takes in what customers send, against baselines measured in
 the same run, on SQLite and (with INBOX_TEST_POSTGRES_URL) on PostgreSQL.
 
-    python -m bench.inbound [--quick] [--only sms,status,messenger,chat]
+    python -m bench.inbound [--quick] [--only sms,status,messenger,mixed,chat]
 
 Every server is a real process on 127.0.0.1: the daemon (`python -m gateway run`), the bare
 and naive aiohttp baselines (`bench.baselines`) and the providers' fakes (`bench.fakes`).
@@ -19,7 +19,7 @@ import aiohttp
 from bench import harness
 from bench.cli import options
 from bench.inbound_chat import chat_messages
-from bench.inbound_messenger import messenger
+from bench.inbound_messenger import MIXED, messenger
 from bench.inbound_sms import inbound_sms, warm_up
 from bench.inbound_status import status_callbacks
 from bench.report import Check, Report
@@ -27,7 +27,7 @@ from bench.stage import DEFAULT, QUICK, Sizes, Stage
 from bench.stats import raise_open_files_limit
 from bench.wrk import ensure_wrk, wrk_version
 
-PARTS = ("sms", "status", "messenger", "chat")
+PARTS = ("sms", "status", "messenger", "mixed", "chat")
 #: inbound SMS a second, to size the status storm when the SMS part did not run to tell:
 #: about what one daemon takes on 2 cores (a storm sized for fewer ran out of requests, and
 #: replayed statuses already applied, which cost less than new ones)
@@ -67,6 +67,10 @@ async def one_round(
                 report.notes += notes
             if "messenger" in parts:
                 rows, notes = await messenger(stage)
+                report.add(*rows)
+                report.notes += notes
+            if "mixed" in parts:
+                rows, notes = await messenger(stage, MIXED)
                 report.add(*rows)
                 report.notes += notes
             if "chat" in parts:

@@ -8,11 +8,19 @@ from __future__ import annotations
 
 import random
 import re
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
-from adapters.messenger.fake import message_event, page_body, signed_body
+from adapters.messenger.fake import (
+    delivery_event,
+    message_event,
+    page_body,
+    quick_reply_event,
+    read_event,
+    signed_body,
+)
 from adapters.twilio.signature import sign
 from bench.fakes import psid
 from bench.harness import ACCOUNT_SID, APP_SECRET, BUSINESS_NUMBER, PAGE_ID, TWILIO_AUTH_TOKEN
@@ -144,8 +152,14 @@ class MessengerPost:
     references: list[str]
 
 
-def messenger_post(run: int, post: str, messages: Sequence[tuple[str, str]]) -> MessengerPost:
-    """One signed Messenger webhook: an entry of one text message per (reference, PSID)."""
+def messenger_post(
+    run: int, post: str, messages: Sequence[tuple[str, str]], mixed: bool = False
+) -> MessengerPost:
+    """One signed Messenger webhook: an entry of one text message per (reference, PSID).
+
+    `mixed`, as Meta batches entries of every kind: the last message is a tap on a quick
+    reply, and the first sender's read watermark and the second's delivery watermark come
+    between the messages."""
     events = [
         message_event(
             sender,
@@ -155,6 +169,14 @@ def messenger_post(run: int, post: str, messages: Sequence[tuple[str, str]]) -> 
         )
         for reference, sender in messages
     ]
+    if mixed:
+        reference, sender = messages[-1]
+        events[-1] = quick_reply_event(
+            sender, f"Yes, my order [{reference}]", "YES", f"m_{run}_{reference}", page_id=PAGE_ID
+        )
+        stamp = int(time.time() * 1000)
+        events.insert(1, read_event(messages[0][1], stamp, page_id=PAGE_ID))
+        events.insert(3, delivery_event(messages[1][1], None, stamp, page_id=PAGE_ID))
     raw, signature = signed_body(APP_SECRET, page_body(events, page_id=PAGE_ID))
     request = Request(
         post, "/channels/fb/webhook", JSON, raw.decode(), "X-Hub-Signature-256", signature
@@ -170,6 +192,7 @@ def messenger_posts(
     customers: int,
     senders: dict[str, str],
     prefix: str = "f",
+    mixed: bool = False,
 ) -> Iterator[MessengerPost]:
     """Signed Messenger webhooks, each with `per_post` entries from customers picked at
     random; each message's sender is noted in `senders` (reference -> PSID)."""
@@ -180,4 +203,4 @@ def messenger_posts(
             reference = f"{prefix}{post * per_post + k}"
             senders[reference] = psid(pick.randrange(customers))
             messages.append((reference, senders[reference]))
-        yield messenger_post(run, f"p{post}", messages)
+        yield messenger_post(run, f"{prefix}p{post}", messages, mixed)
