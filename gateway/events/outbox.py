@@ -13,7 +13,7 @@ from gateway.clock import new_id, now, rfc3339
 from gateway.store.bulk import BulkInsert
 from gateway.store.models import EventRow
 from gateway.store.tables import EVENTS
-from gateway.store.writer import ANNOUNCED
+from gateway.store.writer import ANNOUNCED, UNLISTED
 
 MESSAGE = "inbox.v2.message"
 CONVERSATION = "inbox.v2.conversation"
@@ -51,6 +51,8 @@ def emit(
         body=body,
     )
     session.add(row)
+    # not listed for the feed, which needs to know (a batched job may take this way too)
+    session.info[UNLISTED] = True
     return row
 
 

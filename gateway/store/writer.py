@@ -23,6 +23,9 @@ log = logging.getLogger(__name__)
 MAX_BATCH = 256
 #: where batched jobs list the outbox rows they appended (session.info key)
 ANNOUNCED = "announced"
+#: set (session.info key) when a row was appended to the outbox the ORM's way, which the
+#: commit's news does not list: the live feed then reads the table for it
+UNLISTED = "unlisted"
 #: times a batch that lost a lock conflict to another node's transaction is run again
 CONFLICT_RETRIES = 5
 #: PostgreSQL's SQLSTATEs of a transaction chosen to give way: deadlock, serialization failure
@@ -311,8 +314,10 @@ class GroupCommitWriter:
             outcome[id(job)] = self._attempt(session, job)
         if not last_try and any(not ok and gave_way(v) for ok, v in outcome.values()):
             raise _GaveWay  # leaving the session's block rolls the whole batch back
-        loud = any(not job.quiet for job in plain) or any(
-            not job.handler.announces_all for job in batch if job.handler is not None
+        loud = (
+            any(not job.quiet for job in plain)
+            or any(not job.handler.announces_all for job in batch if job.handler is not None)
+            or bool(session.info.get(UNLISTED))
         )
         news = Committed(list(session.info[ANNOUNCED]), complete=not loud)
         return [outcome[id(job)] for job in batch], news

@@ -10,10 +10,11 @@ import pytest
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
+from gateway.events import outbox
 from gateway.store import migrate
 from gateway.store.database import Database, unreachable
 from gateway.store.models import SecretRow
-from gateway.store.writer import BatchHandler
+from gateway.store.writer import BatchHandler, Committed
 from tests.support import eventually
 from tests.support.databases import fresh_postgres
 
@@ -250,4 +251,27 @@ async def test_a_failing_handler_of_a_commit_leaves_the_other_handlers_items_sto
     assert isinstance(results["taken"], IntegrityError)
     names = await db.read(lambda s: sorted(r.name for r in s.exec(select(SecretRow))))
     assert names == ["a", "b", "taken"]
+    await db.close()
+
+
+async def test_an_event_appended_the_orm_way_in_a_batched_job_is_not_taken_as_listed(
+    tmp_path: Path,
+) -> None:
+    """The live feed hands out at once only what a commit's news lists, and reads the table
+    when the news is incomplete. A batched job may append the ORM's way too (a batch of
+    statuses after which a message's parts add up to FAILED announces it so): that event is
+    not listed, so the news must not claim to be complete, or the event would wait for the
+    next commit to reach the inbox page and the subscribers."""
+    db = await open_db(tmp_path / "w.db")
+    news: list[Committed] = []
+    db.writer.on_commit.append(news.append)
+
+    def both_ways(session: Session, items: list[int]) -> list[None]:
+        outbox.emit_many(session, [outbox.NewEvent("listed", "m1", {}, None)])
+        outbox.emit(session, "unlisted", "m2", {}, conversation_id=None)
+        return [None for _ in items]
+
+    await db.write_batched(BatchHandler("both ways", both_ways), 1)
+    assert [e.slug for e in news[-1].events] == ["listed"]
+    assert not news[-1].complete
     await db.close()
