@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
@@ -183,6 +184,51 @@ def apply_watermark(
     values = {"channel_id": channel_id, "recipient": recipient, "watermark": aware(watermark)}
     rows = session.exec(statement, params=values)
     return sum(advance(session, delivery, status) for delivery in rows)
+
+
+@dataclass(frozen=True)
+class Watermark:
+    """A watermark of a person on a channel: what was sent to them up to `at` has `status`."""
+
+    recipient: str
+    at: datetime
+    status: DeliveryStatus
+
+
+#: the deliveries to any of `recipients` accepted at or before `watermark` that a watermark
+#: could move, read from `ix_deliveries_unsettled` as one watermark's are
+MOVABLE_BY_ANY_WATERMARK = select(DeliveryRow).where(
+    DeliveryRow.channel_id == bindparam("channel_id"),
+    col(DeliveryRow.recipient).in_(bindparam("recipients", expanding=True)),
+    UNSETTLED_DELIVERY,
+    col(DeliveryRow.accepted_at) <= bindparam("watermark"),
+)
+
+
+def apply_watermarks(session: Session, channel_id: str, marks: Sequence[Watermark]) -> list[int]:
+    """`apply_watermark` for each of the marks, in order, with one query for all of them;
+    how many deliveries each moved."""
+    if not marks:
+        return []
+    values = {
+        "channel_id": channel_id,
+        "recipients": sorted({mark.recipient for mark in marks}),
+        "watermark": max(aware(mark.at) for mark in marks),
+    }
+    movable: dict[str, list[DeliveryRow]] = {}
+    for delivery in session.exec(MOVABLE_BY_ANY_WATERMARK, params=values):
+        movable.setdefault(delivery.recipient, []).append(delivery)
+    moved = []
+    for mark in marks:
+        up_to = aware(mark.at)
+        moved.append(
+            sum(
+                advance(session, delivery, mark.status)
+                for delivery in movable.get(mark.recipient, [])
+                if delivery.accepted_at is not None and aware(delivery.accepted_at) <= up_to
+            )
+        )
+    return moved
 
 
 #: deliveries read by key in one statement, well inside either database's limit of values

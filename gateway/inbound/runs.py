@@ -8,7 +8,8 @@ one kind, and the requests of one group commit are stored side by side, run afte
 first run of every request, then the second, and so on, so that each request keeps its
 order. The runs of plain messages (taps on buttons among them) of all the requests at one
 step are stored together as `store_messages` stores a batch, the runs of plain statuses as
-`store_statuses` does, and only the rest by `ingest_events`.
+`store_statuses` does, their watermarks with a query a channel, and only the rest by
+`ingest_events`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from typing import TypeVar
 
 from sqlmodel import Session
 
-from channels import InboundEvent, InboundMessage, StatusUpdate
+from channels import DeliveryStatus, InboundEvent, InboundMessage, IngestOutcome, StatusUpdate
+from gateway.domain.delivery_status import Watermark, apply_watermarks
 from gateway.domain.directory import Directory
 from gateway.inbound.batch import (
     InboundItem,
@@ -33,7 +35,7 @@ from gateway.inbound.batch import (
 from gateway.inbound.ingest import IngestReport, ingest_events
 from gateway.store.writer import BatchHandler
 
-_MESSAGES, _STATUSES, _OTHER = "messages", "statuses", "other"
+_MESSAGES, _STATUSES, _WATERMARKS, _OTHER = "messages", "statuses", "watermarks", "other"
 I = TypeVar("I")  # noqa: E741 - the item a batch takes
 E = TypeVar("E")  # the events of a run of one batched kind
 
@@ -69,6 +71,8 @@ def store_mixed(session: Session, items: list[MixedItem]) -> list[IngestReport]:
         applied = _step(session, items, at_step, _plain_statuses, store_statuses, StatusItem)
         for index, _, part in applied:
             _add(reports[index], part)
+        for index, outcome in _watermarks(session, items, at_step):
+            reports[index].outcomes.append(outcome)
         for index, (kind, events) in at_step:
             if kind == _OTHER:
                 item = items[index]
@@ -104,6 +108,26 @@ def _step(
     return [(i, events, part) for (i, events), part in zip(chosen, parts, strict=True)]
 
 
+def _watermarks(
+    session: Session, items: list[MixedItem], at_step: list[tuple[int, Run]]
+) -> list[tuple[int, IngestOutcome]]:
+    """The runs of watermarks at this step, of every request, applied with a query a channel:
+    (request, the outcome of each of its watermarks, in order)."""
+    marks: dict[str, list[tuple[int, Watermark]]] = {}
+    for index, (kind, run) in at_step:
+        if kind == _WATERMARKS:
+            channel = marks.setdefault(items[index].channel_id, [])
+            channel.extend((index, mark) for mark in map(plain_watermark, run) if mark)
+    outcomes: list[tuple[int, IngestOutcome]] = []
+    for channel_id, of_channel in marks.items():
+        moved = apply_watermarks(session, channel_id, [mark for _, mark in of_channel])
+        outcomes += [
+            (index, IngestOutcome(stored=n > 0))
+            for (index, _), n in zip(of_channel, moved, strict=True)
+        ]
+    return outcomes
+
+
 def _add(report: IngestReport, part: IngestReport) -> None:
     report.outcomes.extend(part.outcomes)
     report.new_participants.extend(part.new_participants)
@@ -122,11 +146,24 @@ def _plain_statuses(run: list[InboundEvent]) -> list[StatusUpdate] | None:
     return updates if len(updates) == len(run) else None
 
 
+def plain_watermark(event: InboundEvent) -> Watermark | None:
+    """The event as a plain watermark (no opt-out, no failure), or None."""
+    if not isinstance(event, StatusUpdate) or event.provider_message_id is not None:
+        return None
+    if event.watermark is None or event.participant_address is None or event.opted_out:
+        return None
+    if event.status is DeliveryStatus.FAILED:
+        return None
+    return Watermark(event.participant_address, event.watermark, event.status)
+
+
 def _kind(event: InboundEvent) -> str:
     if plain_message(event) is not None:
         return _MESSAGES
     if plain_status(event) is not None:
         return _STATUSES
+    if plain_watermark(event) is not None:
+        return _WATERMARKS
     return _OTHER
 
 

@@ -14,6 +14,7 @@ from adapters.messenger.fake import (
     echo_event,
     message_event,
     post_event,
+    post_events,
     postback_event,
     quick_reply_event,
     read_event,
@@ -255,6 +256,46 @@ async def test_a_watermark_before_the_send_leaves_the_reply_sent(
     await fb_api.delivery_status(message["id"], "SENT")
     await post_event(webhook(fb_api), APP_SECRET, read_event(PSID, before))
     assert (await fb_api.message(message["id"]))["delivery"]["status"] == "SENT"
+
+
+async def test_watermarks_of_several_people_in_one_webhook_move_each_ones_own_replies(
+    fb_api: Api, graph: FakeGraph
+) -> None:
+    """Meta batches the watermarks of several people in one webhook, among their messages:
+    each moves only its own person's replies, and only those sent up to its time."""
+    other = "psid-e2e-2"
+    for psid in (PSID, other):
+        status, _ = await post_event(webhook(fb_api), APP_SECRET, message_event(psid, psid))
+        assert status == 200
+    status, body = await fb_api.call("GET", "/conversations")
+    assert status == 200, body
+    conversation_of = {}
+    for conversation in body["conversations"]:
+        [first] = await fb_api.messages(conversation["id"], "BUSINESS_AND_PARTICIPANT")
+        conversation_of[first["content"]["basic"]["items"][0]["text"]] = conversation["id"]
+    before = int(time.time() * 1000) - 60_000
+    replies = {}
+    for psid in (PSID, other):
+        message = await fb_api.send_ok(conversation_of[psid], text("Your parcel is out"))
+        replies[psid] = await fb_api.delivery_status(message["id"], "SENT")
+    after = int(time.time() * 1000) + 1_000
+
+    batched = [
+        read_event(PSID, after),
+        message_event(other, "and another thing"),
+        delivery_event(other, None, before),
+        read_event(other, before),
+    ]
+    status, _ = await post_events(webhook(fb_api), APP_SECRET, batched)
+
+    assert status == 200
+    assert (await fb_api.message(replies[PSID]["id"]))["delivery"]["status"] == "READ"
+    assert (await fb_api.message(replies[other]["id"]))["delivery"]["status"] == "SENT"
+    texts = [
+        m["content"]["basic"]["items"][0]["text"]
+        for m in await fb_api.messages(conversation_of[other], "BUSINESS_AND_PARTICIPANT")
+    ]
+    assert texts == [other, "Your parcel is out", "and another thing"]
 
 
 async def test_the_echo_of_our_own_reply_is_not_stored_again(fb_api: Api, graph: FakeGraph) -> None:

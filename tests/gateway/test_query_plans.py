@@ -12,7 +12,11 @@ import pytest
 from sqlalchemy import Connection, Select
 
 from channels import DeliveryStatus
-from gateway.domain.delivery_status import movable_by_watermark, sent_up_to
+from gateway.domain.delivery_status import (
+    MOVABLE_BY_ANY_WATERMARK,
+    movable_by_watermark,
+    sent_up_to,
+)
 from gateway.domain.silent_visitors import silent_candidates
 from gateway.events.retention import prunable
 from gateway.outbound.claim import _CLAIMABLE
@@ -72,6 +76,20 @@ def test_a_watermark_reads_the_deliveries_it_can_move(
     assert "ix_deliveries_unsettled" in plan, plan
     if connection.dialect.name == "sqlite":
         assert "status=?" in plan, plan
+
+
+def test_watermarks_of_several_people_read_the_deliveries_they_can_move(
+    connection: Connection,
+) -> None:
+    """The watermarks of one step of a group commit are read together, still from the index
+    of unsettled deliveries, person by person."""
+    values = {
+        "channel_id": "messenger",
+        "recipients": ["psid-1", "psid-2", "psid-3"],
+        "watermark": datetime(2026, 1, 1, tzinfo=UTC),
+    }
+    plan = _plan(connection, MOVABLE_BY_ANY_WATERMARK, values)
+    assert "ix_deliveries_unsettled" in plan, plan
 
 
 def test_pruning_the_outbox_reads_the_index_of_event_ids(connection: Connection) -> None:
