@@ -7,9 +7,10 @@ instead of a dozen per message. What the database says wins over what was read: 
 another node stored first, or an identity or conversation it created meanwhile, makes the
 INSERT fail, and the writer then stores each item alone, which finds those rows.
 Statuses of sent messages (a storm of them follows every campaign) are applied the same way.
-Taps on buttons (Messenger's postbacks and quick replies) are messages too. Anything else
-(opt-outs, echoes, web chat's button presses, failures, watermarks) takes `ingest_events`;
-a request that mixes the two kinds is stored in runs (`inbound.runs`).
+Taps on buttons (Messenger's postbacks and quick replies) are messages too. Any other request
+(watermarks, opt-outs, echoes, web chat's button presses, failures, or kinds mixed) is
+stored in runs of one kind by `inbound.runs`, which uses these for its runs of messages
+and statuses.
 """
 
 from __future__ import annotations
