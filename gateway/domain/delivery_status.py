@@ -195,36 +195,53 @@ class Watermark:
     status: DeliveryStatus
 
 
-#: the deliveries to any of `recipients` accepted at or before `watermark` that a watermark
-#: could move, read from `ix_deliveries_unsettled` as one watermark's are
-MOVABLE_BY_ANY_WATERMARK = select(DeliveryRow).where(
-    DeliveryRow.channel_id == bindparam("channel_id"),
-    col(DeliveryRow.recipient).in_(bindparam("recipients", expanding=True)),
-    UNSETTLED_DELIVERY,
-    col(DeliveryRow.accepted_at) <= bindparam("watermark"),
-)
+def movable_by_any_watermark(status: DeliveryStatus) -> SelectOfScalar[DeliveryRow]:
+    """`movable_by_watermark` for several people at once (`recipients`, bound at each call
+    as the rest): a person's deliveries a watermark of `status` can move, read from
+    `ix_deliveries_unsettled` person by person."""
+    movable = [
+        s.value for s in (DeliveryStatus.SENT, DeliveryStatus.DELIVERED) if s.advances_to(status)
+    ]
+    return select(DeliveryRow).where(
+        DeliveryRow.channel_id == bindparam("channel_id"),
+        col(DeliveryRow.recipient).in_(bindparam("recipients", expanding=True)),
+        UNSETTLED_DELIVERY,
+        col(DeliveryRow.status).in_(movable),
+        col(DeliveryRow.accepted_at) <= bindparam("watermark"),
+    )
+
+
+# Only what the status can move: a person who never reads keeps every delivery DELIVERED,
+# and each delivery watermark would read them all.
+_MOVABLE_BY_ANY = {
+    s: movable_by_any_watermark(s) for s in (DeliveryStatus.DELIVERED, DeliveryStatus.READ)
+}
 
 
 def apply_watermarks(session: Session, channel_id: str, marks: Sequence[Watermark]) -> list[int]:
-    """`apply_watermark` for each of the marks, in order, with one query for all of them;
-    how many deliveries each moved."""
-    if not marks:
-        return []
-    values = {
-        "channel_id": channel_id,
-        "recipients": sorted({mark.recipient for mark in marks}),
-        "watermark": max(aware(mark.at) for mark in marks),
-    }
-    movable: dict[str, list[DeliveryRow]] = {}
-    for delivery in session.exec(MOVABLE_BY_ANY_WATERMARK, params=values):
-        movable.setdefault(delivery.recipient, []).append(delivery)
+    """`apply_watermark` for each of the marks, in order, with one query for each status
+    among them; how many deliveries each moved."""
+    movable: dict[tuple[DeliveryStatus, str], list[DeliveryRow]] = {}
+    for status in dict.fromkeys(mark.status for mark in marks):
+        of_status = [mark for mark in marks if mark.status is status]
+        values = {
+            "channel_id": channel_id,
+            "recipients": sorted({mark.recipient for mark in of_status}),
+            "watermark": max(aware(mark.at) for mark in of_status),
+        }
+        statement = _MOVABLE_BY_ANY.get(status)
+        if statement is None:
+            statement = movable_by_any_watermark(status)
+        rows = session.exec(statement, params=values)
+        for delivery in rows:
+            movable.setdefault((status, delivery.recipient), []).append(delivery)
     moved = []
     for mark in marks:
         up_to = aware(mark.at)
         moved.append(
             sum(
                 advance(session, delivery, mark.status)
-                for delivery in movable.get(mark.recipient, [])
+                for delivery in movable.get((mark.status, mark.recipient), [])
                 if delivery.accepted_at is not None and aware(delivery.accepted_at) <= up_to
             )
         )

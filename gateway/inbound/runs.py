@@ -171,8 +171,10 @@ def _batched(
     session: Session, store: Callable[[Session, list[I]], list[IngestReport]], items: list[I]
 ) -> list[IngestReport]:
     """`store`'s statements (SQLAlchemy Core, past the ORM) among the ORM's: the ORM's
-    pending writes are flushed for them to see, and what the ORM holds is read again after."""
+    pending writes are flushed for them to see, and what the ORM holds is read again after
+    (once what `store` itself changed the ORM's way is written: expiring drops the unsaved)."""
     session.flush()
     reports = store(session, items)
+    session.flush()
     session.expire_all()
     return reports

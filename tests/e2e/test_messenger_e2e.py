@@ -6,6 +6,7 @@ import time
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy import event
 from sqlmodel import Session, select
 
 from adapters.messenger.fake import (
@@ -22,7 +23,7 @@ from adapters.messenger.fake import (
 from channels import MessageContent
 from gateway.clock import now
 from gateway.outbound.rules import SendRequest, send_message
-from gateway.store.models import ConversationRow
+from gateway.store.models import ConversationRow, DeliveryRow
 from tests.e2e.conftest import PSID, Api
 from tests.support.config import APP_SECRET
 from tests.support.polling import eventually
@@ -296,6 +297,36 @@ async def test_watermarks_of_several_people_in_one_webhook_move_each_ones_own_re
         for m in await fb_api.messages(conversation_of[other], "BUSINESS_AND_PARTICIPANT")
     ]
     assert texts == [other, "Your parcel is out", "and another thing"]
+
+
+async def test_a_delivery_watermark_reads_none_of_the_replies_delivered_before(
+    fb_api: Api, graph: FakeGraph
+) -> None:
+    """A person who never reads keeps every reply DELIVERED, and Meta sends a delivery
+    watermark for each new one: it must not read them all again each time."""
+    conversation_id = await person_writes(fb_api, graph)
+    replies = []
+    for n in range(3):
+        message = await fb_api.send_ok(conversation_id, text(f"Update {n}"))
+        replies.append(await fb_api.delivery_status(message["id"], "SENT"))
+    delivered_at = int(time.time() * 1000) + 1
+    await post_event(webhook(fb_api), APP_SECRET, delivery_event(PSID, None, delivered_at))
+    for reply in replies:
+        assert (await fb_api.message(reply["id"]))["delivery"]["status"] == "DELIVERED"
+    loaded: list[DeliveryRow] = []
+
+    def note(target: DeliveryRow, context: object) -> None:
+        loaded.append(target)
+
+    event.listen(DeliveryRow, "load", note)
+    try:
+        status, _ = await post_event(
+            webhook(fb_api), APP_SECRET, delivery_event(PSID, None, delivered_at + 5)
+        )
+    finally:
+        event.remove(DeliveryRow, "load", note)
+    assert status == 200
+    assert loaded == []
 
 
 async def test_the_echo_of_our_own_reply_is_not_stored_again(fb_api: Api, graph: FakeGraph) -> None:
