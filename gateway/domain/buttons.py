@@ -1,4 +1,4 @@
-"""The business message a button belongs to: a tap on Messenger (a postback, a quick reply)
+"""The business message a button belongs to: a provider's tap (a postback, a quick reply)
 names only the button's id, and the `button_interacted` event names the message too."""
 
 from __future__ import annotations

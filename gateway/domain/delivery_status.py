@@ -145,47 +145,6 @@ def apply_part_status(
     return delivery
 
 
-def movable_by_watermark(status: DeliveryStatus) -> SelectOfScalar[DeliveryRow]:
-    """The deliveries to `recipient` accepted at or before the `watermark` that it can move
-    to `status` on `channel_id` (bound at each call), read from `ix_deliveries_unsettled`: a
-    person's settled deliveries are most of their history, and the index by recipient alone
-    would read each of them at every watermark."""
-    movable = [
-        s.value for s in (DeliveryStatus.SENT, DeliveryStatus.DELIVERED) if s.advances_to(status)
-    ]
-    return select(DeliveryRow).where(
-        DeliveryRow.channel_id == bindparam("channel_id"),
-        DeliveryRow.recipient == bindparam("recipient"),
-        UNSETTLED_DELIVERY,
-        col(DeliveryRow.status).in_(movable),
-        # in UTC, as every time is stored: SQLite compares the stored text
-        col(DeliveryRow.accepted_at) <= bindparam("watermark"),
-    )
-
-
-# Built once for each status a watermark carries, its values bound at each call: built for
-# each watermark, the statement took longer than the query (Meta sends one for every
-# message delivered, and one for every message read).
-_MOVABLE = {s: movable_by_watermark(s) for s in (DeliveryStatus.DELIVERED, DeliveryStatus.READ)}
-
-
-def apply_watermark(
-    session: Session,
-    channel_id: str,
-    recipient: str,
-    watermark: datetime,
-    status: DeliveryStatus,
-) -> int:
-    """Move every delivery to `recipient` accepted at or before the watermark; returns how many.
-
-    A channel with watermarks may send one for every message delivered or read, so only the
-    deliveries it can move are read."""
-    statement = _MOVABLE[status] if status in _MOVABLE else movable_by_watermark(status)
-    values = {"channel_id": channel_id, "recipient": recipient, "watermark": aware(watermark)}
-    rows = session.exec(statement, params=values)
-    return sum(advance(session, delivery, status) for delivery in rows)
-
-
 @dataclass(frozen=True)
 class Watermark:
     """A watermark of a person on a channel: what was sent to them up to `at` has `status`."""
@@ -196,9 +155,10 @@ class Watermark:
 
 
 def movable_by_any_watermark(status: DeliveryStatus) -> SelectOfScalar[DeliveryRow]:
-    """`movable_by_watermark` for several people at once (`recipients`, bound at each call
-    as the rest): a person's deliveries a watermark of `status` can move, read from
-    `ix_deliveries_unsettled` person by person."""
+    """The deliveries to any of `recipients` on `channel_id` accepted at or before
+    `watermark` (bound at each call) that a watermark of `status` can move, read from
+    `ix_deliveries_unsettled` person by person: a person's settled deliveries are most of
+    their history, and the index by recipient alone would read each of them every time."""
     movable = [
         s.value for s in (DeliveryStatus.SENT, DeliveryStatus.DELIVERED) if s.advances_to(status)
     ]
@@ -207,12 +167,16 @@ def movable_by_any_watermark(status: DeliveryStatus) -> SelectOfScalar[DeliveryR
         col(DeliveryRow.recipient).in_(bindparam("recipients", expanding=True)),
         UNSETTLED_DELIVERY,
         col(DeliveryRow.status).in_(movable),
+        # in UTC, as every time is stored: SQLite compares the stored text
         col(DeliveryRow.accepted_at) <= bindparam("watermark"),
     )
 
 
-# Only what the status can move: a person who never reads keeps every delivery DELIVERED,
-# and each delivery watermark would read them all.
+# Built once for each status a watermark carries, its values bound at each call (built for
+# each watermark, the statement took longer than the query; a provider may send one for
+# every message delivered and one for every message read). Only what the status can move:
+# a person who never reads keeps every delivery DELIVERED, and each delivery watermark would
+# read them all.
 _MOVABLE_BY_ANY = {
     s: movable_by_any_watermark(s) for s in (DeliveryStatus.DELIVERED, DeliveryStatus.READ)
 }
@@ -246,6 +210,17 @@ def apply_watermarks(session: Session, channel_id: str, marks: Sequence[Watermar
             )
         )
     return moved
+
+
+def apply_watermark(
+    session: Session,
+    channel_id: str,
+    recipient: str,
+    watermark: datetime,
+    status: DeliveryStatus,
+) -> int:
+    """Move every delivery to `recipient` accepted at or before the watermark; returns how many."""
+    return apply_watermarks(session, channel_id, [Watermark(recipient, watermark, status)])[0]
 
 
 #: deliveries read by key in one statement, well inside either database's limit of values

@@ -7,7 +7,7 @@ instead of a dozen per message. What the database says wins over what was read: 
 another node stored first, or an identity or conversation it created meanwhile, makes the
 INSERT fail, and the writer then stores each item alone, which finds those rows.
 Statuses of sent messages (a storm of them follows every campaign) are applied the same way.
-Taps on buttons (Messenger's postbacks and quick replies) are messages too. Any other request
+Taps on buttons (postbacks and quick replies) are messages too. Any other request
 (watermarks, opt-outs, echoes, web chat's button presses, failures, or kinds mixed) is
 stored in runs of one kind by `inbound.runs`, which uses these for its runs of messages
 and statuses.
@@ -15,8 +15,9 @@ and statuses.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from sqlmodel import Session, col
 from sqlmodel import select as select_rows
@@ -58,6 +59,8 @@ class InboundItem:
     directory: Directory
 
 
+E = TypeVar("E")  # an event as one kind reads it
+
 #: (item, position of the event in the item)
 Key = tuple[int, int]
 Entry = tuple[Key, InboundMessage]
@@ -75,15 +78,22 @@ def plain_message(event: InboundEvent) -> InboundMessage | None:
     return event
 
 
+def every(
+    events: Sequence[InboundEvent], plain: Callable[[InboundEvent], E | None]
+) -> list[E] | None:
+    """Each event as `plain` reads it, or None when `plain` refuses any of them."""
+    read: list[E] = []
+    for event in events:
+        one = plain(event)
+        if one is None:
+            return None
+        read.append(one)
+    return read
+
+
 def batchable(events: Sequence[InboundEvent]) -> list[InboundMessage] | None:
     """The events as plain customer messages, or None when any is something else."""
-    messages: list[InboundMessage] = []
-    for event in events:
-        message = plain_message(event)
-        if message is None:
-            return None
-        messages.append(message)
-    return messages
+    return every(events, plain_message)
 
 
 def store_messages(session: Session, items: list[InboundItem]) -> list[IngestReport]:
@@ -297,13 +307,7 @@ def plain_status(event: InboundEvent) -> StatusUpdate | None:
 
 def batchable_statuses(events: Sequence[InboundEvent]) -> list[StatusUpdate] | None:
     """The events as plain statuses of sent parts, or None when any is something else."""
-    updates: list[StatusUpdate] = []
-    for event in events:
-        update = plain_status(event)
-        if update is None:
-            return None
-        updates.append(update)
-    return updates
+    return every(events, plain_status)
 
 
 def store_statuses(session: Session, items: list[StatusItem]) -> list[IngestReport]:

@@ -1,15 +1,15 @@
 """Provider requests whose events are of several kinds, stored in runs of one kind.
 
-Meta batches the entries of several people in one webhook: a customer's read receipt or a
-delivery watermark often comes with other customers' messages. Such a request is no item of
-the batches of one kind (`inbound.batch`), and it once took `ingest_events` whole, at a dozen
-statements a message. Here each request's events are cut into runs of consecutive events of
-one kind, and the requests of one group commit are stored side by side, run after run: the
-first run of every request, then the second, and so on, so that each request keeps its
-order. The runs of plain messages (taps on buttons among them) of all the requests at one
-step are stored together as `store_messages` stores a batch, the runs of plain statuses as
-`store_statuses` does, their watermarks with a query a channel, and only the rest by
-`ingest_events`.
+A provider may batch the entries of several people in one webhook: a customer's read
+receipt or a delivery watermark often comes with other customers' messages. Such a request
+is no item of the batches of one kind (`inbound.batch`), and it once took `ingest_events`
+whole, at a dozen statements a message. Here each request's events are cut into runs of
+consecutive events of one kind, and the requests of one group commit are stored side by
+side, run after run: the first run of every request, then the second, and so on, so that
+each request keeps its order. The runs of plain messages (taps on buttons among them) of all
+the requests at one step are stored together as `store_messages` stores a batch, the runs of
+plain statuses as `store_statuses` does, their watermarks with a query a channel, and only
+the rest by `ingest_events`.
 """
 
 from __future__ import annotations
@@ -21,12 +21,13 @@ from typing import TypeVar
 
 from sqlmodel import Session
 
-from channels import DeliveryStatus, InboundEvent, InboundMessage, IngestOutcome, StatusUpdate
+from channels import DeliveryStatus, InboundEvent, IngestOutcome, StatusUpdate
 from gateway.domain.delivery_status import Watermark, apply_watermarks
 from gateway.domain.directory import Directory
 from gateway.inbound.batch import (
     InboundItem,
     StatusItem,
+    every,
     plain_message,
     plain_status,
     store_messages,
@@ -60,7 +61,7 @@ def store_mixed(session: Session, items: list[MixedItem]) -> list[IngestReport]:
     repeated: list[set[str]] = [set() for _ in items]
     for step in range(max(map(len, runs), default=0)):
         at_step = [(i, of_item[step]) for i, of_item in enumerate(runs) if step < len(of_item)]
-        stored = _step(session, items, at_step, _plain_messages, store_messages, InboundItem)
+        stored = _step(session, items, at_step, plain_message, store_messages, InboundItem)
         for index, messages, part in stored:
             _add(reports[index], part)
             repeated[index].update(
@@ -68,7 +69,7 @@ def store_mixed(session: Session, items: list[MixedItem]) -> list[IngestReport]:
                 for message, outcome in zip(messages, part.outcomes, strict=True)
                 if outcome.duplicate
             )
-        applied = _step(session, items, at_step, _plain_statuses, store_statuses, StatusItem)
+        applied = _step(session, items, at_step, plain_status, store_statuses, StatusItem)
         for index, _, part in applied:
             _add(reports[index], part)
         for index, outcome in _watermarks(session, items, at_step):
@@ -94,13 +95,13 @@ def _step(
     session: Session,
     items: list[MixedItem],
     at_step: list[tuple[int, Run]],
-    plain: Callable[[list[InboundEvent]], list[E] | None],
+    plain: Callable[[InboundEvent], E | None],
     store: Callable[[Session, list[I]], list[IngestReport]],
     item_of: Callable[[str, list[E], Directory], I],
 ) -> list[tuple[int, list[E], IngestReport]]:
     """The runs of one batched kind at this step, of every request, stored together:
     (request, its run, what storing it did)."""
-    chosen = [(i, events) for i, (_, run) in at_step if (events := plain(run)) is not None]
+    chosen = [(i, events) for i, (_, run) in at_step if (events := every(run, plain)) is not None]
     if not chosen:
         return []
     batch = [item_of(items[i].channel_id, events, items[i].directory) for i, events in chosen]
@@ -132,18 +133,6 @@ def _add(report: IngestReport, part: IngestReport) -> None:
     report.outcomes.extend(part.outcomes)
     report.new_participants.extend(part.new_participants)
     report.stored_messages += part.stored_messages
-
-
-def _plain_messages(run: list[InboundEvent]) -> list[InboundMessage] | None:
-    """The run's messages, when it is a run of plain messages."""
-    messages = [message for message in map(plain_message, run) if message is not None]
-    return messages if len(messages) == len(run) else None
-
-
-def _plain_statuses(run: list[InboundEvent]) -> list[StatusUpdate] | None:
-    """The run's statuses, when it is a run of plain statuses."""
-    updates = [update for update in map(plain_status, run) if update is not None]
-    return updates if len(updates) == len(run) else None
 
 
 def plain_watermark(event: InboundEvent) -> Watermark | None:

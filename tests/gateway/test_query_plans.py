@@ -14,7 +14,6 @@ from sqlalchemy import Connection, Select
 from channels import DeliveryStatus
 from gateway.domain.delivery_status import (
     movable_by_any_watermark,
-    movable_by_watermark,
     sent_up_to,
 )
 from gateway.domain.silent_visitors import silent_candidates
@@ -65,25 +64,12 @@ def test_a_read_receipt_reads_its_conversation_not_the_channel(connection: Conne
 
 
 @pytest.mark.parametrize("status", [DeliveryStatus.DELIVERED, DeliveryStatus.READ])
-def test_a_watermark_reads_the_deliveries_it_can_move(
+def test_watermarks_read_the_deliveries_they_can_move(
     connection: Connection, status: DeliveryStatus
 ) -> None:
-    """A Messenger watermark reads the person's unsettled deliveries, keyed by status: the
-    index by recipient alone holds their whole history, read again at every watermark."""
-    watermark = datetime(2026, 1, 1, tzinfo=UTC)
-    values = {"channel_id": "messenger", "recipient": "psid-1", "watermark": watermark}
-    plan = _plan(connection, movable_by_watermark(status), values)
-    assert "ix_deliveries_unsettled" in plan, plan
-    if connection.dialect.name == "sqlite":
-        assert "status=?" in plan, plan
-
-
-@pytest.mark.parametrize("status", [DeliveryStatus.DELIVERED, DeliveryStatus.READ])
-def test_watermarks_of_several_people_read_the_deliveries_they_can_move(
-    connection: Connection, status: DeliveryStatus
-) -> None:
-    """The watermarks of one step of a group commit are read together, still from the index
-    of unsettled deliveries, person by person, and only the deliveries their status moves."""
+    """A watermark (or those of several people, read together) reads the index of unsettled
+    deliveries person by person: the index by recipient alone holds their whole history,
+    read again at every watermark."""
     values = {
         "channel_id": "messenger",
         "recipients": ["psid-1", "psid-2", "psid-3"],
