@@ -6,7 +6,7 @@ import asyncio
 import json
 import logging
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -215,20 +215,38 @@ class VisitorConnection:
         self._delivered(page)
 
     async def _pump(self, subscription: Subscription) -> None:
+        messages = aiter(subscription)
         try:
-            async for message in subscription:
-                # Checked under the lock: a message this socket sent may reach the feed before
-                # its ack is written, and must not be pushed again after the ack.
-                async with self._order:
-                    if message.get("id") in self._acked:
-                        continue  # this socket already has it, in the ack
-                    await self._send({"type": "message", "message": dict(message)})
-                if self._gone:
-                    return
-                self._delivered([message])
+            while await self._push_next(messages):
+                pass
         except Exception:
             # The visitor keeps the socket; a reconnect's `sync` recovers what was missed.
             log.exception("web chat: the conversation feed failed")
+
+    async def _push_next(self, messages: AsyncIterator[Mapping[str, Any]]) -> bool:
+        """Push the conversation's next message to the socket; False once the feed or the
+        socket has ended.
+
+        The message is this call's own: while the socket waits for the next one (minutes, or
+        never) it holds none. A loop's variable would keep each quiet visitor's last reply
+        alive, ten thousand of them with as many sockets; surviving young collections, they
+        pass through the collector's older generations, whose collections then take longer
+        and come more often, stopping the event loop for every socket.
+        """
+        try:
+            message = await anext(messages)
+        except StopAsyncIteration:
+            return False
+        # Checked under the lock: a message this socket sent may reach the feed before its
+        # ack is written, and must not be pushed again after the ack.
+        async with self._order:
+            if message.get("id") in self._acked:
+                return True  # this socket already has it, in the ack
+            await self._send({"type": "message", "message": dict(message)})
+        if self._gone:
+            return False
+        self._delivered([message])
+        return True
 
     def _delivered(self, messages: Iterable[Mapping[str, Any]]) -> None:
         """Tell the host which business messages this visitor has now received."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import weakref
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any, cast
 
@@ -315,6 +316,27 @@ async def test_a_business_message_is_pushed_and_reported_delivered(
     [update] = [e for e in host.events if isinstance(e, StatusUpdate)]
     assert update.status is DeliveryStatus.DELIVERED
     assert update.provider_message_id == "msg-biz-1"
+
+
+class StoredMessage(dict[str, Any]):
+    """A message as the feed hands it over, which a weak reference can follow."""
+
+
+async def test_a_socket_waiting_for_its_next_message_holds_none_of_the_last(
+    connected: tuple[WebchatAdapter, RecordingHost, Visitor, str],
+) -> None:
+    """A quiet visitor's socket waits, perhaps for hours, for the next message: it keeps no
+    reply it has pushed (ten thousand open sockets would keep ten thousand replies alive)."""
+    _, host, visitor, visitor_id = connected
+    message = StoredMessage(id="msg-biz-2", sequence="1", direction="BUSINESS_TO_PARTICIPANT")
+    message["content"] = {"basic": {"items": [{"text": "On its way"}]}}
+    host.publish(visitor_id, message)
+    pushed = await visitor.socket.next_frame()
+    assert pushed["message"]["id"] == "msg-biz-2"
+    kept = weakref.ref(message)
+    del message
+    await eventually(lambda: kept() is None)
+    await visitor.leave()
 
 
 async def test_messages_for_another_channel_are_shown_but_not_marked_delivered(
