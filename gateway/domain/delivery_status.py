@@ -177,14 +177,12 @@ def movable_by_any_watermark(status: DeliveryStatus) -> SelectOfScalar[DeliveryR
 # every message delivered and one for every message read). Only what the status can move:
 # a person who never reads keeps every delivery DELIVERED, and each delivery watermark would
 # read them all.
-_MOVABLE_BY_ANY = {
-    s: movable_by_any_watermark(s) for s in (DeliveryStatus.DELIVERED, DeliveryStatus.READ)
-}
+_MOVABLE_BY_ANY = {s: movable_by_any_watermark(s) for s in DeliveryStatus}
 
 
 def apply_watermarks(session: Session, channel_id: str, marks: Sequence[Watermark]) -> list[int]:
-    """`apply_watermark` for each of the marks, in order, with one query for each status
-    among them; how many deliveries each moved."""
+    """Move, for each of the marks in order, every delivery to its recipient accepted at or
+    before it, with one query for each status among them; how many deliveries each moved."""
     movable: dict[tuple[DeliveryStatus, str], list[DeliveryRow]] = {}
     for status in dict.fromkeys(mark.status for mark in marks):
         of_status = [mark for mark in marks if mark.status is status]
@@ -193,10 +191,7 @@ def apply_watermarks(session: Session, channel_id: str, marks: Sequence[Watermar
             "recipients": sorted({mark.recipient for mark in of_status}),
             "watermark": max(aware(mark.at) for mark in of_status),
         }
-        statement = _MOVABLE_BY_ANY.get(status)
-        if statement is None:
-            statement = movable_by_any_watermark(status)
-        rows = session.exec(statement, params=values)
+        rows = session.exec(_MOVABLE_BY_ANY[status], params=values)
         for delivery in rows:
             movable.setdefault((status, delivery.recipient), []).append(delivery)
     moved = []

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, or_
 from sqlmodel import Session, col, select
 
 from channels import DeliveryStatus
@@ -31,7 +30,7 @@ from gateway.events.feed import QueuedSend
 from gateway.events.wakeups import tell_sends_queued
 from gateway.outbound.rules import Route, SendRequest, choose_route, replay
 from gateway.outbound.sent import Accepted, store_accepted_parts
-from gateway.store.bulk import BulkInsert
+from gateway.store.bulk import BulkInsert, SelectIn
 from gateway.store.models import IdempotencyRow
 from gateway.store.tables import CONVERSATIONS, DELIVERIES, IDEMPOTENCY_KEYS, IDENTITIES
 from gateway.store.writer import BatchHandler
@@ -217,6 +216,7 @@ class _Conversation:
 class _Identity:
     """The columns of an identity that the rules read (`IdentityFacts`), and its owner."""
 
+    id: int
     channel_id: str
     address: str
     opted_out: bool
@@ -224,22 +224,13 @@ class _Identity:
     visitor_id: str | None
 
 
-# Core statements, built once (the values are bound at each call): a statement built per
-# call leaves objects that only the garbage collector frees, and ORM rows cost a quarter of
-# a group of sends to load (these are only read).
-_CONVERSATIONS = select(
-    *(CONVERSATIONS.c[name] for name in _Conversation.__dataclass_fields__)
-).where(CONVERSATIONS.c.id.in_(bindparam("b_ids", expanding=True)))
-_IDENTITIES = (
-    select(*(IDENTITIES.c[name] for name in _Identity.__dataclass_fields__))
-    .where(
-        or_(
-            IDENTITIES.c.contact_id.in_(bindparam("b_contacts", expanding=True)),
-            IDENTITIES.c.visitor_id.in_(bindparam("b_visitors", expanding=True)),
-        )
-    )
-    .order_by(IDENTITIES.c.id)
-)
+# Read as columns: ORM rows cost a quarter of a group of sends to load, and are only read.
+_CONVERSATIONS = SelectIn(CONVERSATIONS, list(_Conversation.__dataclass_fields__), "id")
+#: a participant's identities, by the column that names each kind of owner
+_IDENTITIES = {
+    kind: SelectIn(IDENTITIES, list(_Identity.__dataclass_fields__), column)
+    for kind, column in ((CONTACT, "contact_id"), (VISITOR, "visitor_id"))
+}
 
 
 def _conversations(session: Session, ids: list[str]) -> dict[str, _Conversation | None]:
@@ -251,7 +242,7 @@ def _conversations(session: Session, ids: list[str]) -> dict[str, _Conversation 
     for _ in range(MAX_MERGE_HOPS + 1):
         if not wanted:
             break
-        rows = connection.execute(_CONVERSATIONS, {"b_ids": list(wanted)})
+        rows = _CONVERSATIONS.execute(connection, sorted(wanted))
         loaded.update((row[0], _Conversation(*row)) for row in rows)
         wanted = {
             row.merged_into
@@ -272,22 +263,20 @@ def _conversations(session: Session, ids: list[str]) -> dict[str, _Conversation 
 def _participants_identities(
     session: Session, conversations: list[_Conversation | None]
 ) -> dict[Owner, list[_Identity]]:
-    """The identities of these conversations' participants, oldest first, by participant."""
+    """The identities of these conversations' participants, oldest first, by participant
+    (one read for each kind of participant, as `identities_of_many` does)."""
     live = [c for c in conversations if c is not None]
-    contacts = {c.participant_id for c in live if c.participant_kind == CONTACT}
-    visitors = {c.participant_id for c in live if c.participant_kind == VISITOR}
     found: dict[Owner, list[_Identity]] = {(c.participant_kind, c.participant_id): [] for c in live}
-    if not contacts and not visitors:
-        return found
-    rows = session.connection().execute(
-        _IDENTITIES, {"b_contacts": list(contacts), "b_visitors": list(visitors)}
-    )
-    for row in rows:
-        identity = _Identity(*row)
-        if identity.contact_id in contacts:
-            found[(CONTACT, identity.contact_id)].append(identity)
-        if identity.visitor_id in visitors:
-            found[(VISITOR, identity.visitor_id)].append(identity)
+    connection = session.connection()
+    for kind, read in _IDENTITIES.items():
+        owners = sorted({c.participant_id for c in live if c.participant_kind == kind})
+        identities = sorted(
+            (_Identity(*row) for row in read.execute(connection, owners)),
+            key=lambda identity: identity.id,
+        )
+        for identity in identities:
+            owner = identity.contact_id if kind == CONTACT else identity.visitor_id
+            found[(kind, str(owner))].append(identity)
     return found
 
 
