@@ -151,7 +151,7 @@ def identities_of(session: Session, conversation: ConversationRow) -> list[Ident
 
 
 #: the identity column that names each kind of participant (members have no identities)
-_OWNER_COLUMN = {CONTACT: "contact_id", VISITOR: "visitor_id"}
+OWNER_COLUMN = {CONTACT: "contact_id", VISITOR: "visitor_id"}
 
 
 def identities_of_many(
@@ -160,7 +160,7 @@ def identities_of_many(
     """`identities_of` for many conversations, by conversation id, with one read per kind of
     participant (a page of conversations costs two reads, not one per conversation)."""
     by_participant: dict[tuple[str, str], list[IdentityRow]] = {}
-    for kind, name in _OWNER_COLUMN.items():
+    for kind, name in OWNER_COLUMN.items():
         ids = {c.participant_id for c in conversations if c.participant_kind == kind}
         if not ids:
             continue

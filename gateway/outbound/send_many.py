@@ -23,7 +23,7 @@ from gateway.domain.append import MAX_MERGE_HOPS, NewMessage, append_messages
 from gateway.domain.directory import Directory, sent_when_stored
 from gateway.domain.errors import conversation_not_found
 from gateway.domain.messages import announcement
-from gateway.domain.participants import CONTACT, VISITOR
+from gateway.domain.participants import OWNER_COLUMN
 from gateway.domain.records import message_wire
 from gateway.events import outbox
 from gateway.events.feed import QueuedSend
@@ -229,7 +229,7 @@ _CONVERSATIONS = SelectIn(CONVERSATIONS, list(_Conversation.__dataclass_fields__
 #: a participant's identities, by the column that names each kind of owner
 _IDENTITIES = {
     kind: SelectIn(IDENTITIES, list(_Identity.__dataclass_fields__), column)
-    for kind, column in ((CONTACT, "contact_id"), (VISITOR, "visitor_id"))
+    for kind, column in OWNER_COLUMN.items()
 }
 
 
@@ -275,8 +275,7 @@ def _participants_identities(
             key=lambda identity: identity.id,
         )
         for identity in identities:
-            owner = identity.contact_id if kind == CONTACT else identity.visitor_id
-            found[(kind, str(owner))].append(identity)
+            found[(kind, getattr(identity, OWNER_COLUMN[kind]))].append(identity)
     return found
 
 
