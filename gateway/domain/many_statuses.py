@@ -12,9 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import Column, bindparam, case, insert, update
+from sqlalchemy import insert
 from sqlmodel import Session
 
 from channels import DeliveryStatus
@@ -22,7 +21,7 @@ from gateway.clock import now
 from gateway.domain.delivery_status import aggregate
 from gateway.domain.records import delivery_wire
 from gateway.events import outbox
-from gateway.store.bulk import SelectIn
+from gateway.store.bulk import BulkUpdate, SelectIn
 from gateway.store.tables import DELIVERIES, DELIVERY_PARTS, EARLY_STATUSES
 
 
@@ -56,28 +55,18 @@ class _Delivery:
     updated_at: datetime
 
 
-def _rank(status: Column[Any]) -> Any:
-    """A status's place in the only order statuses move in; READ and FAILED move no more."""
+def _moves_forward() -> str:
+    """SQL that holds when `{p}` (a status's rank) is ahead of the row's status: statuses
+    move only in that order, and READ and FAILED move no more."""
     movable = [s for s in DeliveryStatus if s.advances_to(DeliveryStatus.READ)]
-    return case({s.value: s.rank for s in movable}, value=status, else_=99)
+    ranks = " ".join(f"WHEN '{s.value}' THEN {s.rank}" for s in movable)
+    return f"CASE status {ranks} ELSE 99 END < {{p}}"
 
 
-_ADVANCE_PART = (
-    update(DELIVERY_PARTS)
-    .where(
-        DELIVERY_PARTS.c.id == bindparam("b_id"),
-        _rank(DELIVERY_PARTS.c.status) < bindparam("b_rank"),
-    )
-    .values(status=bindparam("b_status"))
-)
-_ADVANCE_DELIVERY = (
-    update(DELIVERIES)
-    .where(
-        DELIVERIES.c.message_id == bindparam("b_id"),
-        _rank(DELIVERIES.c.status) < bindparam("b_rank"),
-    )
-    .values(status=bindparam("b_status"), updated_at=bindparam("b_updated"))
-)
+#: rows: (status, part id, the status's rank)
+_ADVANCE_PART = BulkUpdate(DELIVERY_PARTS, ["status"], "id", _moves_forward())
+#: rows: (status, updated_at, message id, the status's rank)
+_ADVANCE_DELIVERY = BulkUpdate(DELIVERIES, ["status", "updated_at"], "message_id", _moves_forward())
 
 
 _PARTS_SENT = SelectIn(
@@ -123,8 +112,8 @@ def _apply(
     parts: dict[str, list[_Part]],
 ) -> set[str]:
     left: set[str] = set()
-    part_changes: dict[int, dict[str, Any]] = {}
-    delivery_changes: dict[str, dict[str, Any]] = {}
+    part_changes: dict[int, tuple[str, int, int]] = {}
+    delivery_changes: dict[str, tuple[str, datetime, str, int]] = {}
     events: list[outbox.NewEvent] = []
     stamp = now()
     for item in updates:
@@ -140,11 +129,7 @@ def _apply(
             continue
         if DeliveryStatus(part.status).advances_to(item.status):
             part.status = item.status.value
-            part_changes[part.id] = {
-                "b_id": part.id,
-                "b_status": item.status.value,
-                "b_rank": item.status.rank,
-            }
+            part_changes[part.id] = (item.status.value, part.id, item.status.rank)
         overall = aggregate(siblings, delivery)
         if overall is DeliveryStatus.FAILED:
             if delivery.status != DeliveryStatus.FAILED.value:
@@ -153,12 +138,12 @@ def _apply(
         if overall is None or not DeliveryStatus(delivery.status).advances_to(overall):
             continue
         delivery.status, delivery.updated_at = overall.value, stamp
-        delivery_changes[delivery.message_id] = {
-            "b_id": delivery.message_id,
-            "b_status": overall.value,
-            "b_rank": overall.rank,
-            "b_updated": stamp,
-        }
+        delivery_changes[delivery.message_id] = (
+            overall.value,
+            stamp,
+            delivery.message_id,
+            overall.rank,
+        )
         events.append(
             outbox.NewEvent(
                 "message_delivery_updated",
@@ -172,10 +157,8 @@ def _apply(
             )
         )
     connection = session.connection()
-    if part_changes:
-        connection.execute(_ADVANCE_PART, list(part_changes.values()))
-    if delivery_changes:
-        connection.execute(_ADVANCE_DELIVERY, list(delivery_changes.values()))
+    _ADVANCE_PART.execute(connection, list(part_changes.values()))
+    _ADVANCE_DELIVERY.execute(connection, list(delivery_changes.values()))
     outbox.emit_many(session, events)
     return left
 

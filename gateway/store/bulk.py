@@ -5,7 +5,8 @@ and runs every value through its column type, which costs more Python than the d
 spends storing the row. Here the SQL is made once per dialect from the table, each value
 goes through the same column type's bind processor (so dates and JSON are stored exactly
 as the ORM stores them), and the rows go to the driver's executemany, or to one multi-row
-INSERT when generated keys come back. `SelectIn` reads rows by a list of keys the same way,
+INSERT when generated keys come back. `BulkUpdate` does the same for an UPDATE of many rows
+by their keys. `SelectIn` reads rows by a list of keys the same way,
 without building and compiling a SELECT each time.
 """
 
@@ -104,6 +105,53 @@ class BulkInsert:
             sql = head + ", ".join([one] * len(chunk)) + tail
             found.extend(connection.exec_driver_sql(sql, flat).all())
         return found
+
+
+class BulkUpdate:
+    """`UPDATE table SET columns = … WHERE key = … AND condition` for many rows, in one
+    executemany.
+
+    Each row is a sequence: the new values in `columns` order, the key, then the parameters
+    of `condition`, which is SQL written with `{p}` where the driver's marker goes. The
+    columns' values and the key go through their bind processors; the condition's parameters
+    are handed to the driver as they are.
+    """
+
+    def __init__(self, table: Table, columns: Sequence[str], key: str, condition: str = "") -> None:
+        self.table = table
+        self.columns = list(columns)
+        self.key = key
+        self.condition = condition
+        self._prepared: dict[str, tuple[str, list[Processor]]] = {}
+
+    def _prepare(self, connection: Connection) -> tuple[str, list[Processor]]:
+        name = connection.dialect.name
+        if name not in self._prepared:
+            mark = placeholder(connection)
+            sets = ", ".join(f"{column} = {mark}" for column in self.columns)
+            sql = f"UPDATE {self.table.name} SET {sets} WHERE {self.key} = {mark}"
+            if self.condition:
+                sql += " AND " + self.condition.format(p=mark)
+            procs = processors(connection, self.table, [*self.columns, self.key])
+            self._prepared[name] = (sql, procs)
+        return self._prepared[name]
+
+    def execute(self, connection: Connection, rows: Sequence[Sequence[Any]]) -> None:
+        if not rows:
+            return
+        sql, procs = self._prepare(connection)
+        bound = len(procs)
+        connection.exec_driver_sql(
+            sql,
+            [
+                tuple(
+                    value if proc is None or value is None else proc(value)
+                    for value, proc in zip(row[:bound], procs, strict=True)
+                )
+                + tuple(row[bound:])
+                for row in rows
+            ],
+        )
 
 
 #: a SELECT's SQL before and after its IN list, the driver's marker, the columns' result

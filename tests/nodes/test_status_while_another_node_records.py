@@ -27,10 +27,11 @@ from gateway.outbound.record import kept_status_settler, kept_statuses_recorded
 from gateway.outbound.sent import SentPart, record_sent
 from gateway.store import migrate
 from gateway.store.database import create_db_engine
-from gateway.store.models import DeliveryRow, EarlyStatusRow, EventRow, MessageRow
+from gateway.store.models import DeliveryRow, EarlyStatusRow, EventRow
 from tests.nodes.cluster import api, two_nodes
 from tests.support import fresh_postgres
 from tests.support.polling import eventually
+from tests.support.rows import business_reply
 
 DIRECTORY: Directory = {"sms": ChannelInfo("sms", "twilio", "sms", Capabilities())}
 PROVIDER_ID = "SM00000000000000000000000000000001"
@@ -51,20 +52,7 @@ def claimed_reply(engine: Engine) -> None:
     """A reply whose delivery a node has claimed and is handing to the provider."""
     stamp = now()
     with Session(engine) as session:
-        session.add(
-            MessageRow(
-                id="m1",
-                conversation_id="c1",
-                sequence=1,
-                content={"basic": {"items": [{"text": "Your order has shipped"}]}},
-                sender_kind="appId",
-                sender_id="crm",
-                direction="BUSINESS_TO_PARTICIPANT",
-                visibility="BUSINESS_AND_PARTICIPANT",
-                created_at=stamp,
-                target_channel_id="sms",
-            )
-        )
+        session.add(business_reply("m1", stamp))
         session.add(
             DeliveryRow(
                 message_id="m1",

@@ -10,6 +10,7 @@
 - `ports`: `free_port`.
 - `sockets`: `serving_process`, which process accepted a TCP connection (Linux /proc).
 - `clock`: `ManualClock`, time that moves only when the test says.
+- `rows`: rows a test stores directly (`business_reply`).
 - `fixtures`: the pytest fixtures built on these (registered by tests/conftest.py).
 
 Benchmarks import it too: run them from the repository's root as modules
