@@ -32,7 +32,7 @@ from gateway.events import outbox
 from gateway.events.feed import QueuedSend
 from gateway.outbound.record import finisher, part_recorder
 from gateway.state import Gateway
-from gateway.store.bulk import BulkInsert, placeholder, processors
+from gateway.store.bulk import BulkInsert, BulkUpdate
 from gateway.store.tables import DELIVERIES, DELIVERY_PARTS, EARLY_STATUSES
 from gateway.store.writer import BatchHandler
 
@@ -82,13 +82,15 @@ class _Finished:
 _INSERT_PARTS = BulkInsert(
     DELIVERY_PARTS, ["message_id", "channel_id", "part_index", "provider_message_id", "status"]
 )
-_FINISH_COLUMNS = ["provider_message_ids", "accepted_at", "updated_at", "message_id"]
-#: a delivery no one moved on since it was claimed: SENT, its one part recorded, unclaimed
-_FINISH = (
-    "UPDATE deliveries SET status = '" + SENT + "', parts_total = 1, parts_sent = 1, "
-    "provider_message_ids = {p}, claimed_until = NULL, next_attempt_at = NULL, "
-    "accepted_at = {p}, updated_at = {p}, error_code = NULL, error_message = NULL "
-    "WHERE message_id = {p} AND status = '" + PENDING + "' AND parts_sent = 0"
+#: a delivery no one moved on since it was claimed: SENT, its one part recorded, unclaimed;
+#: rows: (provider ids, accepted_at, updated_at, message id)
+_FINISH = BulkUpdate(
+    DELIVERIES,
+    ["provider_message_ids", "accepted_at", "updated_at"],
+    "message_id",
+    f"status = '{PENDING}' AND parts_sent = 0",
+    fixed=f"status = '{SENT}', parts_total = 1, parts_sent = 1, claimed_until = NULL, "
+    "next_attempt_at = NULL, error_code = NULL, error_message = NULL",
 )
 
 
@@ -198,19 +200,10 @@ def record_accepted(session: Session, accepted: Sequence[Accepted]) -> None:
     connection = session.connection()
     stamp = now()
     _INSERT_PARTS.execute(connection, _part_rows(accepted))
-    procs = processors(connection, DELIVERIES, _FINISH_COLUMNS)
-    rows = [
-        tuple(
-            value if proc is None else proc(value)
-            for value, proc in zip(
-                ([one.provider_message_id], one.accepted_at, stamp, one.message_id),
-                procs,
-                strict=True,
-            )
-        )
-        for one in accepted
-    ]
-    connection.exec_driver_sql(_FINISH.format(p=placeholder(connection)), rows)
+    _FINISH.execute(
+        connection,
+        [([one.provider_message_id], one.accepted_at, stamp, one.message_id) for one in accepted],
+    )
     outbox.emit_many(session, _sent_events(accepted, stamp))
 
 

@@ -114,21 +114,32 @@ class BulkUpdate:
     Each row is a sequence: the new values in `columns` order, the key, then the parameters
     of `condition`, which is SQL written with `{p}` where the driver's marker goes. The
     columns' values and the key go through their bind processors; the condition's parameters
-    are handed to the driver as they are.
+    are handed to the driver as they are. `fixed` is SQL that sets columns to the same values
+    for every row (`status = 'SENT', claimed_until = NULL`).
     """
 
-    def __init__(self, table: Table, columns: Sequence[str], key: str, condition: str = "") -> None:
+    def __init__(
+        self,
+        table: Table,
+        columns: Sequence[str],
+        key: str,
+        condition: str = "",
+        *,
+        fixed: str = "",
+    ) -> None:
         self.table = table
         self.columns = list(columns)
         self.key = key
         self.condition = condition
+        self.fixed = fixed
         self._prepared: dict[str, tuple[str, list[Processor]]] = {}
 
     def _prepare(self, connection: Connection) -> tuple[str, list[Processor]]:
         name = connection.dialect.name
         if name not in self._prepared:
             mark = placeholder(connection)
-            sets = ", ".join(f"{column} = {mark}" for column in self.columns)
+            assignments = [f"{column} = {mark}" for column in self.columns]
+            sets = ", ".join([*assignments, self.fixed] if self.fixed else assignments)
             sql = f"UPDATE {self.table.name} SET {sets} WHERE {self.key} = {mark}"
             if self.condition:
                 sql += " AND " + self.condition.format(p=mark)
