@@ -63,10 +63,11 @@ def _moves_forward() -> str:
     return f"CASE status {ranks} ELSE 99 END < {{p}}"
 
 
+_MOVES_FORWARD = _moves_forward()
 #: rows: (status, part id, the status's rank)
-_ADVANCE_PART = BulkUpdate(DELIVERY_PARTS, ["status"], "id", _moves_forward())
+_ADVANCE_PART = BulkUpdate(DELIVERY_PARTS, ["status"], "id", _MOVES_FORWARD)
 #: rows: (status, updated_at, message id, the status's rank)
-_ADVANCE_DELIVERY = BulkUpdate(DELIVERIES, ["status", "updated_at"], "message_id", _moves_forward())
+_ADVANCE_DELIVERY = BulkUpdate(DELIVERIES, ["status", "updated_at"], "message_id", _MOVES_FORWARD)
 
 
 _PARTS_SENT = SelectIn(

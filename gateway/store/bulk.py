@@ -36,15 +36,18 @@ def processors(connection: Connection, table: Table, columns: Sequence[str]) -> 
 
 
 class _Row:
-    """Turns a row (a mapping, or an object whose attributes are named after the columns)
-    into the driver's parameters: the columns' values in order, each through its bind
-    processor. Made once per statement, because on the busy paths this runs for every row:
-    only the columns that have a processor are looked at twice."""
+    """Turns a row (a mapping, an object whose attributes are named after the columns, or a
+    tuple whose positions are the `columns`) into the driver's parameters: the columns'
+    values in order, each through its bind processor. Made once per statement, because on
+    the busy paths this runs for every row: only the columns that have a processor are
+    looked at twice."""
 
     def __init__(
-        self, columns: Sequence[str], procs: Sequence[Processor], attributes: bool = False
+        self, columns: Sequence[str | int], procs: Sequence[Processor], attributes: bool = False
     ) -> None:
-        self._get = (attrgetter if attributes else itemgetter)(*columns)
+        self._get: Callable[[Any], Any] = (
+            attrgetter(*[str(name) for name in columns]) if attributes else itemgetter(*columns)
+        )
         self._procs = [(i, proc) for i, proc in enumerate(procs) if proc is not None]
         #: the getter of one name answers the value, not a tuple of one
         self._one = len(columns) == 1
@@ -132,9 +135,9 @@ class BulkUpdate:
         self.key = key
         self.condition = condition
         self.fixed = fixed
-        self._prepared: dict[str, tuple[str, list[Processor]]] = {}
+        self._prepared: dict[str, tuple[str, _Row]] = {}
 
-    def _prepare(self, connection: Connection) -> tuple[str, list[Processor]]:
+    def _prepare(self, connection: Connection) -> tuple[str, _Row]:
         name = connection.dialect.name
         if name not in self._prepared:
             mark = placeholder(connection)
@@ -144,25 +147,15 @@ class BulkUpdate:
             if self.condition:
                 sql += " AND " + self.condition.format(p=mark)
             procs = processors(connection, self.table, [*self.columns, self.key])
-            self._prepared[name] = (sql, procs)
+            procs += [None] * self.condition.count("{p}")  # the condition's, as they are
+            self._prepared[name] = (sql, _Row(range(len(procs)), procs))
         return self._prepared[name]
 
     def execute(self, connection: Connection, rows: Sequence[Sequence[Any]]) -> None:
         if not rows:
             return
-        sql, procs = self._prepare(connection)
-        bound = len(procs)
-        connection.exec_driver_sql(
-            sql,
-            [
-                tuple(
-                    value if proc is None or value is None else proc(value)
-                    for value, proc in zip(row[:bound], procs, strict=True)
-                )
-                + tuple(row[bound:])
-                for row in rows
-            ],
-        )
+        sql, convert = self._prepare(connection)
+        connection.exec_driver_sql(sql, [convert(row) for row in rows])
 
 
 #: a SELECT's SQL before and after its IN list, the driver's marker, the columns' result
