@@ -17,6 +17,7 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    true,
     tuple_,
     update,
 )
@@ -82,39 +83,121 @@ _UNCLAIMED = or_(DELIVERIES.c.claimed_until.is_(None), DELIVERIES.c.claimed_unti
 _DUE = and_(DELIVERIES.c.status == PENDING, DELIVERIES.c.next_attempt_at <= _NOW, _UNCLAIMED)
 
 
-def _heads_query(*channel: Any) -> Any:
+# What a claim checks of a delivery's recipient, besides the delivery being due: nothing of
+# theirs in flight, and no delivery of theirs due that comes before it in their conversation.
+# The look that named the delivery may be a moment old, on this node or another: since then
+# another node may have claimed one of the person's messages, or an earlier one's retry may
+# have fallen due. On SQLite a look asks the second of every due delivery.
+_OTHER = DELIVERIES.alias("other")
+_OTHER_MESSAGE = MESSAGES.alias("other_message")
+_SAME_RECIPIENT = and_(
+    _OTHER.c.channel_id == DELIVERIES.c.channel_id, _OTHER.c.recipient == DELIVERIES.c.recipient
+)
+# The status is said as a literal, so that both databases read `ix_deliveries_pending` (the
+# person's pending deliveries), whose condition a bound parameter cannot match. Each check is
+# a subquery run for each delivery, reading that person's entries (`OFFSET 0` keeps
+# PostgreSQL from turning it into a join, which it may plan as a read of every pending
+# delivery, or of every earlier message by the index of sequences, for each one).
+_OTHER_PENDING = _OTHER.c.status == literal_column(f"'{PENDING}'")
+_NONE_IN_FLIGHT = ~(
+    select(_OTHER.c.message_id)
+    .where(_SAME_RECIPIENT, _OTHER_PENDING, _OTHER.c.claimed_until > _NOW)
+    .offset(0)
+    .exists()
+)
+
+
+def _due_before(conversation_id: Any, sequence: Any, *other: Any) -> Any:
+    """Whether a delivery of the person's is due that comes before the message at
+    `conversation_id` and `sequence` (columns, or subqueries) in their conversation."""
+    return (
+        select(_OTHER.c.message_id)
+        .join(_OTHER_MESSAGE, _OTHER_MESSAGE.c.id == _OTHER.c.message_id)
+        .where(
+            _SAME_RECIPIENT,
+            _OTHER_PENDING,
+            _OTHER.c.next_attempt_at <= _NOW,
+            *other,
+            or_(
+                _OTHER_MESSAGE.c.conversation_id < conversation_id,
+                and_(
+                    _OTHER_MESSAGE.c.conversation_id == conversation_id,
+                    _OTHER_MESSAGE.c.sequence < sequence,
+                ),
+            ),
+        )
+        .offset(0)
+        .exists()
+    )
+
+
+_NONE_BEFORE = ~_due_before(MESSAGES.c.conversation_id, MESSAGES.c.sequence)
+
+
+def _own_message(column: str) -> Any:
+    """A column of the delivery's message, read only where it is asked for."""
+    own = MESSAGES.alias("own_message")
+    return (
+        select(own.c[column])
+        .where(own.c.id == DELIVERIES.c.message_id)
+        .correlate(DELIVERIES)
+        .scalar_subquery()
+    )
+
+
+#: a due delivery that heads its recipient's queue, as SQLite finds it: see `_heads_query`
+_FIRST_IN_QUEUE = ~_due_before(
+    _own_message("conversation_id"),
+    _own_message("sequence"),
+    _OTHER.c.message_id != DELIVERIES.c.message_id,
+)
+
+
+def _heads_query(ranked: bool, *channel: Any) -> Any:
     """The head of each recipient's due queue, recipients served longest ago first; of the
-    channels `channel` (a condition) lets in, or of all."""
+    channels `channel` (a condition) lets in, or of all.
+
+    A recipient's queue is in the conversation's order (the order the inbox shows), not in
+    the order of the due times: each node stamps a send with its own clock as it accepts
+    it, so two nodes taking sends to one person at the same moment stamp them out of order.
+    A look reads every due delivery, and the two databases find the heads their own way
+    (`ranked` for PostgreSQL). PostgreSQL ranks each person's deliveries with one sort,
+    which it runs in parallel workers. SQLite asks of each delivery whether another one of
+    the person's is due, through their pending deliveries' index, and reads the delivery's
+    message only when one is: in a campaign (a message each) it reads none. Joining every
+    due delivery's message and ranking them took SQLite 480 ms of a 100,000 queue's look,
+    against 320 ms this way; PostgreSQL, asked this way, took 780 ms against 440.
+    """
+    columns = (
+        DELIVERIES.c.message_id,
+        DELIVERIES.c.channel_id,
+        DELIVERIES.c.recipient,
+        DELIVERIES.c.next_attempt_at,
+    )
+    if ranked:
+        rank = func.row_number().over(
+            partition_by=(DELIVERIES.c.channel_id, DELIVERIES.c.recipient),
+            order_by=(MESSAGES.c.conversation_id, MESSAGES.c.sequence),
+        )
+        due = (
+            select(*columns, rank.label("rank"))
+            .join(MESSAGES, MESSAGES.c.id == DELIVERIES.c.message_id)
+            .where(_DUE, *channel)
+            .subquery()
+        )
+        first = due.c.rank == 1
+    else:
+        due = select(*columns).where(_DUE, *channel, _FIRST_IN_QUEUE).subquery()
+        first = true()
     # A recipient is in flight as a whole: the recipients with a claimed delivery are read
-    # once and their heads left out, rather than looked up again for every due row.
+    # once and their heads left out, rather than looked up again for every due row. (So
+    # every delivery due of a recipient whose head is named is unclaimed, as `_DUE` asks.)
     in_flight = select(DELIVERIES.c.channel_id, DELIVERIES.c.recipient).where(
         DELIVERIES.c.status == PENDING, DELIVERIES.c.claimed_until > _NOW
     )
-    # A recipient's queue is in the conversation's order (the order the inbox shows), not in
-    # the order of the due times: each node stamps a send with its own clock as it accepts
-    # it, so two nodes taking sends to one person at the same moment stamp them out of order.
-    rank = func.row_number().over(
-        partition_by=(DELIVERIES.c.channel_id, DELIVERIES.c.recipient),
-        order_by=(MESSAGES.c.conversation_id, MESSAGES.c.sequence),
-    )
-    ranked = (
-        select(
-            DELIVERIES.c.message_id,
-            DELIVERIES.c.channel_id,
-            DELIVERIES.c.recipient,
-            DELIVERIES.c.next_attempt_at,
-            rank.label("rank"),
-        )
-        .join(MESSAGES, MESSAGES.c.id == DELIVERIES.c.message_id)
-        .where(_DUE, *channel)
-        .subquery()
-    )
     heads = (
-        select(ranked)
-        .where(
-            ranked.c.rank == 1,
-            tuple_(ranked.c.channel_id, ranked.c.recipient).not_in(in_flight),
-        )
+        select(due.c.message_id, due.c.channel_id, due.c.recipient, due.c.next_attempt_at)
+        .where(first, tuple_(due.c.channel_id, due.c.recipient).not_in(in_flight))
         .subquery()
     )
     served = DELIVERIES.alias("served")
@@ -133,9 +216,15 @@ def _heads_query(*channel: Any) -> Any:
     )
 
 
-_HEADS = _heads_query()
+#: (ranked or not: see `_heads_query`)
+_HEADS = {ranked: _heads_query(ranked) for ranked in (False, True)}
 #: the same, of the channels a look cut short by its limit left out
-_HEADS_ELSEWHERE = _heads_query(DELIVERIES.c.channel_id.not_in(bindparam("b_seen", expanding=True)))
+_HEADS_ELSEWHERE = {
+    ranked: _heads_query(
+        ranked, DELIVERIES.c.channel_id.not_in(bindparam("b_seen", expanding=True))
+    )
+    for ranked in (False, True)
+}
 _NEXT_DUE = select(func.min(DELIVERIES.c.next_attempt_at)).where(
     DELIVERIES.c.status == PENDING, DELIVERIES.c.next_attempt_at > _NOW
 )
@@ -152,14 +241,15 @@ def find_due(session: Session, now: datetime, limit: int) -> Due:
     person takes turns with replies to everybody else instead of starving them.
     """
     connection = session.connection()
-    rows = list(connection.execute(_HEADS, {"b_now": now, "b_limit": limit}))
+    ranked = connection.dialect.name == "postgresql"
+    rows = list(connection.execute(_HEADS[ranked], {"b_now": now, "b_limit": limit}))
     if len(rows) >= limit:
         # A look cut short may hold one channel's heads only: a campaign waiting for its
         # channel's pace, longer than a look takes in, would fill every look, and a reply
         # on another channel accepted after it would wait for the campaign to be sent.
         seen = sorted({str(r.channel_id) for r in rows})
         values = {"b_now": now, "b_limit": limit, "b_seen": seen}
-        rows += connection.execute(_HEADS_ELSEWHERE, values)
+        rows += connection.execute(_HEADS_ELSEWHERE[ranked], values)
     next_due = connection.execute(_NEXT_DUE, {"b_now": now}).scalar()
     return Due(
         [Candidate(str(r.message_id), str(r.channel_id)) for r in rows],
@@ -178,47 +268,6 @@ class _Delivery:
     error_code: str | None
     error_message: str | None
 
-
-# What a claim checks of a delivery's recipient, besides the delivery being due: nothing of
-# theirs in flight, and no delivery of theirs due that comes before it in their conversation.
-# The look that named the delivery may be a moment old, on this node or another: since then
-# another node may have claimed one of the person's messages, or an earlier one's retry may
-# have fallen due.
-_OTHER = DELIVERIES.alias("other")
-_OTHER_MESSAGE = MESSAGES.alias("other_message")
-_SAME_RECIPIENT = and_(
-    _OTHER.c.channel_id == DELIVERIES.c.channel_id, _OTHER.c.recipient == DELIVERIES.c.recipient
-)
-# The status is said as a literal, so that both databases read `ix_deliveries_pending` (the
-# person's pending deliveries), whose condition a bound parameter cannot match. Each check is
-# a subquery run for each delivery claimed, reading that person's entries (`OFFSET 0` keeps
-# PostgreSQL from turning it into a join, which it may plan as a read of every pending
-# delivery, or of every earlier message by the index of sequences, for each one).
-_OTHER_PENDING = _OTHER.c.status == literal_column(f"'{PENDING}'")
-_NONE_IN_FLIGHT = ~(
-    select(_OTHER.c.message_id)
-    .where(_SAME_RECIPIENT, _OTHER_PENDING, _OTHER.c.claimed_until > _NOW)
-    .offset(0)
-    .exists()
-)
-_NONE_BEFORE = ~(
-    select(_OTHER.c.message_id)
-    .join(_OTHER_MESSAGE, _OTHER_MESSAGE.c.id == _OTHER.c.message_id)
-    .where(
-        _SAME_RECIPIENT,
-        _OTHER_PENDING,
-        _OTHER.c.next_attempt_at <= _NOW,
-        or_(
-            _OTHER_MESSAGE.c.conversation_id < MESSAGES.c.conversation_id,
-            and_(
-                _OTHER_MESSAGE.c.conversation_id == MESSAGES.c.conversation_id,
-                _OTHER_MESSAGE.c.sequence < MESSAGES.c.sequence,
-            ),
-        ),
-    )
-    .offset(0)
-    .exists()
-)
 
 # On PostgreSQL two nodes' claims run side by side, and neither sees the other's before it
 # commits: each first takes a lock per recipient for its transaction, skipping the

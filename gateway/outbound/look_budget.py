@@ -1,7 +1,7 @@
 """How much of its time the dispatcher may spend looking for due deliveries.
 
 A look reads every due delivery, so its cost grows with the queue: 3 ms with 300 waiting,
-0.35 s with 100,000 (SQLite). Looking on every wake-up, as short queues allow, would then
+0.3 to 0.5 s with 100,000 (SQLite). Looking on every wake-up, as short queues allow, would then
 keep a core busy while a campaign waits for its channel's pace. The budget lets looks run as
 often as they are wanted while they are cheap, and spaces them out as they get dear.
 

@@ -9,10 +9,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlmodel import Session
 
 from gateway.background import Options
 from gateway.clock import now
-from gateway.outbound.claim import Candidate, claimer
+from gateway.outbound.claim import Candidate, claimer, find_due
+from gateway.store.models import DeliveryRow
 from tests.dispatch.harness import fixed_jitter, running
 from tests.support.polling import eventually
 
@@ -97,6 +99,34 @@ async def test_a_persons_messages_go_out_in_the_conversations_order_whatever_the
         script.gate.set()
         await eventually(lambda: len(script.sent) == 4)
         assert [p.message_id for p in script.sent] == [first, *later]
+
+
+async def test_a_look_names_each_persons_first_due_message_and_no_one_with_a_send_in_flight(
+    tmp_path: Path, database_url: str
+) -> None:
+    """A look for due deliveries names the head of each person's queue, in the order of
+    their conversation whatever the due times say: not a message of theirs behind another
+    one due, nor anything of a person who has one in flight. A message waiting for its
+    retry holds up no one."""
+    async with running(tmp_path / "db.sqlite", database_url=database_url) as run:
+        await run.dispatcher_by_hand()
+        many = [await run.queue("+15550001000", f"m{n}") for n in range(3)]
+        await run.stamp_due_backwards(many)  # the last one is due first
+        alone = await run.queue("+15550002000", "alone")
+        in_flight = await run.queue("+15550003000", "a")
+        await run.queue("+15550003000", "b")  # (behind the one in flight)
+        retrying, after_it = [await run.queue("+15550004000", t) for t in ("a", "b")]
+        await run.retry_at(retrying, now() + timedelta(minutes=5))
+
+        def claim(session: Session) -> None:
+            row = session.get(DeliveryRow, in_flight)
+            assert row is not None
+            row.claimed_until = now() + timedelta(minutes=1)
+            session.add(row)
+
+        await run.gateway.db.write(claim)
+        due = await run.read(lambda session: find_due(session, now(), limit=10))
+        assert sorted(c.message_id for c in due.candidates) == sorted([many[0], alone, after_it])
 
 
 async def test_a_claim_takes_a_persons_message_only_at_the_head_of_their_queue_and_alone(
