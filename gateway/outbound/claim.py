@@ -17,7 +17,6 @@ from sqlalchemy import (
     or_,
     select,
     text,
-    true,
     tuple_,
     update,
 )
@@ -87,7 +86,8 @@ _DUE = and_(DELIVERIES.c.status == PENDING, DELIVERIES.c.next_attempt_at <= _NOW
 # theirs in flight, and no delivery of theirs due that comes before it in their conversation.
 # The look that named the delivery may be a moment old, on this node or another: since then
 # another node may have claimed one of the person's messages, or an earlier one's retry may
-# have fallen due. On SQLite a look asks the second of every due delivery.
+# have fallen due. On SQLite a look asks the second question of every due delivery too
+# (`_FIRST_IN_QUEUE`).
 _OTHER = DELIVERIES.alias("other")
 _OTHER_MESSAGE = MESSAGES.alias("other_message")
 _SAME_RECIPIENT = and_(
@@ -185,10 +185,10 @@ def _heads_query(ranked: bool, *channel: Any) -> Any:
             .where(_DUE, *channel)
             .subquery()
         )
-        first = due.c.rank == 1
+        first = [due.c.rank == 1]
     else:
         due = select(*columns).where(_DUE, *channel, _FIRST_IN_QUEUE).subquery()
-        first = true()
+        first = []  # (the subquery names only heads)
     # A recipient is in flight as a whole: the recipients with a claimed delivery are read
     # once and their heads left out, rather than looked up again for every due row. (So
     # every delivery due of a recipient whose head is named is unclaimed, as `_DUE` asks.)
@@ -197,7 +197,7 @@ def _heads_query(ranked: bool, *channel: Any) -> Any:
     )
     heads = (
         select(due.c.message_id, due.c.channel_id, due.c.recipient, due.c.next_attempt_at)
-        .where(first, tuple_(due.c.channel_id, due.c.recipient).not_in(in_flight))
+        .where(*first, tuple_(due.c.channel_id, due.c.recipient).not_in(in_flight))
         .subquery()
     )
     served = DELIVERIES.alias("served")
