@@ -19,7 +19,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 from sqlmodel import Session
 
 from gateway.store.files import keep_private, sqlite_path
-from gateway.store.writer import TAKE_WRITE_LOCK, BatchHandler, GroupCommitWriter
+from gateway.store.writer import AT_ONCE, TAKE_WRITE_LOCK, BatchHandler, GroupCommitWriter
 from gateway.store.writer import unreachable as unreachable
 
 T = TypeVar("T")
@@ -30,6 +30,8 @@ I = TypeVar("I")  # noqa: E741 - the item a batched write carries
 CONNECT_TIMEOUT = 5
 #: seconds a client is asked to wait (Retry-After) while the database cannot be reached
 RETRY_AFTER_SECONDS = 5
+#: how long a SQLite statement waits for a lock another connection holds
+BUSY_TIMEOUT_MS = 30_000
 #: seconds a closed PostgreSQL connection's server process still counts as this node's
 CLOSED_BACKENDS_KEPT_SECONDS = 60.0
 
@@ -83,7 +85,9 @@ def create_db_engine(url: str) -> Engine:
     if path is not None:
         keep_private(path)
     engine = create_engine(
-        sa_url, connect_args={"check_same_thread": False, "timeout": 30}, **JSON_CODEC
+        sa_url,
+        connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000},
+        **JSON_CODEC,
     )
 
     @event.listens_for(engine, "connect")
@@ -96,14 +100,23 @@ def create_db_engine(url: str) -> Engine:
         # killed process; with group commit that is one fsync per batch of requests.
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
         # The writer takes the write lock up front, so that its statements never wait for it.
-        take = connection.get_execution_options().get(TAKE_WRITE_LOCK, False)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if take else "BEGIN")
+        take = connection.get_execution_options().get(TAKE_WRITE_LOCK)
+        if take is None:
+            connection.exec_driver_sql("BEGIN")
+        elif take == AT_ONCE:
+            connection.exec_driver_sql("PRAGMA busy_timeout=0")
+            try:
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+            finally:
+                connection.exec_driver_sql(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        else:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
 

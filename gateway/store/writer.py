@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -32,8 +33,11 @@ CONFLICT_RETRIES = 5
 _GIVE_WAY = frozenset({"40P01", "40001"})
 
 
-#: an execution option: begin the transaction with SQLite's write lock (`BEGIN IMMEDIATE`)
+#: an execution option: begin the transaction with SQLite's write lock (`BEGIN IMMEDIATE`),
+#: waiting for it (`WAIT`) or only when it is free (`AT_ONCE`, else SQLITE_BUSY at once)
 TAKE_WRITE_LOCK = "take_write_lock"
+WAIT = "wait"
+AT_ONCE = "at once"
 
 
 async def _off_loop(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -64,6 +68,19 @@ def unreachable(error: BaseException) -> bool:
     """Whether `error` says the database cannot be used right now (down, restarting, cut off),
     rather than that the gateway asked it something wrong."""
     return connection_lost(error) or isinstance(error, OperationalError)
+
+
+def _write_lock_at_once(session: Session) -> bool:
+    """Begin the session's transaction with SQLite's write lock if it is free; False (and
+    no transaction) when another connection holds it."""
+    try:
+        session.connection(execution_options={TAKE_WRITE_LOCK: AT_ONCE})
+    except OperationalError as exc:
+        if getattr(exc.orig, "sqlite_errorcode", None) != sqlite3.SQLITE_BUSY:
+            raise
+        session.rollback()
+        return False
+    return True
 
 
 class _GaveWay(Exception):
@@ -130,7 +147,8 @@ class GroupCommitWriter:
 
     On PostgreSQL a batch runs on a worker thread, since each statement waits for the
     server. On SQLite its statements run on the event loop's thread and only what waits (the
-    write lock, the commit's fsync) on a worker's (`_commit_on_loop`).
+    write lock while another process holds it, the commit's fsync) on a worker's
+    (`_commit_on_loop`).
     """
 
     def __init__(self, engine: Engine) -> None:
@@ -283,12 +301,18 @@ class GroupCommitWriter:
         waits for the interpreter lock. What does wait runs on a worker thread, so that the
         event loop serves requests meanwhile: the write lock (`BEGIN IMMEDIATE`, which
         another process may hold; once taken, SQLite's statements never wait for a lock) and
-        the commit, with its fsync.
+        the commit, with its fsync. The write lock is first asked for here, without waiting:
+        it is free unless another process writes, and handing the wait to a thread costs the
+        batch the time the event loop takes to come back to it (a few ms under load, during
+        which requests queue behind the batch).
         """
         # The writer's one task is the only caller, so no lock: a thread's lock held across
         # these awaits would stop the event loop if anything else ever waited for it.
         with Session(self.engine, expire_on_commit=False) as session:
-            await _off_loop(session.connection, execution_options={TAKE_WRITE_LOCK: True})
+            # Background jobs wait on a thread even for a free lock: the event loop's turn
+            # meanwhile lets the requests just answered by the batch before go out first.
+            if batch[0].background or not _write_lock_at_once(session):
+                await _off_loop(session.connection, execution_options={TAKE_WRITE_LOCK: WAIT})
             results, news = self._run_batch(session, batch, last_try=True)
             await _off_loop(session.commit)
         return results, news
