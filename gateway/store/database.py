@@ -105,7 +105,8 @@ def create_db_engine(url: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        # The writer takes the write lock up front, so that its statements never wait for it.
+        # The writer takes the write lock up front, so that its statements never wait for it;
+        # AT_ONCE fails with SQLITE_BUSY instead of waiting while another connection holds it.
         take = connection.get_execution_options().get(TAKE_WRITE_LOCK)
         if take is None:
             connection.exec_driver_sql("BEGIN")

@@ -311,6 +311,7 @@ class GroupCommitWriter:
         with Session(self.engine, expire_on_commit=False) as session:
             # Background jobs wait on a thread even for a free lock: the event loop's turn
             # meanwhile lets the requests just answered by the batch before go out first.
+            # (`_run` settles background jobs apart, so the first job speaks for the batch.)
             if batch[0].background or not _write_lock_at_once(session):
                 await _off_loop(session.connection, execution_options={TAKE_WRITE_LOCK: WAIT})
             results, news = self._run_batch(session, batch, last_try=True)
