@@ -42,6 +42,8 @@ class LookBudget:
         self._stamp = clock()
         #: what the last look cost, as counted
         self.last = 0.0
+        #: what the last look took, counted or not
+        self.took = 0.0
 
     def _refill(self) -> None:
         now = self._clock()
@@ -56,6 +58,7 @@ class LookBudget:
     def spend(self, seconds: float) -> None:
         """A look took `seconds`."""
         self._refill()
+        self.took = seconds
         self.last = max(0.0, seconds - self.free)
         self._left -= self.last
 
@@ -64,3 +67,11 @@ class LookBudget:
         """The time the last look's cost takes to build up again: how long, while looks are
         wanted all the time, one look follows another."""
         return self.last / self.share
+
+    @property
+    def span(self) -> float:
+        """How long what a look finds should last for looks to take `share` of the time,
+        judged by the last look's whole time, its free part too. Spacing looks delays what
+        they find; taking in more per look does not, and a look costs about as much whatever
+        it takes in, since it reads every due delivery."""
+        return self.took / self.share

@@ -108,3 +108,19 @@ async def test_a_look_that_follows_a_dear_one_takes_in_more(
             await asyncio.sleep(await dispatcher._claim_round())
     assert limits[0] == 4 * 4 + 16
     assert limits[1] >= 2 * limits[0]
+
+
+async def test_a_look_the_budget_does_not_count_still_makes_the_next_take_in_more(
+    tmp_path: Path, monkeypatch: MonkeyPatch
+) -> None:
+    """With the dispatcher's own budget, a look of 50 ms is not counted (the first 100 ms of
+    each are free), so the next follows at once; it still asks for more deliveries than the
+    usual 4 * workers + 16, as a long queue's looks cost tens of milliseconds each."""
+    async with running(tmp_path / "db.sqlite", workers=4) as run:
+        dispatcher = await run.dispatcher_by_hand()
+        limits = dear_looks(monkeypatch)
+        while len(limits) < 2:
+            await asyncio.sleep(await dispatcher._claim_round())
+    assert dispatcher._looks.wait() == 0
+    assert limits[0] == 4 * 4 + 16
+    assert limits[1] >= 2 * limits[0]
