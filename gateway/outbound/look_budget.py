@@ -5,11 +5,12 @@ A look reads every due delivery, so its cost grows with the queue: 3 ms with 300
 keep a core busy while a campaign waits for its channel's pace. The budget lets looks run as
 often as they are wanted while they are cheap, and spaces them out as they get dear.
 
-What a look costs up to `free` is not counted: a look that cheap is a short queue's, and
-spacing it would only delay the sends it finds. A look is timed in the reader's thread,
-which under load includes its waits for the interpreter: during a load of web chat replies
-on 10,000 sockets, looks of a few milliseconds took up to 80 ms, and counting them held
-the next look back long enough to double the replies' p99.
+What a look costs up to `free` is not counted: a look that cheap is a queue of at most a
+few thousand, and spacing it would only delay the sends it finds. A look is timed in the
+reader's thread, which under load includes its waits for the interpreter: during a load of
+web chat replies on 10,000 sockets, looks of a few milliseconds took up to 80 ms, and
+counting them held the next look back long enough to double the replies' p99. How much the
+next look takes in follows the whole time, the free part too (`span`): that delays nothing.
 """
 
 from __future__ import annotations
