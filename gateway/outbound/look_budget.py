@@ -41,9 +41,7 @@ class LookBudget:
         self._clock = clock
         self._left = burst
         self._stamp = clock()
-        #: what the last look cost, as counted
-        self.last = 0.0
-        #: what the last look took, counted or not
+        #: what the last look took, its free part included
         self.took = 0.0
 
     def _refill(self) -> None:
@@ -60,14 +58,18 @@ class LookBudget:
         """A look took `seconds`."""
         self._refill()
         self.took = seconds
-        self.last = max(0.0, seconds - self.free)
-        self._left -= self.last
+        self._left -= self.counted
+
+    @property
+    def counted(self) -> float:
+        """What the last look cost the budget: its time beyond `free`."""
+        return max(0.0, self.took - self.free)
 
     @property
     def cycle(self) -> float:
         """The time the last look's cost takes to build up again: how long, while looks are
         wanted all the time, one look follows another."""
-        return self.last / self.share
+        return self.counted / self.share
 
     @property
     def span(self) -> float:
