@@ -19,7 +19,13 @@ from sqlalchemy.pool import ConnectionPoolEntry
 from sqlmodel import Session
 
 from gateway.store.files import keep_private, sqlite_path
-from gateway.store.writer import AT_ONCE, TAKE_WRITE_LOCK, BatchHandler, GroupCommitWriter
+from gateway.store.writer import (
+    AT_ONCE,
+    TAKE_WRITE_LOCK,
+    WAIT,
+    BatchHandler,
+    GroupCommitWriter,
+)
 from gateway.store.writer import unreachable as unreachable
 
 T = TypeVar("T")
@@ -116,8 +122,10 @@ def create_db_engine(url: str) -> Engine:
                 connection.exec_driver_sql("BEGIN IMMEDIATE")
             finally:
                 connection.exec_driver_sql(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-        else:
+        elif take == WAIT:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            raise ValueError(f"{TAKE_WRITE_LOCK} is {WAIT!r} or {AT_ONCE!r}, not {take!r}")
 
     return engine
 
