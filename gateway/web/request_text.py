@@ -43,7 +43,7 @@ async def read_json_object(request: web.Request) -> dict[str, Any]:
         raise _invalid("body", "not valid JSON (or nested too deeply)") from None
     if not isinstance(data, dict):
         raise _invalid("body", "expected a JSON object")
-    where = first_unstorable(data)
+    where = first_unstorable(data) if json_input.may_hold_unstorable(raw) else None
     if where is not None:
         raise _invalid(where or "body", UNSTORABLE)
     return data
