@@ -326,11 +326,12 @@ class Dispatcher:
         # Found ahead and not picked while workers are free: held back by their channel's
         # pace. A new look would find them again; until the found ones are stale, it waits.
         wanted = len(picked) < free and (stale or not self._ahead)
-        if queued and len(picked) < free and not (wanted and may_look):
-            # No look this round (what was found waits for its pace, or the looks' budget is
-            # spent): the sends just queued are taken as found, after what was, so a reply
-            # on another channel waits for neither. The claim checks each heads its
-            # recipient's queue. A look would find them in their turn instead.
+        if queued and not (wanted and may_look):
+            # No look this round (what was found waits for its pace, fills the free places,
+            # or the looks' budget is spent): the sends just queued are taken as found, after
+            # what was, so a reply on another channel waits for neither (when no place is
+            # free, a later round takes them). The claim checks each heads its recipient's
+            # queue. A look would find them in their turn instead.
             found = set(self._ahead)
             self._ahead += [c for c in queued if c not in found]
             picked += self._pick(free - len(picked), taking)

@@ -478,3 +478,30 @@ async def reply_through_the_api(run: Running, visitor: str, text: str = "your an
     url, auth = f"{run.url}/inbox/v2/messages", run.live.auth
     async with aiohttp.ClientSession() as http, http.post(url, json=body, headers=auth) as r:
         assert r.status == 200, await r.text()
+
+
+async def test_a_reply_handed_over_while_found_sends_fill_the_workers_is_not_dropped(
+    tmp_path: Path, monkeypatch: MonkeyPatch
+) -> None:
+    """While what the last look found waits for its channel's pace, a round whose free
+    places all go to sends found before it (web chat replies ahead of the campaign) keeps
+    the reply the API just handed over for a later round, which sends it without a look."""
+    async with campaign_held_back(tmp_path, monkeypatch) as (run, looks):
+        dispatcher = await run.dispatcher_by_hand()
+        chat = run.script("chat")
+        campaign = len(dispatcher._sending)  # the SMS waiting for its token
+        # more than a round has free places for: the workers and as many claimed ahead
+        many = 3 * dispatcher.slots
+        for n in range(many):
+            await run.queue(f"visitor-{n}", "found before", channel_id="chat")
+        found, dispatcher._queued = dispatcher._queued, []
+        dispatcher._ahead = [*found, *dispatcher._ahead]
+        await reply_through_the_api(run, "visitor-late")
+        for _ in range(20):
+            await dispatcher._claim_round()
+            await eventually(lambda: len(dispatcher._sending) == campaign)
+            if len(chat.sent) > many:
+                break
+        assert [part.recipient for part in chat.sent][-1] == "visitor-late"
+        assert looks == []
+        assert len(run.script("sms").sent) == 1  # the clock stood still
