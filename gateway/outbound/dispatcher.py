@@ -124,6 +124,10 @@ class Dispatcher:
         self._workers = asyncio.Semaphore(self.slots)
         #: deliveries that hold one of the workers
         self._holding: set[str] = set()
+        #: deliveries whose claim was let go unsent, after a long wait for a worker: handed
+        #: back to the rounds once their task ends (while it runs, a round takes them for
+        #: being sent)
+        self._let_go: set[str] = set()
         #: how long a delivery claimed ahead may wait for a worker: its send, which may take
         #: up to `send_timeout`, must end well within the lease (by default 15 s)
         self._longest_wait = (lease.total_seconds() - send_timeout) / 2
@@ -523,12 +527,17 @@ class Dispatcher:
             self._sending.discard(job.message_id)
             self._let_worker_go(job.message_id)
             self._busy[job.channel_id] -= 1
-            self._ended[job.message_id] = None
-            if len(self._ended) > 4 * self._usual_look:
-                del self._ended[next(iter(self._ended))]
+            again: list[QueuedSend] = []
+            if job.message_id in self._let_go:
+                self._let_go.discard(job.message_id)
+                again.append(QueuedSend(job.message_id, job.channel_id))
+            else:
+                self._ended[job.message_id] = None
+                if len(self._ended) > 4 * self._usual_look:
+                    del self._ended[next(iter(self._ended))]
             self._behind.pop(job.message_id, None)
             self._offer_behind(job.channel_id)
-            self.wake()
+            self.wake(again)
 
         task.add_done_callback(done)
 
@@ -669,7 +678,7 @@ class Dispatcher:
                 await self._record(
                     job, lambda: self.gateway.db.write(release, quiet=True, background=True)
                 )
-                self.wake([QueuedSend(job.message_id, job.channel_id)])
+                self._let_go.add(job.message_id)
                 return False
         else:
             await self._workers.acquire()

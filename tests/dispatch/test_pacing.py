@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -503,5 +504,28 @@ async def test_a_reply_handed_over_while_found_sends_fill_the_workers_is_not_dro
             if len(chat.sent) > many:
                 break
         assert [part.recipient for part in chat.sent][-1] == "visitor-late"
+        assert looks == []
+        assert len(run.script("sms").sent) == 1  # the clock stood still
+
+
+async def test_a_reply_let_go_after_waiting_for_a_worker_is_claimed_again_without_a_look(
+    tmp_path: Path, monkeypatch: MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """While what the last look found waits for its channel's pace, a reply claimed ahead of
+    a worker that waited too long for one lets its claim go and is taken again as a worker
+    frees, not left for the next look."""
+    caplog.set_level(logging.INFO, logger="gateway.outbound.dispatcher")
+    async with campaign_held_back(tmp_path, monkeypatch) as (run, looks):
+        dispatcher = run.app[DISPATCHER]
+        dispatcher._longest_wait = 0.2  # (15 s with the default lease)
+        chat = run.script("chat")
+        chat.gate = asyncio.Event()  # the provider holds every reply until released
+        visitors = [f"visitor-{n}" for n in range(dispatcher.slots + 1)]
+        for visitor in visitors:
+            await reply_through_the_api(run, visitor)
+        await eventually(lambda: "waited too long for a free worker" in caplog.text)
+        chat.gate.set()
+        await eventually(lambda: len(chat.sent) == len(visitors))
+        assert sorted(part.recipient for part in chat.sent) == visitors
         assert looks == []
         assert len(run.script("sms").sent) == 1  # the clock stood still
