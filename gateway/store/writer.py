@@ -331,7 +331,10 @@ class GroupCommitWriter:
         outcome: dict[int, tuple[bool, Any]] = {}
         session.info[ANNOUNCED] = []
         for number, jobs in enumerate(groups.values()):
-            outcome.update(self._attempt_group(session, jobs, alone=number == 0))
+            # (on SQLite, rolling the transaction back would let go of the write lock taken
+            # for the batch, and the rest of it would then run on the event loop without it)
+            alone = number == 0 and not self.statements_on_loop
+            outcome.update(self._attempt_group(session, jobs, alone=alone))
         if groups:
             session.expire_all()  # Core statements changed rows the ORM may hold
         plain = [job for job in batch if job.handler is None]
@@ -351,9 +354,10 @@ class GroupCommitWriter:
         self, session: Session, jobs: list[_Job], alone: bool
     ) -> dict[int, tuple[bool, Any]]:
         """Run one handler's jobs together; `alone` when nothing was written before them in
-        this transaction, which then needs no SAVEPOINT of their own: when they fail, rolling
-        the whole transaction back undoes exactly their writes (and the commonest batch, one
-        handler's jobs, saves two statements)."""
+        this transaction and it holds no lock worth keeping, so that they need no SAVEPOINT
+        of their own: when they fail, rolling the whole transaction back undoes exactly their
+        writes (and on PostgreSQL the commonest batch, one handler's jobs, saves two round
+        trips)."""
         handler = jobs[0].handler
         assert handler is not None
         announced: list[Any] = session.info[ANNOUNCED]

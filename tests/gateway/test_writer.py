@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import event
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
@@ -216,6 +218,34 @@ async def test_a_connection_cut_under_a_batch_tells_every_caller_the_database_is
         assert await db.write_batched(handler, "d") == "d"
         assert await db.read(lambda s: [r.name for r in s.exec(select(SecretRow))]) == ["d"]
         await db.close()
+
+
+async def test_a_batch_whose_first_items_fail_keeps_the_sqlite_write_lock(tmp_path: Path) -> None:
+    """The rest of a batch whose first handler's write failed still runs in the transaction
+    that took SQLite's write lock for it: begun again without the lock, its statements (on
+    the event loop's thread) would wait for another process's transaction there."""
+    db = await open_db(tmp_path / "w.db")
+    await db.write(lambda s: s.add(SecretRow(name="taken", value="1")))
+    begun: list[str] = []
+
+    def count_begins(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        if statement.startswith("BEGIN"):
+            begun.append(statement)
+
+    def put_all(session: Session, names: list[str]) -> list[str]:
+        for name in names:
+            session.add(SecretRow(name=name, value="2"))
+        session.flush()
+        return [f"stored {name}" for name in names]
+
+    event.listen(db.engine, "before_cursor_execute", count_begins)
+    results = await asyncio.gather(
+        *(db.write_batched(BatchHandler("secrets", put_all), n) for n in ["a", "taken"]),
+        return_exceptions=True,
+    )
+    assert results[0] == "stored a" and isinstance(results[1], IntegrityError)
+    assert begun == ["BEGIN IMMEDIATE"]  # one transaction, with the lock from its start
+    await db.close()
 
 
 @pytest.mark.parametrize("failing_first", [True, False])
