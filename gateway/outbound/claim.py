@@ -80,6 +80,12 @@ _NOW: BindParameter[Any] = bindparam("b_now")
 _UNCLAIMED = or_(DELIVERIES.c.claimed_until.is_(None), DELIVERIES.c.claimed_until <= _NOW)
 #: a delivery due now: pending, its attempt due, and nobody's claim on it still running
 _DUE = and_(DELIVERIES.c.status == PENDING, DELIVERIES.c.next_attempt_at <= _NOW, _UNCLAIMED)
+#: a delivery in its recipient's queue: due, or never tried (see `_due_before`)
+_QUEUED = and_(
+    DELIVERIES.c.status == PENDING,
+    or_(DELIVERIES.c.next_attempt_at <= _NOW, DELIVERIES.c.attempts == 0),
+    _UNCLAIMED,
+)
 
 
 # What a claim checks of a delivery's recipient, besides the delivery being due: nothing of
@@ -109,14 +115,19 @@ _NONE_IN_FLIGHT = ~(
 
 def _due_before(conversation_id: Any, sequence: Any, *other: Any) -> Any:
     """Whether a delivery of the person's is due that comes before the message at
-    `conversation_id` and `sequence` (columns, or subqueries) in their conversation."""
+    `conversation_id` and `sequence` (columns, or subqueries) in their conversation.
+
+    One never tried counts whatever its due time: each node stamps a send due when it accepts
+    it, by its own clock, and a node whose clock is ahead stamps an earlier message due after
+    a later one this node just accepted. Only a retry's wait holds up no one.
+    """
     return (
         select(_OTHER.c.message_id)
         .join(_OTHER_MESSAGE, _OTHER_MESSAGE.c.id == _OTHER.c.message_id)
         .where(
             _SAME_RECIPIENT,
             _OTHER_PENDING,
-            _OTHER.c.next_attempt_at <= _NOW,
+            or_(_OTHER.c.next_attempt_at <= _NOW, _OTHER.c.attempts == 0),
             *other,
             or_(
                 _OTHER_MESSAGE.c.conversation_id < conversation_id,
@@ -182,10 +193,10 @@ def _heads_query(ranked: bool, *channel: Any) -> Any:
         due = (
             select(*columns, rank.label("rank"))
             .join(MESSAGES, MESSAGES.c.id == DELIVERIES.c.message_id)
-            .where(_DUE, *channel)
+            .where(_QUEUED, *channel)
             .subquery()
         )
-        first = [due.c.rank == 1]
+        first = [due.c.rank == 1, due.c.next_attempt_at <= _NOW]
     else:
         due = select(*columns).where(_DUE, *channel, _FIRST_IN_QUEUE).subquery()
         first = []  # (the subquery names only heads)

@@ -306,7 +306,12 @@ class Running:
 
     async def retry_at(self, message_id: str, when: datetime) -> None:
         """Make the delivery wait for a retry due at `when`, as a failed attempt leaves it."""
-        await self._due_at({message_id: when})
+        await self._due_at({message_id: when}, tried=True)
+
+    async def stamp_due_at(self, stamps: Mapping[str, datetime]) -> None:
+        """Stamp never-tried deliveries due at these times, as nodes whose clocks are apart
+        stamp the sends they accept."""
+        await self._due_at(stamps)
 
     async def stamp_due_backwards(self, message_ids: Sequence[str]) -> None:
         """Make the deliveries due already, each stamped a little earlier than the one before:
@@ -316,14 +321,17 @@ class Running:
         back = timedelta(milliseconds=10)
         await self._due_at({m: stamp - back * n for n, m in enumerate(message_ids)})
 
-    async def _due_at(self, stamps: Mapping[str, datetime]) -> None:
-        """Set when each delivery's next attempt is due, in one write."""
+    async def _due_at(self, stamps: Mapping[str, datetime], tried: bool = False) -> None:
+        """Set when each delivery's next attempt is due, in one write (`tried`: after a
+        failed attempt)."""
 
         def stamp(session: Session) -> None:
             for message_id, when in stamps.items():
                 row = session.get(DeliveryRow, message_id)
                 assert row is not None
                 row.next_attempt_at = when
+                if tried:
+                    row.attempts = max(row.attempts, 1)
                 session.add(row)
 
         await self.gateway.db.write(stamp)

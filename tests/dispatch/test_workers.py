@@ -155,6 +155,32 @@ async def test_a_claim_takes_a_persons_message_only_at_the_head_of_their_queue_a
         assert (await run.delivery(earlier)).claimed_until is None
 
 
+async def test_an_earlier_message_stamped_by_a_clock_ahead_still_goes_first(
+    tmp_path: Path, database_url: str
+) -> None:
+    """A node whose clock is ahead stamps a message due later than this node stamps the
+    person's next one, accepted a moment after: neither a look nor a claim takes the later
+    one while the earlier, never tried, waits for its stamp."""
+    async with running(tmp_path / "db.sqlite", database_url=database_url) as run:
+        dispatcher = await run.dispatcher_by_hand()
+        earlier = await run.queue("+15550001000", "earlier")
+        later = await run.queue("+15550001000", "later")
+        ahead = now() + timedelta(seconds=2)
+        await run.stamp_due_at({earlier: ahead})
+        gw = run.gateway
+        postgres = not gw.db.sqlite
+
+        async def claim(message_id: str, at: datetime) -> list[str]:
+            write = claimer([message_id], at, dispatcher.lease, gw.directory, postgres=postgres)
+            return [job.message_id for job in await gw.db.write(write)]
+
+        due = await run.read(lambda session: find_due(session, now(), limit=10))
+        assert later not in [c.message_id for c in due.candidates]
+        assert await claim(later, now()) == []
+        # at its stamp the earlier one goes first
+        assert await claim(earlier, ahead + timedelta(seconds=1)) == [earlier]
+
+
 async def test_a_send_found_ahead_gives_way_to_an_earlier_one_that_fell_due_since(
     tmp_path: Path,
 ) -> None:
