@@ -270,13 +270,15 @@ class Dispatcher:
         try:
             await self.gateway.db.write(settle_claims)
         except Exception:
+            # the database away is a warning; anything else an ERROR with its traceback
             if unfinished:
-                log.warning(
+                log_failure(
+                    log,
                     "could not let go of %d claimed deliveries; their lease will lapse",
                     len(unfinished),
                 )
             else:
-                log.warning("could not tell the other nodes of the sends this node leaves")
+                log_failure(log, "could not tell the other nodes of the sends this node leaves")
 
     async def _run(self) -> None:
         while not self._closing:
@@ -549,7 +551,8 @@ class Dispatcher:
         except asyncio.CancelledError:
             raise
         except Exception:
-            # the claim lapses and another attempt follows; nothing was recorded wrongly
+            # the claim lapses and another attempt follows (of the parts whose sending was
+            # not recorded: a part the provider took is sent again unless its answer was)
             log_failure(log, "delivering message %s on %s failed", job.message_id, job.channel_id)
 
     async def _send(self, job: Job) -> None:

@@ -223,8 +223,8 @@ def failure_recorder(
             return Outcome(failed=True)
         stamp = now()
         delivery.claimed_until = None
+        delivery.attempts += 1
         if error.retryable:
-            delivery.attempts += 1
             when = next_delivery_attempt(
                 stamp, delivery.attempts, retry_delays, error.retry_after, uniform
             )
@@ -232,8 +232,6 @@ def failure_recorder(
                 # the error is kept off a pending delivery: the API shows errors of FAILED only
                 delivery.next_attempt_at = when
                 return Outcome(failed=False, next_attempt_at=when)
-        else:
-            delivery.attempts += 1
         if error.opted_out:
             set_opt_out(
                 session, delivery.channel_id, delivery.recipient, True, "provider", directory

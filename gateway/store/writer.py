@@ -284,7 +284,7 @@ class GroupCommitWriter:
         return await loop.run_in_executor(None, self._commit, batch, True)
 
     def _commit(
-        self, batch: list[_Job], last_try: bool = True
+        self, batch: list[_Job], last_try: bool
     ) -> tuple[list[tuple[bool, Any]], Committed]:
         with self._lock, Session(self.engine, expire_on_commit=False) as session:
             results, news = self._run_batch(session, batch, last_try)
@@ -379,10 +379,8 @@ class GroupCommitWriter:
             else:
                 session.rollback()  # a new transaction begins with the next statement
             del announced[mark:]
-            if len(jobs) == 1:
-                return {id(jobs[0]): self._attempt(session, jobs[0])}
-        # One item spoiled the group: each item alone, so that only that one fails.
-        return {id(job): self._attempt(session, job) for job in jobs}
+            # One item spoiled the group: each item alone, so that only that one fails.
+            return {id(job): self._attempt(session, job) for job in jobs}
 
     @staticmethod
     def _attempt(session: Session, job: _Job) -> tuple[bool, Any]:

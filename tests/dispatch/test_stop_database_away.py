@@ -19,8 +19,10 @@ pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 #: what the stop says when it cannot write, by what it leaves
 WARNINGS = {
-    "refused": "could not tell the other nodes of the sends this node leaves",
-    "unanswered": "could not let go of 1 claimed deliveries; their lease will lapse",
+    "refused": "could not tell the other nodes of the sends this node leaves"
+    ": the database cannot be reached",
+    "unanswered": "could not let go of 1 claimed deliveries; their lease will lapse"
+    ": the database cannot be reached",
 }
 
 
