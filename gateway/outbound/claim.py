@@ -38,7 +38,9 @@ RESPONSE_WINDOW = timedelta(hours=24)
 
 @dataclass(frozen=True)
 class Candidate:
-    """A due delivery that heads its recipient's queue."""
+    """A delivery offered to a claim: one a look found due at the head of its recipient's
+    queue, or one this node handed over (a send it just queued, a retry fallen due), which
+    the claim checks is."""
 
     message_id: str
     channel_id: str
