@@ -61,6 +61,19 @@ class DeliveryFields(Protocol):
     def error_message(self) -> str | None: ...
 
 
+@dataclass(frozen=True)
+class DeliveryState:
+    """A delivery's public fields read or set apart from its row (by a claim, or by a send
+    recorded the fast way), for its public form."""
+
+    channel_id: str
+    status: str
+    provider_message_ids: list[str] | None
+    updated_at: datetime
+    error_code: str | None = None
+    error_message: str | None = None
+
+
 def delivery_wire(delivery: DeliveryFields) -> dict[str, Any]:
     data: dict[str, Any] = {
         "channelId": delivery.channel_id,

@@ -26,7 +26,7 @@ from channels import DeliveryStatus
 from gateway.clock import aware
 from gateway.domain.append import MESSAGE_COLUMNS, NewMessage
 from gateway.domain.directory import Directory
-from gateway.domain.records import message_wire
+from gateway.domain.records import DeliveryState, message_wire
 from gateway.events.wakeups import tell_sends_queued
 from gateway.store.models import DeliveryRow
 from gateway.store.tables import CONVERSATIONS, DELIVERIES, MESSAGES
@@ -270,18 +270,6 @@ def find_due(session: Session, now: datetime, limit: int) -> Due:
     )
 
 
-@dataclass(frozen=True)
-class _Delivery:
-    """A claimed delivery's public fields, for the message's public form."""
-
-    channel_id: str
-    status: str
-    provider_message_ids: list[str] | None
-    updated_at: datetime
-    error_code: str | None
-    error_message: str | None
-
-
 # On PostgreSQL two nodes' claims run side by side, and neither sees the other's before it
 # commits: each first takes a lock per recipient for its transaction, skipping the
 # recipients another node is claiming for right now. The statement after the lock reads
@@ -380,7 +368,7 @@ _CLAIM = (
 
 def _job(row: Any, now: datetime, directory: Directory) -> Job:
     message = NewMessage(**{name: getattr(row, f"m_{name}") for name in MESSAGE_COLUMNS})
-    delivery = _Delivery(
+    delivery = DeliveryState(
         row.channel_id,
         row.status,
         row.provider_message_ids,

@@ -27,7 +27,7 @@ from sqlmodel import Session
 from channels import Choice, DeliveryStatus, SentWhenStored
 from gateway.clock import now
 from gateway.domain.directory import Directory, sent_when_stored
-from gateway.domain.records import delivery_wire
+from gateway.domain.records import DeliveryState, delivery_wire
 from gateway.events import outbox
 from gateway.events.feed import QueuedSend
 from gateway.outbound.record import finisher, part_recorder
@@ -65,18 +65,6 @@ class SentPart:
             and not self.finish_with
             and self.status is DeliveryStatus.SENT
         )
-
-
-@dataclass(frozen=True)
-class _Finished:
-    """A delivery as the fast way leaves it, for its public form."""
-
-    channel_id: str
-    status: str
-    provider_message_ids: list[str] | None
-    updated_at: datetime
-    error_code: str | None = None
-    error_message: str | None = None
 
 
 _INSERT_PARTS = BulkInsert(
@@ -242,7 +230,7 @@ def _sent_events(
                 "conversationId": one.conversation_id,
                 "messageId": one.message_id,
                 "delivery": delivery_wire(
-                    _Finished(
+                    DeliveryState(
                         one.channel_id, SENT, [one.provider_message_id], stamp or one.accepted_at
                     )
                 ),
