@@ -82,12 +82,16 @@ _NOW: BindParameter[Any] = bindparam("b_now")
 _UNCLAIMED = or_(DELIVERIES.c.claimed_until.is_(None), DELIVERIES.c.claimed_until <= _NOW)
 #: a delivery due now: pending, its attempt due, and nobody's claim on it still running
 _DUE = and_(DELIVERIES.c.status == PENDING, DELIVERIES.c.next_attempt_at <= _NOW, _UNCLAIMED)
-#: a delivery in its recipient's queue: due, or never tried (see `_due_before`)
-_QUEUED = and_(
-    DELIVERIES.c.status == PENDING,
-    or_(DELIVERIES.c.next_attempt_at <= _NOW, DELIVERIES.c.attempts == 0),
-    _UNCLAIMED,
-)
+
+
+def _in_queue(deliveries: Any) -> Any:
+    """Whether a pending delivery holds its place in its recipient's queue: due, or never
+    tried whatever its due time (see `_due_before`)."""
+    return or_(deliveries.c.next_attempt_at <= _NOW, deliveries.c.attempts == 0)
+
+
+#: a delivery in its recipient's queue, nobody's claim on it still running
+_QUEUED = and_(DELIVERIES.c.status == PENDING, _in_queue(DELIVERIES), _UNCLAIMED)
 
 
 # What a claim checks of a delivery's recipient, besides the delivery being due: nothing of
@@ -129,7 +133,7 @@ def _due_before(conversation_id: Any, sequence: Any, *other: Any) -> Any:
         .where(
             _SAME_RECIPIENT,
             _OTHER_PENDING,
-            or_(_OTHER.c.next_attempt_at <= _NOW, _OTHER.c.attempts == 0),
+            _in_queue(_OTHER),
             *other,
             or_(
                 _OTHER_MESSAGE.c.conversation_id < conversation_id,

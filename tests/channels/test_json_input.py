@@ -55,7 +55,11 @@ def _outcome(read: Any, raw: bytes) -> Any:
 integers = st.integers(min_value=-(2**70), max_value=2**70) | st.sampled_from(
     [SMALLEST_INT, SMALLEST_INT - 1, LARGEST_INT, LARGEST_INT + 1, 2**63, -0]
 )
-texts = st.text(st.characters(codec=None, exclude_categories=()), max_size=8)
+#: any character, surrogates included, and often the ones no database keeps
+texts = st.text(
+    st.characters(codec=None, exclude_categories=()) | st.sampled_from(["\x00", "\ud800"]),
+    max_size=8,
+)
 values = st.recursive(
     st.none() | st.booleans() | integers | st.floats() | texts,
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(texts, inner, max_size=4),
