@@ -6,7 +6,6 @@ import asyncio
 import logging
 import random
 import sqlite3
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -156,7 +155,6 @@ class GroupCommitWriter:
         self._queue: asyncio.Queue[_Job | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
-        self._lock = threading.Lock()
         self.on_commit: list[Callable[[Committed], None]] = []
         #: told of every transaction, committed or not (the writer's busy time, for metrics)
         self.on_settled: list[Settled] = []
@@ -191,19 +189,21 @@ class GroupCommitWriter:
         """Run `fn` in the next group commit; `quiet` when it appends no event and makes no
         delivery due, so that its commit wakes none of those who follow the outbox;
         `background` when no request waits on it."""
-        if self._closing or self._task is None:
-            raise WriterClosed("the database writer is not running")
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[T] = self._future()
         self._queue.put_nowait(_Job(fn, future, quiet=quiet, background=background))
         return await future
 
     async def submit_batched(self, handler: BatchHandler[I, T], item: I) -> T:
         """Write `item` in the next group commit, together with the other items of `handler`."""
-        if self._closing or self._task is None:
-            raise WriterClosed("the database writer is not running")
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[T] = self._future()
         self._queue.put_nowait(_Job(None, future, handler, item, background=handler.background))
         return await future
+
+    def _future(self) -> asyncio.Future[Any]:
+        """The future a new job's caller waits on; refused once the writer stops."""
+        if self._closing or self._task is None:
+            raise WriterClosed("the database writer is not running")
+        return asyncio.get_running_loop().create_future()
 
     async def _run(self) -> None:
         stopping = False
@@ -286,7 +286,9 @@ class GroupCommitWriter:
     def _commit(
         self, batch: list[_Job], last_try: bool
     ) -> tuple[list[tuple[bool, Any]], Committed]:
-        with self._lock, Session(self.engine, expire_on_commit=False) as session:
+        # No lock: the writer's one task awaits each batch before it takes the next, so no
+        # two batches ever run at once, on a worker thread or on the event loop.
+        with Session(self.engine, expire_on_commit=False) as session:
             results, news = self._run_batch(session, batch, last_try)
             session.commit()
         return results, news
@@ -306,8 +308,6 @@ class GroupCommitWriter:
         batch the time the event loop takes to come back to it (a few ms under load, during
         which requests queue behind the batch).
         """
-        # The writer's one task is the only caller, so no lock: a thread's lock held across
-        # these awaits would stop the event loop if anything else ever waited for it.
         with Session(self.engine, expire_on_commit=False) as session:
             # Background jobs wait on a thread even for a free lock: the event loop's turn
             # meanwhile lets the requests just answered by the batch before go out first.

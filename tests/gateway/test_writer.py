@@ -16,7 +16,7 @@ from gateway.events import outbox
 from gateway.store import migrate
 from gateway.store.database import Database, unreachable
 from gateway.store.models import SecretRow
-from gateway.store.writer import BatchHandler, Committed
+from gateway.store.writer import AT_ONCE, TAKE_WRITE_LOCK, BatchHandler, Committed
 from tests.support import eventually
 from tests.support.databases import fresh_postgres
 
@@ -141,6 +141,23 @@ async def test_writes_after_close_are_refused(tmp_path: Path) -> None:
     await db.close()
     with pytest.raises(RuntimeError):
         await db.write(lambda s: s.add(SecretRow(name="late", value="x")))
+
+
+async def test_an_unknown_way_of_taking_the_sqlite_write_lock_is_refused(tmp_path: Path) -> None:
+    """A transaction asked to take the write lock some third way is refused, naming both
+    ways, rather than begun without the lock (its statements would then wait for another
+    process's transaction on the event loop's thread)."""
+    db = await open_db(tmp_path / "w.db")
+    with db.engine.connect() as connection:
+        with pytest.raises(ValueError, match="'wait' or 'at once', not 'later'"):
+            connection.execution_options(**{TAKE_WRITE_LOCK: "later"}).begin()
+        with connection.execution_options(**{TAKE_WRITE_LOCK: AT_ONCE}).begin():
+            # the lock is this connection's: another cannot begin a write
+            other = sqlite3.connect(tmp_path / "w.db", timeout=0)
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                other.execute("BEGIN IMMEDIATE")
+            other.close()
+    await db.close()
 
 
 async def test_sqlite_commits_are_synced_to_disk(tmp_path: Path) -> None:
