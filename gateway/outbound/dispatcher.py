@@ -305,15 +305,9 @@ class Dispatcher:
         as found by a round that does not look, and claimed while a look runs, so a reply
         does not wait for looks at a long queue.
         """
-        # as many again as there are workers are claimed ahead of them; deliveries whose
-        # outcome is being recorded hold no worker, but only so many wait
-        ahead = self.slots if self._longest_wait > 0 else 0
-        free = min(
-            self.slots + ahead - len(self._sending), 2 * self.slots + ahead - len(self._jobs)
-        )
+        free = self._free_places()
         if free <= 0:
             return self.poll_seconds
-        gw = self.gateway
         loop = asyncio.get_running_loop()
         may_look = self._looks.wait() == 0
         stale = (
@@ -332,7 +326,9 @@ class Dispatcher:
         # Found ahead and not picked while workers are free: held back by their channel's
         # pace. A new look would find them again; until the found ones are stale, it waits.
         wanted = len(picked) < free and (stale or not self._ahead)
-        if queued and not (wanted and may_look):
+        if wanted and may_look:
+            picked = await self._look_and_pick(picked, queued, free, taking)
+        elif queued:
             # No look this round (what was found waits for its pace, fills the free places,
             # or the looks' budget is spent): the sends just queued are taken as found, after
             # what was, so a reply on another channel waits for neither (when no place is
@@ -341,38 +337,58 @@ class Dispatcher:
             found = set(self._ahead)
             self._ahead += [c for c in queued if c not in found]
             picked += self._pick(free - len(picked), taking)
-        elif wanted and may_look:
-            stamp = now()
-            self._looked_at = loop.time()
-            self._queued_elsewhere = False  # this look finds what was queued until now
-            limit = self._usual_look * self._look_growth
-            look = asyncio.ensure_future(gw.db.read(lambda s: _timed_look(s, stamp, limit)))
-            try:
-                free -= await self._claim_queued_while(look, free - len(picked), taking)
-                due, took = await look
-            finally:
-                look.cancel()  # (when the round is cancelled, or a claim failed)
-            self._looks.spend(took)
-            # The new look decides: a message picked from what an older look found, which
-            # this look does not name, may head its recipient's queue no more (this look
-            # may name an earlier one of the same person), and taking both would put two of
-            # the person's messages with the provider at once.
-            found = set(due.candidates)
-            picked = [c for c in picked if c in found]
-            if len(due.candidates) < limit:
-                # A look not cut short by its limit names every recipient's head but those
-                # with a send in flight: a send handed over that it leaves out waits behind.
-                for candidate in queued:
-                    if candidate not in found:
-                        self._wait_behind(candidate)
-            taking = Counter(c.channel_id for c in picked)
-            kept = set(picked)
-            self._ahead = [c for c in due.candidates if c not in kept]
-            self._next_due = due.next_due
-            picked += self._pick(free - len(picked), taking)
         await self._claim(picked)
         if wanted and not may_look:
             return max(0.01, self._looks.wait())
+        return self._until_next_round(loop)
+
+    def _free_places(self) -> int:
+        """How many deliveries this round may claim: as many again as there are workers are
+        claimed ahead of them, while sends wait for their pace; deliveries whose outcome is
+        being recorded hold no worker, but only so many wait."""
+        ahead = self.slots if self._longest_wait > 0 else 0
+        return min(
+            self.slots + ahead - len(self._sending), 2 * self.slots + ahead - len(self._jobs)
+        )
+
+    async def _look_and_pick(
+        self, picked: list[Candidate], queued: list[Candidate], free: int, taking: Counter[str]
+    ) -> list[Candidate]:
+        """Look for the due deliveries, claiming the sends this node queues meanwhile; answers
+        what to claim of `picked` (from what an older look found, counted by channel in
+        `taking`) and of what this one found, up to `free` places."""
+        loop = asyncio.get_running_loop()
+        stamp = now()
+        self._looked_at = loop.time()
+        self._queued_elsewhere = False  # this look finds what was queued until now
+        limit = self._usual_look * self._look_growth
+        look = asyncio.ensure_future(self.gateway.db.read(lambda s: _timed_look(s, stamp, limit)))
+        try:
+            free -= await self._claim_queued_while(look, free - len(picked), taking)
+            due, took = await look
+        finally:
+            look.cancel()  # (when the round is cancelled, or a claim failed)
+        self._looks.spend(took)
+        # The new look decides: a message picked from what an older look found, which this
+        # look does not name, may head its recipient's queue no more (this look may name an
+        # earlier one of the same person), and taking both would put two of the person's
+        # messages with the provider at once.
+        found = set(due.candidates)
+        picked = [c for c in picked if c in found]
+        if len(due.candidates) < limit:
+            # A look not cut short by its limit names every recipient's head but those with
+            # a send in flight: a send handed over that it leaves out waits behind.
+            for candidate in queued:
+                if candidate not in found:
+                    self._wait_behind(candidate)
+        kept = set(picked)
+        self._ahead = [c for c in due.candidates if c not in kept]
+        self._next_due = due.next_due
+        return picked + self._pick(free - len(picked), Counter(c.channel_id for c in picked))
+
+    def _until_next_round(self, loop: asyncio.AbstractEventLoop) -> float:
+        """How long to sleep, unless woken: until what was found ahead is stale, or the next
+        delivery falls due, or at most the poll interval."""
         timeout = self.poll_seconds
         if self._ahead:
             timeout = self._looked_at + self._keep_seconds - loop.time()
