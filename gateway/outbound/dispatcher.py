@@ -344,8 +344,8 @@ class Dispatcher:
 
     def _free_places(self) -> int:
         """How many deliveries this round may claim: as many again as there are workers are
-        claimed ahead of them, while sends wait for their pace; deliveries whose outcome is
-        being recorded hold no worker, but only so many wait."""
+        claimed ahead of them, when a claim's lease leaves time to wait for a worker;
+        deliveries whose outcome is being recorded hold no worker, but only so many wait."""
         ahead = self.slots if self._longest_wait > 0 else 0
         return min(
             self.slots + ahead - len(self._sending), 2 * self.slots + ahead - len(self._jobs)
@@ -387,8 +387,8 @@ class Dispatcher:
         return picked + self._pick(free - len(picked), Counter(c.channel_id for c in picked))
 
     def _until_next_round(self, loop: asyncio.AbstractEventLoop) -> float:
-        """How long to sleep, unless woken: until what was found ahead is stale, or the next
-        delivery falls due, or at most the poll interval."""
+        """How long to sleep, unless woken: until what was found ahead is stale (the poll
+        interval when nothing was), or sooner when the next delivery falls due."""
         timeout = self.poll_seconds
         if self._ahead:
             timeout = self._looked_at + self._keep_seconds - loop.time()

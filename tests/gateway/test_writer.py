@@ -154,9 +154,11 @@ async def test_an_unknown_way_of_taking_the_sqlite_write_lock_is_refused(tmp_pat
         with connection.execution_options(**{TAKE_WRITE_LOCK: AT_ONCE}).begin():
             # the lock is this connection's: another cannot begin a write
             other = sqlite3.connect(tmp_path / "w.db", timeout=0)
-            with pytest.raises(sqlite3.OperationalError, match="locked"):
-                other.execute("BEGIN IMMEDIATE")
-            other.close()
+            try:
+                with pytest.raises(sqlite3.OperationalError, match="locked"):
+                    other.execute("BEGIN IMMEDIATE")
+            finally:
+                other.close()
     await db.close()
 
 
