@@ -2,7 +2,8 @@
 
 The REST API and the inbox page both refuse, with a 400 naming the place, a body that is not
 a JSON object and text no database can keep (NUL characters, lone surrogates): on PostgreSQL
-such text would fail the write, on either database it must not be stored half-way.
+such text would fail the write, on either database it must not be stored half-way. They also
+refuse a query parameter given twice, rather than read one of its values and drop the other.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from channels.text import first_unstorable, unstorable
 from gateway.domain.errors import Refused
 
 UNSTORABLE = "text must be UTF-8 without NUL characters"
+#: no parameter of the REST API or the inbox page takes several values
+REPEATED = "given more than once; give it once"
 
 
 def unstorable_in_url(request: web.Request) -> str | None:
@@ -25,6 +28,17 @@ def unstorable_in_url(request: web.Request) -> str | None:
     for name, value in request.query.items():
         if unstorable(name) or unstorable(value):
             return name
+    return None
+
+
+def repeated_in_query(request: web.Request) -> str | None:
+    """The first query parameter given more than once (`?limit=5&limit=500`), which would be
+    read as its first value with the others dropped unseen; None when each is given once."""
+    seen: set[str] = set()
+    for name, _ in request.query.items():  # (iterating the query itself names each once)
+        if name in seen:
+            return name
+        seen.add(name)
     return None
 
 

@@ -80,6 +80,29 @@ async def test_text_a_database_cannot_keep_is_400(api: Api) -> None:
     assert await api.count(ContactRow) == 0
 
 
+async def test_a_query_parameter_given_twice_is_400_naming_it(api: Api) -> None:
+    """One conversation's messages are not listed for a query that names two: which one the
+    client meant cannot be known, and a page size given twice is as ambiguous."""
+    ann = await api.contact(("sms", "+15550001"))
+    bob = await api.contact(("sms", "+15550002"), name="Bob")
+    first = (await api.conversation_of(ann["id"]))["id"]
+    second = (await api.conversation_of(bob["id"]))["id"]
+    await api.send(first, "for Ann")
+    for query, name in [
+        (f"conversationId={first}&conversationId={second}&visibility=BUSINESS", "conversationId"),
+        (
+            f"conversationId={first}&visibility=BUSINESS&paging.limit=1&paging.limit=100",
+            "paging.limit",
+        ),
+    ]:
+        answer = await api.call("GET", f"/inbox/v2/messages?{query}", status=400)
+        [violation] = answer["details"]["validationError"]["fieldViolations"]
+        assert violation == {"field": name, "description": "given more than once; give it once"}
+    # each given once, the same listing answers
+    listed = await api.call("GET", f"/inbox/v2/messages?conversationId={first}&visibility=BUSINESS")
+    assert [m["content"]["basic"]["items"][0]["text"] for m in listed["messages"]] == ["for Ann"]
+
+
 async def test_oversize_body_is_413_and_stores_nothing(api: Api) -> None:
     contact = await api.contact(("chat", "u1"))
     conversation = await api.conversation_of(contact["id"])

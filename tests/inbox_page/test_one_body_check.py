@@ -137,6 +137,12 @@ async def test_unstorable_text_in_the_path_or_query_is_a_400(agent: Inbox, targe
     assert response.status == 400, await response.text()
 
 
+async def test_a_query_parameter_given_twice_is_a_400(agent: Inbox) -> None:
+    answer = await agent.get("/inbox/api/conversations?limit=5&limit=200", status=400)
+    assert answer["message"] == "limit: given more than once; give it once"
+    await agent.get("/inbox/api/conversations?limit=5")
+
+
 async def test_the_inbox_page_still_answers_401_first(agent: Inbox) -> None:
     await agent.client.post("/inbox/api/logout", headers=PAGE)
     response = await agent.client.get(URL("/inbox/api/conversations/a%00b", encoded=True))

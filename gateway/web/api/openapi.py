@@ -42,8 +42,8 @@ Successful calls answer 200, creation included; every error has the body `ErrorB
 
 ERRORS = {
     400: "invalid request: malformed JSON, a wrong or unknown field, content over its limits, "
-    "a parameter out of range, a cursor this API did not give out, text with NUL characters; "
-    "`fieldViolations` names each",
+    "a parameter out of range or given twice, a cursor this API did not give out, text with "
+    "NUL characters; `fieldViolations` names each",
     401: "missing or wrong Bearer token (`UNAUTHENTICATED`), answered before any other check",
     404: "unknown id (`CONVERSATION_NOT_FOUND`, `MESSAGE_NOT_FOUND`, `CONTACT_NOT_FOUND`, "
     "`PARTICIPANT_NOT_FOUND`)",
@@ -87,7 +87,8 @@ def _operation(
     parameters: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     responses = {"200": _json(answer, "success")}
-    # every operation checks the token, the body size and the text of its path and query
+    # every operation checks the token, the body size, the text of its path and query, and
+    # that no query parameter is given twice
     for status in sorted({400, 401, 413, *errors}):
         responses[str(status)] = _json(s.ErrorBody, ERRORS[status])
     operation: dict[str, Any] = {

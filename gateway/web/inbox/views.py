@@ -21,7 +21,13 @@ from gateway.state import GATEWAY
 from gateway.web.inbox.auth import require_agent
 from gateway.web.inbox.queries import list_conversations, thread
 from gateway.web.numbers import ascii_int
-from gateway.web.request_text import UNSTORABLE, read_json_object, unstorable_in_url
+from gateway.web.request_text import (
+    REPEATED,
+    UNSTORABLE,
+    read_json_object,
+    repeated_in_query,
+    unstorable_in_url,
+)
 
 
 def error(status: int, code: str, message: str) -> web.Response:
@@ -35,11 +41,15 @@ def _bad_request(message: str) -> web.HTTPException:
 
 
 async def _agent(request: web.Request) -> Agent:
-    """The logged-in agent (401 first), then a path and query the database can hold (400)."""
+    """The logged-in agent (401 first), then a path and query the database can hold, with
+    each parameter given once (400)."""
     agent = await require_agent(request)
     where = unstorable_in_url(request)
     if where is not None:
         raise _bad_request(f"{where}: {UNSTORABLE}")
+    repeated = repeated_in_query(request)
+    if repeated is not None:
+        raise _bad_request(f"{repeated}: {REPEATED}")
     return agent
 
 
