@@ -42,6 +42,18 @@ def repeated_in_query(request: web.Request) -> str | None:
     return None
 
 
+def url_refusal(request: web.Request) -> tuple[str, str] | None:
+    """(the place, why) when the path or query cannot be read as given: text no database
+    can keep, or a query parameter given twice; None when it can."""
+    where = unstorable_in_url(request)
+    if where is not None:
+        return where, UNSTORABLE
+    repeated = repeated_in_query(request)
+    if repeated is not None:
+        return repeated, REPEATED
+    return None
+
+
 def _invalid(field: str, message: str) -> Refused:
     return Refused("INVALID_REQUEST", message, 400, field=field)
 

@@ -182,6 +182,26 @@ async def test_only_media_urls_of_a_stored_inbound_message_are_fetched(
     assert (provider.seen[0][1] or "").startswith("Basic ")
 
 
+async def test_a_query_the_database_cannot_keep_or_with_a_parameter_twice_is_a_400(
+    start_gateway: StartGateway, provider: Host
+) -> None:
+    """The media link reads its query as the page's other endpoints do: a NUL character in
+    the message id reached PostgreSQL there and answered 500, and of two URLs the first was
+    fetched."""
+    live = await start(start_gateway, provider.url)
+    picture = provider.media_url()
+    message_id = await receive_mms(live, picture)
+    async with await agent_session(live) as http:
+        assert await fetch(http, "a\x00b", picture) == 400
+        params = [("channelId", "sms"), ("messageId", message_id), ("url", picture)]
+        params.append(("url", provider.media_url()))
+        async with http.get("/inbox/api/media", params=params, headers=PAGE) as response:
+            assert response.status == 400
+            assert (await response.json())["message"] == "url: given more than once; give it once"
+        assert provider.seen == []
+        assert await fetch(http, message_id, picture) == 200
+
+
 async def test_a_business_messages_media_is_not_fetched(
     start_gateway: StartGateway, provider: Host
 ) -> None:

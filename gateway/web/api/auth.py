@@ -9,7 +9,7 @@ from aiohttp import web
 from gateway.domain.errors import validation_body
 from gateway.state import GATEWAY
 from gateway.web.api.errors import Handler, error_response, too_large, unauthenticated
-from gateway.web.request_text import REPEATED, UNSTORABLE, repeated_in_query, unstorable_in_url
+from gateway.web.request_text import url_refusal
 
 #: the calling token's name (it becomes `sender.appId`)
 TOKEN_NAME = web.RequestKey("api_token_name", str)
@@ -52,11 +52,8 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     limit = config.gateway.max_body_bytes
     if request.content_length is not None and request.content_length > limit:
         return too_large(limit)
-    where = unstorable_in_url(request)
-    if where is not None:
-        return error_response(400, validation_body([(where, UNSTORABLE)]))
-    repeated = repeated_in_query(request)
-    if repeated is not None:
-        return error_response(400, validation_body([(repeated, REPEATED)]))
+    refusal = url_refusal(request)
+    if refusal is not None:
+        return error_response(400, validation_body([refusal]))
     request[TOKEN_NAME] = found
     return await handler(request)

@@ -27,7 +27,7 @@ from gateway.limits import Busy, Slots
 from gateway.state import GATEWAY
 from gateway.store.secrets import master_secret
 from gateway.web.inbox.sessions import SESSION_SECONDS, AgentSession, SessionStore
-from gateway.web.request_text import read_json_object
+from gateway.web.request_text import read_json_object, url_refusal
 
 COOKIE = "ig_session"
 #: the close code of a live socket whose session ended; the page then shows the login
@@ -142,6 +142,16 @@ async def require_agent(request: web.Request) -> Agent:
     if agent is None:
         raise _json_error(401, "UNAUTHENTICATED", "please log in")
     check_csrf(request)
+    return agent
+
+
+async def agent_reading_url(request: web.Request) -> Agent:
+    """The logged-in agent (401 first), then a path and query the database can hold, with
+    each parameter given once (400), for the page's endpoints that read them."""
+    agent = await require_agent(request)
+    refusal = url_refusal(request)
+    if refusal is not None:
+        raise _json_error(400, "INVALID_REQUEST", ": ".join(refusal))
     return agent
 
 

@@ -28,7 +28,7 @@ from yarl import URL
 from channels import Direction, MediaSource, basic_auth
 from gateway.state import GATEWAY
 from gateway.store.models import MessageRow
-from gateway.web.inbox.auth import require_agent
+from gateway.web.inbox.auth import agent_reading_url
 
 #: the largest media file relayed (Twilio takes at most 5 MB of media per message)
 MAX_BYTES = 10 * 1024 * 1024
@@ -50,7 +50,7 @@ def media_channels(app: web.Application) -> list[str]:
 
 async def media(request: web.Request) -> web.StreamResponse:
     """Fetch one media URL of a stored inbound message and stream it back inert."""
-    await require_agent(request)
+    await agent_reading_url(request)
     gw = request.app[GATEWAY]
     channel_id = request.query.get("channelId", "")
     message_id = request.query.get("messageId", "")

@@ -11,23 +11,16 @@ from pydantic import ValidationError
 
 from channels import MAX_SEQUENCE, Direction, MessageContent, Visibility
 from gateway.clock import now
-from gateway.config import Agent
 from gateway.domain.errors import Refused
 from gateway.domain.records import message_wire
 from gateway.events.feed import QueuedSend
 from gateway.outbound.rules import AGENT, SendRequest, send_message
 from gateway.outbound.sent import hand_over
 from gateway.state import GATEWAY
-from gateway.web.inbox.auth import require_agent
+from gateway.web.inbox.auth import agent_reading_url
 from gateway.web.inbox.queries import list_conversations, thread
 from gateway.web.numbers import ascii_int
-from gateway.web.request_text import (
-    REPEATED,
-    UNSTORABLE,
-    read_json_object,
-    repeated_in_query,
-    unstorable_in_url,
-)
+from gateway.web.request_text import read_json_object
 
 
 def error(status: int, code: str, message: str) -> web.Response:
@@ -38,19 +31,6 @@ def error(status: int, code: str, message: str) -> web.Response:
 def _bad_request(message: str) -> web.HTTPException:
     body = {"message": message, "details": {"applicationError": {"code": "INVALID_REQUEST"}}}
     return web.HTTPBadRequest(text=json.dumps(body), content_type="application/json")
-
-
-async def _agent(request: web.Request) -> Agent:
-    """The logged-in agent (401 first), then a path and query the database can hold, with
-    each parameter given once (400)."""
-    agent = await require_agent(request)
-    where = unstorable_in_url(request)
-    if where is not None:
-        raise _bad_request(f"{where}: {UNSTORABLE}")
-    repeated = repeated_in_query(request)
-    if repeated is not None:
-        raise _bad_request(f"{repeated}: {REPEATED}")
-    return agent
 
 
 def _int(query: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
@@ -66,7 +46,7 @@ def _int(query: Mapping[str, str], name: str, default: int, low: int, high: int)
 
 async def conversations(request: web.Request) -> web.Response:
     """`GET /inbox/api/conversations?q=&before=`: newest first, with previews and unread counts."""
-    await _agent(request)
+    await agent_reading_url(request)
     gw = request.app[GATEWAY]
     query = request.query.get("q", "")[:200]
     limit = _int(request.query, "limit", 50, 1, 200)
@@ -81,7 +61,7 @@ async def conversations(request: web.Request) -> web.Response:
 
 async def conversation(request: web.Request) -> web.Response:
     """`GET /inbox/api/conversations/{id}?before=<sequence>`: the thread, all visibilities."""
-    await _agent(request)
+    await agent_reading_url(request)
     gw = request.app[GATEWAY]
     conversation_id = request.match_info["id"]
     before_seq = (
@@ -139,7 +119,7 @@ def _send_request(conversation_id: str, body: dict[str, Any]) -> SendRequest:
 
 async def reply(request: web.Request) -> web.Response:
     """`POST /inbox/api/conversations/{id}/messages`: an agent's reply or internal note."""
-    agent = await _agent(request)
+    agent = await agent_reading_url(request)
     gw = request.app[GATEWAY]
     try:
         # the same reading as the REST API's: a JSON object, no text a database cannot keep
