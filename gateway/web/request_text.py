@@ -21,7 +21,7 @@ UNSTORABLE = "text must be UTF-8 without NUL characters"
 REPEATED = "given more than once; give it once"
 
 
-def unstorable_in_url(request: web.Request) -> str | None:
+def _unstorable_in_url(request: web.Request) -> str | None:
     """`path`, or the name of the query parameter, holding unstorable text; None when neither."""
     if unstorable(request.path):
         return "path"
@@ -31,7 +31,7 @@ def unstorable_in_url(request: web.Request) -> str | None:
     return None
 
 
-def repeated_in_query(request: web.Request) -> str | None:
+def _repeated_in_query(request: web.Request) -> str | None:
     """The first query parameter given more than once (`?limit=5&limit=500`), which would be
     read as its first value with the others dropped unseen; None when each is given once."""
     seen: set[str] = set()
@@ -45,10 +45,10 @@ def repeated_in_query(request: web.Request) -> str | None:
 def url_refusal(request: web.Request) -> tuple[str, str] | None:
     """(the place, why) when the path or query cannot be read as given: text no database
     can keep, or a query parameter given twice; None when it can."""
-    where = unstorable_in_url(request)
+    where = _unstorable_in_url(request)
     if where is not None:
         return where, UNSTORABLE
-    repeated = repeated_in_query(request)
+    repeated = _repeated_in_query(request)
     if repeated is not None:
         return repeated, REPEATED
     return None

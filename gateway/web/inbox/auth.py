@@ -104,7 +104,8 @@ async def current_agent(request: web.Request) -> Agent | None:
     return found[0] if found else None
 
 
-def _json_error(status: int, code: str, message: str, **headers: str) -> web.HTTPException:
+def json_error(status: int, code: str, message: str, **headers: str) -> web.HTTPException:
+    """The page's error body (`message`, `details.applicationError.code`), to raise."""
     body = json.dumps({"message": message, "details": {"applicationError": {"code": code}}})
     error = web.HTTPException(text=body, content_type="application/json", headers=headers)
     error.set_status(status)
@@ -131,16 +132,16 @@ def check_csrf(request: web.Request) -> None:
     if request.method in ("GET", "HEAD", "OPTIONS"):
         return
     if request.headers.get(CSRF_HEADER) != "inbox":
-        raise _json_error(403, "CSRF_CHECK_FAILED", "request refused: missing CSRF header")
+        raise json_error(403, "CSRF_CHECK_FAILED", "request refused: missing CSRF header")
     if not same_origin(request):
-        raise _json_error(403, "CSRF_CHECK_FAILED", "request refused: sent from another origin")
+        raise json_error(403, "CSRF_CHECK_FAILED", "request refused: sent from another origin")
 
 
 async def require_agent(request: web.Request) -> Agent:
     """The logged-in agent; 401 otherwise (and the CSRF check for writes)."""
     agent = await current_agent(request)
     if agent is None:
-        raise _json_error(401, "UNAUTHENTICATED", "please log in")
+        raise json_error(401, "UNAUTHENTICATED", "please log in")
     check_csrf(request)
     return agent
 
@@ -151,7 +152,7 @@ async def agent_reading_url(request: web.Request) -> Agent:
     agent = await require_agent(request)
     refusal = url_refusal(request)
     if refusal is not None:
-        raise _json_error(400, "INVALID_REQUEST", ": ".join(refusal))
+        raise json_error(400, "INVALID_REQUEST", ": ".join(refusal))
     return agent
 
 
@@ -171,14 +172,14 @@ async def login(request: web.Request) -> web.Response:
         # could be neither hashed for the limits nor checked against a password
         body = await read_json_object(request)
     except Refused as refused:
-        raise _json_error(400, "INVALID_REQUEST", refused.text) from None
+        raise json_error(400, "INVALID_REQUEST", refused.text) from None
     username, password = body.get("username"), body.get("password")
     if not isinstance(username, str) or not isinstance(password, str):
-        raise _json_error(400, "INVALID_REQUEST", "username and password are required strings")
+        raise json_error(400, "INVALID_REQUEST", "username and password are required strings")
     await _count_attempt(request, username)
     agent = find_agent(request.app, username)
     if not await _check_password(request, agent, password):
-        raise _json_error(401, "WRONG_CREDENTIALS", "wrong username or password")
+        raise json_error(401, "WRONG_CREDENTIALS", "wrong username or password")
     assert agent is not None
     store = request.app[SESSIONS].store
     cookie = await store.open(agent.username, await password_tag(request.app, agent))
@@ -218,7 +219,7 @@ async def _count_attempt(request: web.Request, username: str) -> None:
         )
     if wait is not None:
         seconds = math.ceil(wait)
-        raise _json_error(
+        raise json_error(
             429,
             "TOO_MANY_ATTEMPTS",
             f"too many login attempts; try again in {seconds} s",
@@ -234,7 +235,7 @@ async def _check_password(request: web.Request, agent: Agent | None, password: s
         async with state.password_checks.hold(wait=settings.password_check_wait):
             return await asyncio.to_thread(_password_matches, agent, password)
     except Busy:
-        raise _json_error(
+        raise json_error(
             503,
             "BUSY",
             "the server is busy checking other logins; try again in a moment",

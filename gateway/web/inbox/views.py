@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,7 +16,7 @@ from gateway.events.feed import QueuedSend
 from gateway.outbound.rules import AGENT, SendRequest, send_message
 from gateway.outbound.sent import hand_over
 from gateway.state import GATEWAY
-from gateway.web.inbox.auth import agent_reading_url
+from gateway.web.inbox.auth import agent_reading_url, json_error
 from gateway.web.inbox.queries import list_conversations, thread
 from gateway.web.numbers import ascii_int
 from gateway.web.request_text import read_json_object
@@ -28,11 +27,6 @@ def error(status: int, code: str, message: str) -> web.Response:
     return web.json_response(body, status=status)
 
 
-def _bad_request(message: str) -> web.HTTPException:
-    body = {"message": message, "details": {"applicationError": {"code": "INVALID_REQUEST"}}}
-    return web.HTTPBadRequest(text=json.dumps(body), content_type="application/json")
-
-
 def _int(query: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
     """The query parameter `name` as an integer; 400 when it is not ASCII digits in range."""
     raw = query.get(name)
@@ -40,7 +34,7 @@ def _int(query: Mapping[str, str], name: str, default: int, low: int, high: int)
         return default
     value = ascii_int(raw, low, high)
     if value is None:
-        raise _bad_request(f"{name} is an integer from {low} to {high}")
+        raise json_error(400, "INVALID_REQUEST", f"{name} is an integer from {low} to {high}")
     return value
 
 
