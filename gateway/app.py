@@ -18,6 +18,7 @@ from channels import Adapter, Route, SentWhenStored
 from gateway import background
 from gateway.clock import new_id
 from gateway.config import Config, database_url, spool_folder
+from gateway.content_coding import coding_refused, unread_coding
 from gateway.domain.directory import ChannelInfo
 from gateway.domain.records import Business
 from gateway.events.feed import EventFeed
@@ -239,7 +240,10 @@ async def request_context(
         response: web.StreamResponse
         # The REST API checks the size itself, after the token: 401 comes before all else there.
         in_api = request.path.startswith(api.PREFIX + "/")
-        if not in_api and request.content_length is not None and request.content_length > limit:
+        coding = unread_coding(request)
+        if coding is not None:
+            response = coding_refused(coding)  # at every door, as aiohttp refuses br and zstd
+        elif not in_api and request.content_length is not None and request.content_length > limit:
             response = too_large()  # refused before a byte of the body is read
         else:
             response = await handler(request)

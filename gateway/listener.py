@@ -8,6 +8,8 @@ clients hold a few hundred connections forever. `TimedRequestHandler` closes a c
 - whose request body goes `body_timeout` seconds without a byte while it is being read (not
   while the gateway itself has paused reading because a handler is busy).
 Neither applies after a WebSocket upgrade: the socket's own heartbeats decide then.
+It also answers a body in a coding aiohttp's parser cannot inflate (`br`, `zstd`) with the
+gateway's 415 (`gateway.content_coding`), not aiohttp's plain-text 400.
 
 `TimedAppRunner` serves an application with these handlers; `run` is `aiohttp.web.run_app`
 for it (signals, graceful shutdown; see `stop_on_signals`). Every listener the daemon opens
@@ -27,7 +29,11 @@ from types import FrameType
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import ContentEncodingError
 from aiohttp.web_protocol import RequestHandler
+from aiohttp.web_request import BaseRequest
+
+from gateway.content_coding import coding_refused
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +112,20 @@ class TimedRequestHandler(RequestHandler):
                 self._abandon("its request body stalled")
                 return
         self._watch = self._clock.call_later(self._tick, self._check)
+
+    def handle_error(
+        self,
+        request: BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        if not isinstance(exc, ContentEncodingError):
+            return super().handle_error(request, status, exc, message)
+        log.info("refused a request from %s: its Content-Encoding cannot be read", request.remote)
+        answer = coding_refused(None)
+        answer.force_close()  # the body was not read: the connection cannot carry another request
+        return answer
 
     def _abandon(self, why: str) -> None:
         log.debug("closing a connection from %s: %s", self.peername, why)

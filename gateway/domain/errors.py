@@ -1,10 +1,7 @@
-"""What every door answers when a request cannot be done: `Refused`, and the error bodies of
-SPEC section 4 (the REST API's, which adapter routes and the inbox page answer with too)."""
+"""What every door answers when a request cannot be done: `Refused` (its body is one of
+`gateway.error_bodies`)."""
 
 from __future__ import annotations
-
-from collections.abc import Sequence
-from typing import Any
 
 
 class Refused(Exception):
@@ -28,21 +25,3 @@ class Refused(Exception):
 
 def conversation_not_found(conversation_id: str) -> Refused:
     return Refused("CONVERSATION_NOT_FOUND", f"conversation {conversation_id!r} not found", 404)
-
-
-def application_body(code: str, message: str, description: str | None = None) -> dict[str, Any]:
-    return {
-        "message": message,
-        "details": {"applicationError": {"code": code, "description": description or message}},
-    }
-
-
-def validation_body(violations: Sequence[tuple[str, str]]) -> dict[str, Any]:
-    return {
-        "message": "invalid request",
-        "details": {
-            "validationError": {
-                "fieldViolations": [{"field": f, "description": d} for f, d in violations]
-            }
-        },
-    }

@@ -15,8 +15,8 @@ from aiohttp.web_protocol import RequestPayloadError
 from channels import Route, WebhookRequest, WebhookResponse
 from channels.adapter import HttpHandler, SocketHandler
 from gateway.client_address import address_group, of_request
-from gateway.domain.errors import application_body
 from gateway.domain.unstorable import UnstorableText
+from gateway.error_bodies import application_body
 from gateway.state import GATEWAY
 from gateway.store.database import unreachable
 from gateway.store.spool import Spool

@@ -19,7 +19,7 @@ from gateway.domain.messages import append_message
 from gateway.domain.participants import resolve_conversation
 from gateway.state import GATEWAY, Gateway
 from tests.support.config import GatewayConfig, offline_channels
-from tests.support.live import gateway_app
+from tests.support.live import DaemonTestServer, gateway_app
 
 TOKEN = "api-test-token-0123456789"
 OTHER_TOKEN = "api-other-token-987654321"
@@ -130,7 +130,7 @@ async def api(
 ) -> Api:
     """The running gateway's API client (one fresh database per test, on each backend)."""
     app = gateway_app(api_config(database_url))
-    client = await aiohttp_client(app)
+    client = await aiohttp_client(DaemonTestServer(app))
     return Api(client, app)
 
 

@@ -475,3 +475,28 @@ def test_body_that_does_not_decompress_is_a_client_error(
     ]
     answer = check(live, lambda: live.request("POST", path, b'{"identities": []}', headers))
     assert answer.status == 400, answer
+
+
+@pytest.mark.parametrize("encoding", ["br", "zstd", "compress", "x-gzip", "gzip, deflate"])
+@pytest.mark.parametrize(
+    "path", ["/channels/sms/inbound", "/inbox/v2/contacts", "/inbox/api/login"]
+)
+def test_a_body_in_a_coding_the_gateway_does_not_read_is_a_415(
+    live: Live, path: str, encoding: str
+) -> None:
+    """aiohttp's parser refuses br and zstd with a plain-text 400 of its own, and reads any
+    other coding as a plain body: a signed SMS sent with `Content-Encoding: compress` was
+    stored. Each is now the gateway's JSON 415, naming what it reads, and stores nothing."""
+    body = urlencode(
+        {"AccountSid": ACCOUNT_SID, "From": "+15550003333", "MessageSid": "SMcoded1", "Body": "hi"}
+    ).encode()
+    headers = [
+        ("Content-Encoding", encoding),
+        ("X-Twilio-Signature", live.twilio_signature(path, body)),
+        ("X-Requested-With", "inbox"),
+        *live.api_auth,
+    ]
+    answer = check(live, lambda: live.request("POST", path, body, headers))
+    assert answer.status == 415, answer
+    assert answer.json()["details"]["applicationError"]["code"] == "UNSUPPORTED_CONTENT_ENCODING"
+    assert answer.headers["accept-encoding"] == "gzip, deflate"

@@ -19,7 +19,7 @@ from gateway.domain.participants import conversation_for
 from gateway.state import GATEWAY, Gateway
 from tests.support.config import Agent, GatewayConfig, offline_channels
 from tests.support.databases import sqlite_url
-from tests.support.live import gateway_app
+from tests.support.live import DaemonTestServer, gateway_app
 
 PASSWORD = "correct horse battery"
 #: what the page sends with every request; a form on another site cannot add it
@@ -129,7 +129,7 @@ def make_inbox(
             channels=offline_channels(human_agent_tag=human_agent_tag),
         ).with_(**changes)
         app = gateway_app(config)
-        return Inbox(await aiohttp_client(app), app)
+        return Inbox(await aiohttp_client(DaemonTestServer(app)), app)
 
     return make
 

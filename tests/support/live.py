@@ -19,9 +19,12 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from aiohttp import web
+from aiohttp.test_utils import TestServer
+from aiohttp.web_runner import BaseRunner
 
 from gateway.app import build_app
 from gateway.background import OPTIONS, Options
+from gateway.listener import TimedAppRunner
 from gateway.state import GATEWAY, Gateway
 from tests.support.config import GatewayConfig
 from tests.support.ports import free_port
@@ -74,6 +77,22 @@ def gateway_app(
     return app
 
 
+def daemon_runner(app: web.Application, **kwargs: Any) -> TimedAppRunner:
+    """The runner `inbox-gateway run` serves `app` with: the daemon's own connection handling
+    (read timeouts, and its answer to a body in a coding it cannot inflate)."""
+    settings = app[GATEWAY].config.gateway
+    return TimedAppRunner(
+        app, header_timeout=settings.header_timeout, body_timeout=settings.body_timeout, **kwargs
+    )
+
+
+class DaemonTestServer(TestServer):
+    """aiohttp's test server (for `aiohttp_client`), serving as the daemon does."""
+
+    async def _make_runner(self, **kwargs: Any) -> BaseRunner:
+        return daemon_runner(self.app, **kwargs)
+
+
 async def start_gateway(
     config: GatewayConfig,
     *,
@@ -93,7 +112,7 @@ async def start_gateway(
     assert config.listen is not None
     host, _, port = config.listen.rpartition(":")
     app = gateway_app(config, adapter_classes=adapter_classes, options=options)
-    runner = web.AppRunner(app) if access_log else web.AppRunner(app, access_log=None)
+    runner = daemon_runner(app) if access_log else daemon_runner(app, access_log=None)
     await runner.setup()
     try:
         await web.TCPSite(runner, host, int(port)).start()

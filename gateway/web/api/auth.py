@@ -6,7 +6,7 @@ import hmac
 
 from aiohttp import web
 
-from gateway.domain.errors import validation_body
+from gateway.error_bodies import validation_body
 from gateway.state import GATEWAY
 from gateway.web.api.errors import Handler, error_response, too_large, unauthenticated
 from gateway.web.request_text import url_refusal

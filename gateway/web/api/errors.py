@@ -10,7 +10,8 @@ from aiohttp import web
 from aiohttp.web_protocol import RequestPayloadError
 from pydantic import ValidationError
 
-from gateway.domain.errors import Refused, application_body, validation_body
+from gateway.domain.errors import Refused
+from gateway.error_bodies import application_body, validation_body
 from gateway.store.database import RETRY_AFTER_SECONDS, unreachable
 
 log = logging.getLogger(__name__)

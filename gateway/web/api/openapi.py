@@ -37,7 +37,8 @@ Successful calls answer 200, creation included; every error has the body `ErrorB
   (never a string, a number with a fraction or a boolean), exactly as the schemas say.
 - Links (`launchUrl`, `minimal.url`) are `http`, `https`, `tel` or `mailto` URLs; images,
   files, icons and card images are `http` or `https`.
-- Without a valid Bearer token every operation answers 401 before any other check.
+- Without a valid Bearer token every operation answers 401 before any other check but one:
+  a request body in a `Content-Encoding` other than gzip or deflate is refused first (415).
 """
 
 ERRORS = {
@@ -50,6 +51,9 @@ ERRORS = {
     409: "cannot be done now (`NO_REACHABLE_CHANNEL`, `PARTICIPANT_OPTED_OUT`, "
     "`OUTSIDE_MESSAGING_WINDOW`, `IDENTITY_TAKEN`)",
     413: "request body (or its Content-Length) over `gateway.max_body_bytes` (`PAYLOAD_TOO_LARGE`)",
+    415: "a request body in a `Content-Encoding` the gateway does not read "
+    "(`UNSUPPORTED_CONTENT_ENCODING`); `Accept-Encoding` names those it does, before any "
+    "other check",
 }
 
 REQUESTS: list[type[BaseModel]] = [
@@ -87,9 +91,9 @@ def _operation(
     parameters: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     responses = {"200": _json(answer, "success")}
-    # every operation checks the token, the body size, the text of its path and query, and
-    # that no query parameter is given twice
-    for status in sorted({400, 401, 413, *errors}):
+    # every operation checks the body's coding, the token, the body size, the text of its
+    # path and query, and that no query parameter is given twice
+    for status in sorted({400, 401, 413, 415, *errors}):
         responses[str(status)] = _json(s.ErrorBody, ERRORS[status])
     operation: dict[str, Any] = {
         "operationId": operation_id,
