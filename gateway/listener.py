@@ -29,11 +29,10 @@ from types import FrameType
 from typing import Any
 
 from aiohttp import web
-from aiohttp.http_exceptions import ContentEncodingError
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 
-from gateway.content_coding import coding_refused
+from gateway.content_coding import coding_refused, parser_refused_coding
 
 log = logging.getLogger(__name__)
 
@@ -120,10 +119,15 @@ class TimedRequestHandler(RequestHandler):
         exc: BaseException | None = None,
         message: str | None = None,
     ) -> web.StreamResponse:
-        if not isinstance(exc, ContentEncodingError):
+        coding = parser_refused_coding(exc) if exc is not None else None
+        if coding is None or request.writer.output_size > 0:
             return super().handle_error(request, status, exc, message)
-        log.info("refused a request from %s: its Content-Encoding cannot be read", request.remote)
-        answer = coding_refused(None)
+        log.info(
+            "refused a request from %s: its Content-Encoding %s cannot be read",
+            request.remote,
+            coding,
+        )
+        answer = coding_refused(coding)
         answer.force_close()  # the body was not read: the connection cannot carry another request
         return answer
 

@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import hmac
 import json
+import zlib
 from typing import Any
 from urllib.parse import urlencode
 
@@ -477,21 +478,37 @@ def test_body_that_does_not_decompress_is_a_client_error(
     assert answer.status == 400, answer
 
 
-@pytest.mark.parametrize("encoding", ["br", "zstd", "compress", "x-gzip", "gzip, deflate"])
+#: Content-Encoding headers (each value one header) that the gateway does not read
+UNREAD_CODINGS = {
+    "br": ["br"],
+    "zstd": ["zstd"],
+    "compress": ["compress"],
+    "x-gzip": ["x-gzip"],
+    "a list": ["gzip, deflate"],
+    "gzip, then compress": ["gzip", "compress"],
+    "identity, then compress": ["identity", "compress"],
+    "gzip and a no-break space": ["gzip\xc2\xa0"],  # sent as UTF-8 bytes
+    "an ideographic space and gzip": ["\xe3\x80\x80gzip"],
+}
+
+
+@pytest.mark.parametrize("coding", list(UNREAD_CODINGS))
 @pytest.mark.parametrize(
     "path", ["/channels/sms/inbound", "/inbox/v2/contacts", "/inbox/api/login"]
 )
 def test_a_body_in_a_coding_the_gateway_does_not_read_is_a_415(
-    live: Live, path: str, encoding: str
+    live: Live, path: str, coding: str
 ) -> None:
     """aiohttp's parser refuses br and zstd with a plain-text 400 of its own, and reads any
-    other coding as a plain body: a signed SMS sent with `Content-Encoding: compress` was
-    stored. Each is now the gateway's JSON 415, naming what it reads, and stores nothing."""
+    other coding as a plain body (of a header given twice, the last; a value with a space
+    other than ASCII's is not gzip to it): a signed SMS sent with `Content-Encoding:
+    compress` was stored. Each is now the gateway's JSON 415, naming what it reads, and
+    stores nothing."""
     body = urlencode(
         {"AccountSid": ACCOUNT_SID, "From": "+15550003333", "MessageSid": "SMcoded1", "Body": "hi"}
     ).encode()
     headers = [
-        ("Content-Encoding", encoding),
+        *(("Content-Encoding", value) for value in UNREAD_CODINGS[coding]),
         ("X-Twilio-Signature", live.twilio_signature(path, body)),
         ("X-Requested-With", "inbox"),
         *live.api_auth,
@@ -500,3 +517,14 @@ def test_a_body_in_a_coding_the_gateway_does_not_read_is_a_415(
     assert answer.status == 415, answer
     assert answer.json()["details"]["applicationError"]["code"] == "UNSUPPORTED_CONTENT_ENCODING"
     assert answer.headers["accept-encoding"] == "gzip, deflate"
+
+
+def test_a_body_that_stops_inflating_is_a_400_not_a_415(live: Live) -> None:
+    """A deflate body cut short fails in aiohttp's parser too, as a coding error; it is the
+    body's fault, not an unread coding."""
+    body = zlib.compress(b'{"identities": []}' * 50)[:-6]
+    headers = [("Content-Encoding", "deflate"), ("Content-Type", "application/json")]
+    answer = check(
+        live, lambda: live.request("POST", "/inbox/v2/contacts", body, [*headers, *live.api_auth])
+    )
+    assert answer.status == 400, answer

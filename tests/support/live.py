@@ -87,7 +87,9 @@ def daemon_runner(app: web.Application, **kwargs: Any) -> TimedAppRunner:
 
 
 class DaemonTestServer(TestServer):
-    """aiohttp's test server (for `aiohttp_client`), serving as the daemon does."""
+    """aiohttp's test server (for `aiohttp_client`), serving through the daemon's runner: its
+    read timeouts and its answers to what aiohttp's parser refuses. (aiohttp's test server
+    still cancels a handler whose client went away, which the daemon does not.)"""
 
     async def _make_runner(self, **kwargs: Any) -> BaseRunner:
         return daemon_runner(self.app, **kwargs)
