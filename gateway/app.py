@@ -23,6 +23,7 @@ from gateway.domain.directory import ChannelInfo
 from gateway.domain.records import Business
 from gateway.events.feed import EventFeed
 from gateway.limits import InMemoryLimits, Limits
+from gateway.listener import TimedAppRunner
 from gateway.logs import quiet_client_faults, request_id
 from gateway.metrics import exposition
 from gateway.plugins.host import GatewayHost
@@ -40,6 +41,15 @@ log = logging.getLogger(__name__)
 
 #: the adapters' hosts, closed before the adapters stop
 HOSTS = web.AppKey("hosts", list[GatewayHost])
+
+
+def daemon_runner(app: web.Application, **kwargs: Any) -> TimedAppRunner:
+    """The runner that serves an application `build_app` made, with the read timeouts of its
+    configuration (`kwargs`: aiohttp's runner options, `access_log=None` say)."""
+    settings = app[GATEWAY].config.gateway
+    return TimedAppRunner(
+        app, header_timeout=settings.header_timeout, body_timeout=settings.body_timeout, **kwargs
+    )
 
 
 def build_app(
@@ -238,11 +248,13 @@ async def request_context(
     limit = request.app[GATEWAY].config.gateway.max_body_bytes
     try:
         response: web.StreamResponse
-        # The REST API checks the size itself, after the token: 401 comes before all else there.
+        # The REST API checks the size itself, after the token: 401 comes before all else
+        # there, but for a body in a coding the gateway does not read (refused here, as
+        # aiohttp's parser refuses br and zstd).
         in_api = request.path.startswith(api.PREFIX + "/")
         coding = unread_coding(request)
         if coding is not None:
-            response = coding_refused(coding)  # at every door, as aiohttp refuses br and zstd
+            response = coding_refused(coding)
         elif not in_api and request.content_length is not None and request.content_length > limit:
             response = too_large()  # refused before a byte of the body is read
         else:

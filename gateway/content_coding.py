@@ -46,7 +46,7 @@ def unread_coding(request: web.BaseRequest) -> str | None:
     return coding
 
 
-def parser_refused_coding(error: BaseException) -> str | None:
+def parser_refused_coding(error: BaseException | None) -> str | None:
     """The coding named by aiohttp's parser when it refused a request's headers because it
     cannot inflate that coding (`br` or `zstd` without their package); None for any other
     error, a body that fails to inflate included (that is the body's fault, not a 415)."""

@@ -119,7 +119,7 @@ class TimedRequestHandler(RequestHandler):
         exc: BaseException | None = None,
         message: str | None = None,
     ) -> web.StreamResponse:
-        coding = parser_refused_coding(exc) if exc is not None else None
+        coding = parser_refused_coding(exc)
         if coding is None or request.writer.output_size > 0:
             return super().handle_error(request, status, exc, message)
         log.info(

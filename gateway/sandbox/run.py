@@ -14,9 +14,8 @@ from typing import Any
 from aiohttp import web
 from argon2 import PasswordHasher
 
-from gateway.app import build_app
+from gateway.app import build_app, daemon_runner
 from gateway.config import parse_config
-from gateway.listener import TimedAppRunner
 from gateway.logs import setup_logging
 from gateway.sandbox.fakes import PAGE_ID, load_fake
 from gateway.sandbox.phone import setup_phone
@@ -124,13 +123,7 @@ async def start_sandbox(
         config = parse_config(sandbox_config(port, path, twilio, graph, host))
         app = build_app(config)
         setup_phone(app, twilio, graph)
-        runner = TimedAppRunner(
-            app,
-            header_timeout=config.gateway.header_timeout,
-            body_timeout=config.gateway.body_timeout,
-            handle_signals=False,
-            access_log=None,
-        )
+        runner = daemon_runner(app, handle_signals=False, access_log=None)
         await runner.setup()
         await web.TCPSite(runner, host, port).start()
     except BaseException:

@@ -22,9 +22,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from aiohttp.web_runner import BaseRunner
 
-from gateway.app import build_app
+from gateway.app import build_app, daemon_runner
 from gateway.background import OPTIONS, Options
-from gateway.listener import TimedAppRunner
 from gateway.state import GATEWAY, Gateway
 from tests.support.config import GatewayConfig
 from tests.support.ports import free_port
@@ -75,15 +74,6 @@ def gateway_app(
     if options is not None:
         app[OPTIONS] = options
     return app
-
-
-def daemon_runner(app: web.Application, **kwargs: Any) -> TimedAppRunner:
-    """The runner `inbox-gateway run` serves `app` with: the daemon's own connection handling
-    (read timeouts, and its answer to a body in a coding it cannot inflate)."""
-    settings = app[GATEWAY].config.gateway
-    return TimedAppRunner(
-        app, header_timeout=settings.header_timeout, body_timeout=settings.body_timeout, **kwargs
-    )
 
 
 class DaemonTestServer(TestServer):
