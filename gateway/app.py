@@ -18,7 +18,7 @@ from channels import Adapter, Route, SentWhenStored
 from gateway import background
 from gateway.clock import new_id
 from gateway.config import Config, database_url, spool_folder
-from gateway.content_coding import coding_refused, unread_coding
+from gateway.content_coding import coding_refused, undecodable, unread_coding
 from gateway.domain.directory import ChannelInfo
 from gateway.domain.records import Business
 from gateway.events.feed import EventFeed
@@ -28,7 +28,7 @@ from gateway.logs import quiet_client_faults, request_id
 from gateway.metrics import exposition
 from gateway.plugins.host import GatewayHost
 from gateway.plugins.registry import ChannelSpec, channel_specs
-from gateway.plugins.routes import SPOOL, SPOOLED_ROUTES, mount_routes, too_large, undecodable
+from gateway.plugins.routes import SPOOL, SPOOLED_ROUTES, mount_routes, too_large
 from gateway.state import GATEWAY, Gateway
 from gateway.store import migrate
 from gateway.store.database import RETRY_AFTER_SECONDS, Database, unreachable

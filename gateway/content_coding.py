@@ -46,6 +46,12 @@ def unread_coding(request: web.BaseRequest) -> str | None:
     return coding
 
 
+def parser_failed_inflating(error: BaseException | None) -> bool:
+    """Whether aiohttp's parser gave up on a gzip or deflate body that does not inflate (a
+    body cut short, or not in its coding at all): the body's fault, answered by `undecodable`."""
+    return isinstance(error, ContentEncodingError) and parser_refused_coding(error) is None
+
+
 def parser_refused_coding(error: BaseException | None) -> str | None:
     """The coding named by aiohttp's parser when it refused a request's headers because it
     cannot inflate that coding (`br` or `zstd` without their package); None for any other
@@ -56,6 +62,17 @@ def parser_refused_coding(error: BaseException | None) -> str | None:
     # a body that does not inflate says "... content-encoding: gzip", with no package named.
     named = _MISSING_DECODER.search(str(error))
     return named.group(1) if named else None
+
+
+def undecodable() -> web.Response:
+    """400 for a body that cannot be read as its headers say it was sent (it does not inflate
+    as its `Content-Encoding` says, or its chunks are malformed), at every door."""
+    body = application_body(
+        "INVALID_BODY",
+        "invalid request",
+        "the body does not match its Content-Encoding or its chunked framing",
+    )
+    return web.json_response(body, status=400)
 
 
 def coding_refused(coding: str) -> web.Response:

@@ -9,7 +9,12 @@ clients hold a few hundred connections forever. `TimedRequestHandler` closes a c
   while the gateway itself has paused reading because a handler is busy).
 Neither applies after a WebSocket upgrade: the socket's own heartbeats decide then.
 It also answers a body in a coding aiohttp's parser cannot inflate (`br`, `zstd`) with the
-gateway's 415 (`gateway.content_coding`), not aiohttp's plain-text 400.
+gateway's 415 (`gateway.content_coding`), not aiohttp's plain-text 400. And a body the parser
+gives up on once its request was handed to a handler (a deflate body that stops inflating, a
+malformed chunk, its headers having come in an earlier read) fails that handler's read, which
+answers the gateway's 400: left to aiohttp, the handler waited for the rest of the body for
+ever, unwatched by the body's read timeout. A gzip or deflate body that stops inflating in the
+same read as its headers gets that 400 here.
 
 `TimedAppRunner` serves an application with these handlers; `run` is `aiohttp.web.run_app`
 for it (signals, graceful shutdown; see `stop_on_signals`). Every listener the daemon opens
@@ -29,10 +34,15 @@ from types import FrameType
 from typing import Any
 
 from aiohttp import web
-from aiohttp.web_protocol import RequestHandler
+from aiohttp.web_protocol import RequestHandler, RequestPayloadError
 from aiohttp.web_request import BaseRequest
 
-from gateway.content_coding import coding_refused, parser_refused_coding
+from gateway.content_coding import (
+    coding_refused,
+    parser_failed_inflating,
+    parser_refused_coding,
+    undecodable,
+)
 
 log = logging.getLogger(__name__)
 
@@ -82,12 +92,28 @@ class TimedRequestHandler(RequestHandler):
         self._last_read = now
         if self._headers_since is None and not self._receiving_body():
             self._headers_since = now  # the first byte of the next request
+        arriving = self._incoming if self._receiving_body() else None
         parsed = self._request_count
         super().data_received(data)
-        if self._request_count != parsed:
-            self._headers_since = None  # its headers are complete
-            if self._messages:
-                self._incoming = self._messages[-1][1]
+        if self._request_count == parsed:
+            return
+        self._headers_since = None  # its headers are complete
+        if not self._messages:
+            return
+        latest, body = self._messages[-1]
+        failure = getattr(latest, "exc", None)  # aiohttp queues its parser's errors as requests
+        if arriving is not None and not arriving.is_eof() and failure is not None:
+            # The parser failed inside the body of a request already handed over (a deflate
+            # body cut short fails only at its end, a malformed chunk where it is): that
+            # request's read fails instead, so its handler answers, and the connection closes
+            # after it, the parser being spent. Left to aiohttp, the handler waited for the
+            # rest of the body for ever, and the body's read timeout no longer watched it.
+            self._messages.pop()
+            arriving.set_exception(RequestPayloadError(str(failure)), failure)
+            self._incoming = None
+            self.close()
+            return
+        self._incoming = body
 
     def _receiving_body(self) -> bool:
         """Whether the latest request's body is still arriving."""
@@ -119,15 +145,21 @@ class TimedRequestHandler(RequestHandler):
         exc: BaseException | None = None,
         message: str | None = None,
     ) -> web.StreamResponse:
-        coding = parser_refused_coding(exc)
-        if coding is None or request.writer.output_size > 0:
+        if request.writer.output_size > 0:
             return super().handle_error(request, status, exc, message)
-        log.info(
-            "refused a request from %s: its Content-Encoding %s cannot be read",
-            request.remote,
-            coding,
-        )
-        answer = coding_refused(coding)
+        coding = parser_refused_coding(exc)
+        if coding is not None:
+            log.info(
+                "refused a request from %s: its Content-Encoding %s cannot be read",
+                request.remote,
+                coding,
+            )
+            answer = coding_refused(coding)
+        elif parser_failed_inflating(exc):
+            log.info("refused a request from %s: its body does not inflate", request.remote)
+            answer = undecodable()
+        else:
+            return super().handle_error(request, status, exc, message)
         answer.force_close()  # the body was not read: the connection cannot carry another request
         return answer
 

@@ -15,6 +15,7 @@ from aiohttp.web_protocol import RequestPayloadError
 from channels import Route, WebhookRequest, WebhookResponse
 from channels.adapter import HttpHandler, SocketHandler
 from gateway.client_address import address_group, of_request
+from gateway.content_coding import undecodable
 from gateway.domain.unstorable import UnstorableText
 from gateway.error_bodies import application_body
 from gateway.state import GATEWAY
@@ -108,15 +109,6 @@ async def read_body(request: web.Request, limit: int) -> bytes | None:
             return None
         chunks.append(chunk)
     return b"".join(chunks)
-
-
-def undecodable() -> web.Response:
-    return _error(
-        400,
-        application_body(
-            "INVALID_BODY", "invalid request", "the body does not match its Content-Encoding"
-        ),
-    )
 
 
 def frozen_request(request: web.Request, body: bytes) -> WebhookRequest:

@@ -146,14 +146,22 @@ class Live:
         headers: Headers = (),
         *,
         chunked: bool = False,
+        head_first: bool = False,
     ) -> Answer:
-        """Send one request exactly as given (raw target, raw headers, raw body)."""
+        """Send one request exactly as given (raw target, raw headers, raw body): with
+        `chunked`, the body in chunks; with a `Transfer-Encoding` header, the body as it is
+        (chunks of the test's own making); with `head_first`, the headers in a write of their
+        own, the body a moment later, as a client on a slow network sends them."""
         names = {name.lower() for name, _ in headers}
         lines = [f"{method} {target} HTTP/1.1", f"Host: 127.0.0.1:{self.port}"]
         lines += [f"{name}: {value}" for name, value in headers]
         if chunked and "transfer-encoding" not in names:
             lines.append("Transfer-Encoding: chunked")
-        elif not chunked and "content-length" not in names and (body or method == "POST"):
+        elif (
+            not chunked
+            and not names & {"content-length", "transfer-encoding"}
+            and (body or method == "POST")
+        ):
             lines.append(f"Content-Length: {len(body)}")
         lines.append("Connection: close")
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
@@ -161,6 +169,10 @@ class Live:
         with socket.create_connection(("127.0.0.1", self.port), timeout=30) as sock:
             # The server may answer and close before it has read everything.
             with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                if head_first:
+                    sock.sendall(head)
+                    time.sleep(0.2)  # so that the gateway reads the headers alone
+                    head = b""
                 sock.sendall(head + payload)
             return read_answer(sock, method)
 

@@ -459,15 +459,17 @@ def test_deeply_nested_frame_gets_an_error_frame(live: Live) -> None:
     assert_no_tracebacks(live)
 
 
+#: the doors a body comes in at: a provider's webhook, the REST API, the inbox page
+DOORS = ["/channels/sms/inbound", "/inbox/v2/contacts", "/inbox/api/login"]
+
+
 @pytest.mark.parametrize("encoding", ["gzip", "deflate"])
-@pytest.mark.parametrize(
-    "path",
-    ["/channels/sms/inbound", "/inbox/v2/contacts", "/inbox/api/login"],
-)
+@pytest.mark.parametrize("path", DOORS)
 def test_body_that_does_not_decompress_is_a_client_error(
     live: Live, path: str, encoding: str
 ) -> None:
-    """Content-Encoding: gzip (or deflate) over a plain body is a 400, not a 500."""
+    """Content-Encoding: gzip (or deflate) over a plain body is a 400, not a 500, with the
+    same code at every door (the API's was INVALID_REQUEST)."""
     headers = [
         ("Content-Encoding", encoding),
         ("Content-Type", "application/json"),
@@ -476,6 +478,7 @@ def test_body_that_does_not_decompress_is_a_client_error(
     ]
     answer = check(live, lambda: live.request("POST", path, b'{"identities": []}', headers))
     assert answer.status == 400, answer
+    assert answer.json()["details"]["applicationError"]["code"] == "INVALID_BODY"
 
 
 #: Content-Encoding headers (each value one header) that the gateway does not read
@@ -519,12 +522,40 @@ def test_a_body_in_a_coding_the_gateway_does_not_read_is_a_415(
     assert answer.headers["accept-encoding"] == "gzip, deflate"
 
 
-def test_a_body_that_stops_inflating_is_a_400_not_a_415(live: Live) -> None:
-    """A deflate body cut short fails in aiohttp's parser too, as a coding error; it is the
-    body's fault, not an unread coding."""
+@pytest.mark.parametrize("head_first", [False, True], ids=["in one write", "headers first"])
+@pytest.mark.parametrize("path", DOORS)
+def test_a_body_that_stops_inflating_is_a_json_400_not_a_415(
+    live: Live, path: str, head_first: bool
+) -> None:
+    """A deflate body cut short fails in aiohttp's parser, as a coding error, only at its end:
+    it is the body's fault, not an unread coding. It was aiohttp's plain-text 400 when it came
+    in the same read as its headers, and when the headers came first, no answer at all: the
+    handler waited for the rest of the body for ever. Now the same JSON 400 at every door."""
     body = zlib.compress(b'{"identities": []}' * 50)[:-6]
-    headers = [("Content-Encoding", "deflate"), ("Content-Type", "application/json")]
-    answer = check(
-        live, lambda: live.request("POST", "/inbox/v2/contacts", body, [*headers, *live.api_auth])
-    )
+    _assert_invalid_body(live, path, body, ("Content-Encoding", "deflate"), head_first)
+
+
+@pytest.mark.parametrize("path", DOORS)
+def test_a_malformed_chunk_after_the_headers_is_answered_not_left_waiting(
+    live: Live, path: str
+) -> None:
+    """A chunked body whose second chunk's size is not a number, sent after its headers: the
+    handler already reading the body waited for it for ever (the body's read timeout stopped
+    watching once the parser failed), holding the connection. Now it is a 400 at once."""
+    body = b'5\r\n{"ide\r\nZZ\r\nxx\r\n0\r\n\r\n'
+    _assert_invalid_body(live, path, body, ("Transfer-Encoding", "chunked"), head_first=True)
+
+
+def _assert_invalid_body(
+    live: Live, path: str, body: bytes, framing: tuple[str, str], head_first: bool
+) -> None:
+    """The door answers a JSON body it cannot read with 400 `INVALID_BODY`, storing nothing."""
+    headers = [
+        framing,
+        ("Content-Type", "application/json"),
+        ("X-Requested-With", "inbox"),
+        *live.api_auth,
+    ]
+    answer = check(live, lambda: live.request("POST", path, body, headers, head_first=head_first))
     assert answer.status == 400, answer
+    assert answer.json()["details"]["applicationError"]["code"] == "INVALID_BODY"

@@ -10,6 +10,7 @@ from aiohttp import web
 from aiohttp.web_protocol import RequestPayloadError
 from pydantic import ValidationError
 
+from gateway.content_coding import undecodable
 from gateway.domain.errors import Refused
 from gateway.error_bodies import application_body, validation_body
 from gateway.store.database import RETRY_AFTER_SECONDS, unreachable
@@ -88,12 +89,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except Invalid as bad:
         return error_response(400, validation_body(bad.violations))
     except RequestPayloadError:
-        return error_response(
-            400,
-            application_body(
-                "INVALID_REQUEST", "invalid request", "the body does not match its Content-Encoding"
-            ),
-        )
+        return undecodable()
     except ConnectionResetError:
         raise  # the client is gone: not a failure of ours (the application's middleware answers)
     except web.HTTPException as exc:
