@@ -10,6 +10,10 @@ orjson reads a document first, in about a tenth of the time: where it accepts on
 reading below gives the same value, except for an integer past 64 bits, which orjson reads
 as a float; a document with a run of 19 digits is therefore read the careful way, as is
 every document orjson refuses, so that what is wrong is said the same way.
+
+Nor can a document be stored that nests deeper than orjson writes (254 arrays and objects; a
+message's `badges` are kept as sent, inside its own document): `loads` refuses one that nests
+deeper than `DEEPEST`, which no document of the contract comes near.
 """
 
 from __future__ import annotations
@@ -49,6 +53,16 @@ def _int(text: str) -> int:
     return value
 
 
+#: how deep arrays and objects may nest in a document read from outside: many times what any
+#: request, frame or webhook of the contract needs, and far enough below the 254 levels orjson
+#: writes that whatever a column keeps of it, wrapped in its own document, can be written
+DEEPEST = 64
+
+
+class TooDeep(ValueError):
+    """A document whose arrays and objects nest deeper than `DEEPEST`."""
+
+
 #: every integer past 64 bits has at least 19 digits
 _LONG_DIGITS = re.compile(rb"[0-9]{19}")
 #: what may put a NUL or a lone surrogate in text `loads` reads: an escape (`\u0000`,
@@ -58,13 +72,43 @@ _MAY_BE_UNSTORABLE = re.compile(rb"\\u|\x00|\xed[\xa0-\xbf]")
 
 
 def loads(raw: str | bytes) -> Any:
-    """`raw` read as JSON; raises ValueError (UnstorableNumber for numbers) or RecursionError."""
+    """`raw` read as JSON; raises ValueError (UnstorableNumber for numbers, TooDeep for a
+    document nested too deeply) or RecursionError."""
+    value: Any = None
     if isinstance(raw, bytes) and _LONG_DIGITS.search(raw) is None:
         try:
-            return orjson.loads(raw)
+            value = orjson.loads(raw)
         except orjson.JSONDecodeError:
             pass  # read again below, to refuse it in the same words
-    return json.loads(raw, parse_constant=_constant, parse_float=_float, parse_int=_int)
+        else:
+            _refuse_too_deep(raw, value)
+            return value
+    value = json.loads(raw, parse_constant=_constant, parse_float=_float, parse_int=_int)
+    _refuse_too_deep(raw, value)
+    return value
+
+
+def _refuse_too_deep(raw: str | bytes, value: Any) -> None:
+    # Each level opens with a bracket: a document with no more brackets than DEEPEST (nearly
+    # every one) cannot be too deep, and counting them costs far less than walking the value.
+    opened = (
+        raw.count("[") + raw.count("{")
+        if isinstance(raw, str)
+        else raw.count(b"[") + raw.count(b"{")
+    )
+    if opened <= DEEPEST:
+        return
+    level = [(value, 1)]
+    while level:
+        node, depth = level.pop()
+        children = (
+            node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        )
+        for child in children:
+            if isinstance(child, dict | list):
+                if depth + 1 > DEEPEST:
+                    raise TooDeep(f"arrays and objects nested deeper than {DEEPEST} levels")
+                level.append((child, depth + 1))
 
 
 def may_hold_unstorable(raw: bytes) -> bool:

@@ -12,8 +12,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from channels.json_input import (
+    DEEPEST,
     LARGEST_INT,
     SMALLEST_INT,
+    TooDeep,
     UnstorableNumber,
     loads,
     may_hold_unstorable,
@@ -99,6 +101,28 @@ def test_a_document_whose_text_cannot_be_stored_is_always_looked_at(raw: bytes) 
 def test_a_number_no_column_keeps_is_refused(raw: bytes) -> None:
     with pytest.raises(UnstorableNumber):
         loads(raw)
+
+
+@pytest.mark.parametrize("opening", [b"[", b'{"a":'])
+def test_a_document_nested_deeper_than_any_column_can_be_written_is_refused(
+    opening: bytes,
+) -> None:
+    """orjson writes no more than 254 levels: a message's badges nested deeper were read,
+    then failed to be stored (a 500). Anything past DEEPEST levels is refused as it is read."""
+    closing = b"]" if opening == b"[" else b"}"
+    at_the_limit = opening * DEEPEST + b"1" + closing * DEEPEST
+    assert loads(at_the_limit) is not None
+    assert loads(at_the_limit.decode()) is not None
+    for depth in (DEEPEST + 1, 300):
+        with pytest.raises(TooDeep):
+            loads(opening * depth + b"1" + closing * depth)
+        with pytest.raises(TooDeep):
+            loads((opening * depth + b"1" + closing * depth).decode())
+
+
+def test_brackets_inside_text_are_not_nesting() -> None:
+    raw = b'{"text": "' + b"[{" * 200 + b'"}'
+    assert loads(raw) == {"text": "[{" * 200}
 
 
 def test_the_largest_integers_are_read_exactly() -> None:

@@ -186,6 +186,21 @@ def test_deeply_nested_json_is_refused(live: Live) -> None:
     assert answer.status == 400, answer
 
 
+def test_badges_nested_deeper_than_a_column_can_be_written_are_refused(live: Live) -> None:
+    """A message's badges are kept as sent: nested 300 deep, they were read, then failed to be
+    written (orjson writes 254 levels): a 500 and a traceback. Now a 400, nothing stored."""
+    badge = "[" * 300 + "1" + "]" * 300
+    body = (
+        f'{{"conversationId": "{live.conversation_id}", "message": {{"content": '
+        f'{{"basic": {{"items": [{{"text": "hi"}}]}}}}, "visibility": "BUSINESS", '
+        f'"badges": [{{"x": {badge}}}]}}}}'
+    ).encode()
+    headers = [*live.api_auth, ("Content-Type", "application/json")]
+    answer = check(live, lambda: live.request("POST", "/inbox/v2/messages", body, headers))
+    assert answer.status == 400, answer
+    assert_spec_error(answer)
+
+
 # -- schemathesis against the served OpenAPI document ---------------------------------------
 
 
