@@ -14,7 +14,9 @@ gives up on once its request was handed to a handler (a deflate body that stops 
 malformed chunk, its headers having come in an earlier read) fails that handler's read, which
 answers the gateway's 400: left to aiohttp, the handler waited for the rest of the body for
 ever, unwatched by the body's read timeout. A gzip or deflate body that stops inflating in the
-same read as its headers gets that 400 here.
+same read as its headers gets that 400 here, and any other request the parser refuses (a
+request line or header over 8,190 bytes, a malformed chunk, `Content-Length` given twice) a
+JSON 400 `MALFORMED_REQUEST`, not aiohttp's plain text.
 
 `TimedAppRunner` serves an application with these handlers; `run` is `aiohttp.web.run_app`
 for it (signals, graceful shutdown; see `stop_on_signals`). Every listener the daemon opens
@@ -34,6 +36,7 @@ from types import FrameType
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestHandler, RequestPayloadError
 from aiohttp.web_request import BaseRequest
 
@@ -43,6 +46,7 @@ from gateway.content_coding import (
     parser_refused_coding,
     undecodable,
 )
+from gateway.error_bodies import application_body
 
 log = logging.getLogger(__name__)
 
@@ -158,6 +162,9 @@ class TimedRequestHandler(RequestHandler):
         elif parser_failed_inflating(exc):
             log.info("refused a request from %s: its body does not inflate", request.remote)
             answer = undecodable()
+        elif isinstance(exc, HttpProcessingError) and 400 <= status < 500:
+            super().handle_error(request, status, exc, message)  # logs it, as for any door
+            answer = malformed(status, exc)
         else:
             return super().handle_error(request, status, exc, message)
         answer.force_close()  # the body was not read: the connection cannot carry another request
@@ -167,6 +174,17 @@ class TimedRequestHandler(RequestHandler):
         log.debug("closing a connection from %s: %s", self.peername, why)
         if self.transport is not None:
             self.transport.abort()
+
+
+def malformed(status: int, error: HttpProcessingError) -> web.Response:
+    """The error body of SPEC section 4 for a request aiohttp's HTTP parser refused (a request
+    line or header over 8,190 bytes, a malformed chunk, `Content-Length` given twice), where
+    aiohttp answers in plain text: every answer of the gateway's doors is JSON."""
+    # aiohttp's first words say what is wrong; what follows them quotes the client's bytes
+    why = error.message.strip().split(":", 1)[0].strip() or "the request could not be read"
+    return web.json_response(
+        application_body("MALFORMED_REQUEST", "malformed HTTP request", why[:200]), status=status
+    )
 
 
 class TimedServer(web.Server):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from typing import Any
 
 import pytest
@@ -19,6 +20,7 @@ from tests.hostile.conftest import (
     check,
     header_sets,
     json_values,
+    read_answer,
     with_query,
 )
 
@@ -198,6 +200,42 @@ def test_badges_nested_deeper_than_a_column_can_be_written_are_refused(live: Liv
     headers = [*live.api_auth, ("Content-Type", "application/json")]
     answer = check(live, lambda: live.request("POST", "/inbox/v2/messages", body, headers))
     assert answer.status == 400, answer
+    assert_spec_error(answer)
+
+
+_AUTH = f"Authorization: Bearer {TOKEN}\r\n".encode()
+
+#: requests aiohttp's HTTP parser refuses before any handler runs
+UNPARSEABLE = {
+    "a request line over 8,190 bytes": b"GET /inbox/v2/messages?conversationId="
+    + b"a" * 9000
+    + b" HTTP/1.1\r\nHost: x\r\n"
+    + _AUTH
+    + b"\r\n",
+    "a header over 8,190 bytes": b"GET /inbox/v2/conversations HTTP/1.1\r\nHost: x\r\nX-Big: "
+    + b"a" * 9000
+    + b"\r\n"
+    + _AUTH
+    + b"\r\n",
+    "Content-Length twice": b"POST /inbox/v2/contacts HTTP/1.1\r\nHost: x\r\n"
+    b"Content-Length: 2\r\nContent-Length: 3\r\n" + _AUTH + b"\r\n{}",
+    "a chunk size that is not a number": b"POST /inbox/v2/contacts HTTP/1.1\r\nHost: x\r\n"
+    b"Transfer-Encoding: chunked\r\n" + _AUTH + b"\r\nZZ\r\nxx\r\n0\r\n\r\n",
+}
+
+
+@pytest.mark.parametrize("name", list(UNPARSEABLE))
+def test_a_request_the_http_parser_refuses_gets_the_api_error_body(live: Live, name: str) -> None:
+    """SPEC section 4: every error has the error body. aiohttp answered these in plain text."""
+
+    def send() -> Answer:
+        with socket.create_connection(("127.0.0.1", live.port), timeout=30) as sock:
+            sock.sendall(UNPARSEABLE[name])
+            return read_answer(sock)
+
+    answer = check(live, send)
+    assert answer.status == 400, answer
+    assert answer.json()["details"]["applicationError"]["code"] == "MALFORMED_REQUEST"
     assert_spec_error(answer)
 
 
