@@ -29,8 +29,13 @@ MAX_MERGE_HOPS = 32
 _TOUCH = (
     "UPDATE conversations SET last_sequence = last_sequence + {p}, "
     "last_activity_at = CASE WHEN last_activity_at < {p} THEN {p} ELSE last_activity_at END, "
-    "last_inbound_at = COALESCE({p}, last_inbound_at), "
-    "last_inbound_channel_id = COALESCE({p}, last_inbound_channel_id) "
+    # The participant's latest message by its own time: a message that arrives late with
+    # an older time must not close the messaging window or move the reply channel. (Every
+    # SET reads the row as it was, so the channel follows the same comparison.)
+    "last_inbound_at = CASE WHEN last_inbound_at IS NULL OR last_inbound_at <= {p} "
+    "THEN {p} ELSE last_inbound_at END, "
+    "last_inbound_channel_id = CASE WHEN last_inbound_at IS NULL OR last_inbound_at <= {p} "
+    "THEN {p} ELSE last_inbound_channel_id END "
     "WHERE id = {p} AND merged_into IS NULL"
 )
 
@@ -98,13 +103,19 @@ def _number(connection: Connection, messages: list[NewMessage]) -> list[NewMessa
             if m.direction == Direction.PARTICIPANT_TO_BUSINESS.value and m.source_channel_id
         ]
         latest = stamp(max(m.created_at for m in group))
+        # the latest by time; of equal times, the last in order (as a later request's would)
+        newest = max(reversed(inbound), key=lambda m: m.created_at) if inbound else None
+        inbound_at = stamp(newest.created_at) if newest else None
+        inbound_channel = newest.source_channel_id if newest else None
         params.append(
             (
                 len(group),
                 latest,
                 latest,
-                stamp(inbound[-1].created_at) if inbound else None,
-                inbound[-1].source_channel_id if inbound else None,
+                inbound_at,
+                inbound_at,
+                inbound_at,
+                inbound_channel,
                 conversation_id,
             )
         )

@@ -68,9 +68,17 @@ def append_message(
         interaction_id=interaction_id,
     )
     session.add(row)
-    session.refresh(conversation, ["last_sequence"])
+    session.refresh(conversation, ["last_sequence", "last_inbound_at", "last_inbound_channel_id"])
     conversation.last_activity_at = max(aware(conversation.last_activity_at), aware(stamp))
-    if direction is Direction.PARTICIPANT_TO_BUSINESS and source_channel_id is not None:
+    # a message that arrives late with an older time moves neither the window nor the route
+    if (
+        direction is Direction.PARTICIPANT_TO_BUSINESS
+        and source_channel_id is not None
+        and (
+            conversation.last_inbound_at is None
+            or aware(stamp) >= aware(conversation.last_inbound_at)
+        )
+    ):
         conversation.last_inbound_at = stamp
         conversation.last_inbound_channel_id = source_channel_id
     session.flush()
