@@ -185,6 +185,9 @@ def record_accepted(session: Session, accepted: Sequence[Accepted]) -> None:
     sent and no status waiting for it (the caller checked), with three statements."""
     if not accepted:
         return
+    # Events the caller added through the session (the message's own announcement) take
+    # their numbers first: a subscriber sees a message before any status of it.
+    session.flush()
     connection = session.connection()
     stamp = now()
     _INSERT_PARTS.execute(connection, _part_rows(accepted))

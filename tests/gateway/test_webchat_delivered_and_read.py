@@ -8,12 +8,13 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import aiohttp
+from aiohttp import CookieJar
 from sqlmodel import Session, col, select
 
 from gateway.background import DISPATCHER
 from gateway.store.models import EventRow
 from tests.gateway.conftest import LiveGateway, StartGateway
-from tests.support.config import webchat_channel
+from tests.support.config import Agent, webchat_channel
 from tests.support.polling import eventually
 
 SITE = "https://shop.example.com"
@@ -116,6 +117,48 @@ async def test_a_reply_is_sent_and_delivered_without_the_dispatcher(
     async with aiohttp.ClientSession() as http, http.get(f"{live.url}/metrics") as response:
         metrics = await response.text()
     assert 'inbox_messages_out_total{channel="chat"} 1.0' in metrics  # counted as sent
+
+
+async def test_an_agent_reply_from_the_inbox_page_is_announced_before_it_is_sent(
+    start_gateway: StartGateway,
+) -> None:
+    """The agents' live page (and every webhook) sees the reply itself first, then its SENT."""
+    live = await start_gateway(
+        webchat_channel(allowed_origins=[SITE]), agents=[Agent.with_password("alice", "pw")]
+    )
+    page = {"X-Requested-With": "inbox", "Origin": live.url}
+    async with (
+        aiohttp.ClientSession(live.url, cookie_jar=CookieJar(unsafe=True)) as agent,
+        visitor(agent, live) as (ws, conversation_id),
+    ):
+        login = {"username": "alice", "password": "pw"}
+        async with agent.post("/inbox/api/login", json=login, headers=page) as response:
+            assert response.status == 200
+        async with agent.ws_connect("/inbox/ws", headers=page) as inbox:
+            assert (await inbox.receive_json(timeout=5))["type"] == "hello"
+            answer = {"message": {"content": {"basic": {"items": [{"text": "Hi there"}]}}}}
+            path = f"/inbox/api/conversations/{conversation_id}/messages"
+            async with agent.post(path, json=answer, headers=page) as response:
+                assert response.status == 200, await response.text()
+                message_id = (await response.json())["message"]["id"]
+            seen: list[str] = []
+            while len(seen) < 2:
+                frame = await inbox.receive_json(timeout=5)
+                if frame.get("entityId") == message_id:
+                    seen.append(frame["slug"])
+        assert (await ws.receive_json(timeout=5))["message"]["id"] == message_id
+
+    assert seen == ["message_sent_to_participant", "message_delivery_updated"]
+
+    def announced(session: Session) -> list[str]:
+        rows = session.exec(
+            select(EventRow)
+            .where(col(EventRow.entity_id) == message_id)
+            .order_by(col(EventRow.seq))
+        )
+        return [row.slug for row in rows][:2]
+
+    assert await live.gateway.db.read(announced) == seen
 
 
 async def test_a_paced_web_chat_channel_leaves_its_replies_to_the_dispatcher(
