@@ -55,6 +55,14 @@ def resolve_conversation(session: Session, conversation_id: str) -> Conversation
     return conversation
 
 
+def participant_of(session: Session, conversation_id: str) -> tuple[str, str] | None:
+    """The (kind, id) of the conversation's participant, following merges."""
+    conversation = resolve_conversation(session, conversation_id)
+    if conversation is None:
+        return None
+    return conversation.participant_kind, conversation.participant_id
+
+
 def owner_of(identity: IdentityRow) -> tuple[str, str]:
     """The participant (kind, id) an identity belongs to."""
     if identity.contact_id is not None:

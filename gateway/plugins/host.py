@@ -26,7 +26,7 @@ from channels import (
 from channels.types import Visibility
 from gateway.clock import now
 from gateway.domain.messages import merge_conversations
-from gateway.domain.participant_view import for_participant
+from gateway.domain.participant_view import for_participant, recorded_by_business
 from gateway.domain.participants import (
     CONTACT,
     contact_for_verified,
@@ -35,6 +35,7 @@ from gateway.domain.participants import (
     find_conversation,
     find_identity,
     owner_of,
+    participant_of,
     retire_visitor,
 )
 from gateway.domain.records import message_wire
@@ -106,8 +107,14 @@ class ConversationFeed:
                 continue
             message = message_of(event)
             if message is not None and event.conversation_id in followed:
-                return for_participant(message, self._gateway.business)
+                participant = None
+                if recorded_by_business(message):  # rare: read whose it is only then
+                    participant = await self._participant(event.conversation_id)
+                return for_participant(message, self._gateway.business, participant)
         raise StopAsyncIteration
+
+    async def _participant(self, conversation_id: str) -> tuple[str, str] | None:
+        return await self._gateway.db.read(lambda s: participant_of(s, conversation_id))
 
     def close(self) -> None:
         self._gateway.feed.unlisten(self._listener)
@@ -236,6 +243,7 @@ class GatewayHost:
         business = self.gateway.business
 
         def read(session: Session) -> list[dict[str, Any]]:
+            participant = participant_of(session, conversation_id)
             rows = session.exec(
                 select(MessageRow, DeliveryRow)
                 .join(
@@ -251,7 +259,10 @@ class GatewayHost:
                 .order_by(col(MessageRow.sequence))
                 .limit(HISTORY_PAGE)
             )
-            return [for_participant(message_wire(m, d, directory), business) for m, d in rows]
+            return [
+                for_participant(message_wire(m, d, directory), business, participant)
+                for m, d in rows
+            ]
 
         return await self.gateway.db.read(read)
 

@@ -7,10 +7,11 @@ from typing import Any
 
 from aiohttp import ClientWebSocketResponse
 
-from tests.inbox_page.conftest import PAGE, Inbox
+from tests.inbox_page.conftest import PAGE, Inbox, InboxFactory
 
 ORIGIN = {"Origin": "http://127.0.0.1"}
 BUSINESS = {"business": {"name": "Test Shop"}}
+TOKEN = "crm-token-0123456789abcdef"
 
 
 async def next_of(ws: ClientWebSocketResponse, kind: str) -> dict[str, Any]:
@@ -58,3 +59,37 @@ async def test_live_and_history_frames_show_the_business_not_who_wrote(agent: In
     assert history[0]["sender"] == mine["sender"]
     shown = json.dumps([live_agent, history])
     assert "alice" not in shown and '"crm"' not in shown
+
+
+async def test_a_message_recorded_as_the_visitors_shows_them_not_the_app(
+    make_inbox: InboxFactory,
+) -> None:
+    """A CRM records a message as the visitor's (`PARTICIPANT_TO_BUSINESS`): the visitor sees
+    it as their own, live and in history, never the API token's name."""
+    inbox = await make_inbox(tokens={"crm": TOKEN})
+    response = await inbox.client.post("/channels/chat/sessions", json={}, headers=ORIGIN)
+    session = await response.json()
+    ws = await inbox.client.ws_connect(
+        f"/channels/chat/ws?token={session['token']}", headers=ORIGIN
+    )
+    recorded = {
+        "conversationId": session["conversationId"],
+        "message": {
+            "direction": "PARTICIPANT_TO_BUSINESS",
+            "content": {"basic": {"items": [{"text": "Order 1234, as told on the phone"}]}},
+        },
+    }
+    answered = await inbox.client.post(
+        "/inbox/v2/messages", json=recorded, headers={"Authorization": f"Bearer {TOKEN}"}
+    )
+    assert answered.status == 200, await answered.text()
+    assert (await answered.json())["message"]["sender"] == {"appId": "crm"}  # inside, as is
+    live = (await next_of(ws, "message"))["message"]
+
+    await ws.send_json({"type": "sync", "afterSequence": "0"})
+    history = (await next_of(ws, "history"))["messages"]
+    await ws.close()
+
+    visitor = {"anonymousVisitorId": session["anonymousVisitorId"]}
+    assert [live["sender"], *(m["sender"] for m in history)] == [visitor, visitor]
+    assert '"crm"' not in json.dumps([live, history])
