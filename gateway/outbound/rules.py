@@ -185,8 +185,8 @@ def choose_route(
 
     `identities` are the participant's, oldest first (read only when `request.goes_out`).
     """
-    if not request.goes_out:
-        return None
+    # A channel id that names no channel is a mistake in the request whatever the message is
+    # (a note too): the client learns of it rather than having it ignored.
     wanted = request.target_channel_ids[0] if request.target_channel_ids else None
     if wanted is not None and wanted not in directory:
         raise Refused(
@@ -195,6 +195,8 @@ def choose_route(
             400,
             field="message.targetChannelIds.0",
         )
+    if not request.goes_out:
+        return None
     identities = [i for i in identities if i.channel_id in directory]
     channel_id = _pick_channel(directory, conversation, request, identities)
     if channel_id is None:

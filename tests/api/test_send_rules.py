@@ -144,10 +144,15 @@ async def test_target_channel_without_identity_is_no_reachable_channel(api: Api)
     await assert_refused(api, body, 409, "NO_REACHABLE_CHANNEL")
 
 
-async def test_unconfigured_target_channel_is_invalid(api: Api) -> None:
+@pytest.mark.parametrize(
+    "kind",
+    [{}, {"visibility": "BUSINESS"}, {"direction": "PARTICIPANT_TO_BUSINESS"}],
+    ids=["message", "internal note", "participant's record"],
+)
+async def test_unconfigured_target_channel_is_invalid(api: Api, kind: dict[str, str]) -> None:
     conversation_id = await sms_conversation(api)
     answer = await assert_refused(
-        api, text_body(conversation_id, targetChannelIds=["email"]), 400, ""
+        api, text_body(conversation_id, targetChannelIds=["email"], **kind), 400, ""
     )
     violations = answer["details"]["validationError"]["fieldViolations"]
     assert violations[0]["field"] == "message.targetChannelIds.0"
