@@ -235,6 +235,18 @@ class MessageContent(Model):
     def of_text(cls, text: str) -> MessageContent:
         return cls(basic=Basic(items=[BasicItem(text=text)]))
 
+    def blank_text(self) -> str | None:
+        """Where the content holds text that is only whitespace (`basic.items.1.text`,
+        `minimal.text`), or None. Rendered, such text shows nothing: every channel leaves it
+        out, and a message of nothing else would go out as no part at all."""
+        if self.basic is not None:
+            for index, item in enumerate(self.basic.items):
+                if item.text is not None and not item.text.strip():
+                    return f"basic.items.{index}.text"
+        if self.minimal is not None and not self.minimal.text.strip():
+            return "minimal.text"
+        return None
+
     def buttons(self) -> list[Button]:
         if self.template is not None and self.template.buttons:
             return list(self.template.buttons)

@@ -183,8 +183,16 @@ def choose_route(
 ) -> Route | None:
     """The identity to send to, per the SPEC's order; None for messages that stay inside.
 
-    `identities` are the participant's, oldest first (read only when `request.goes_out`).
+    What no message may hold, whatever its kind, is refused first: text that is only
+    whitespace, a channel id that is not configured. `identities` are the participant's,
+    oldest first (read only when `request.goes_out`).
     """
+    blank = request.content.blank_text()
+    if blank is not None:
+        # refused for notes and records too: a text of nothing is a mistake wherever it goes
+        raise Refused(
+            "INVALID_REQUEST", "text is only whitespace", 400, field=f"message.content.{blank}"
+        )
     # A channel id that names no channel is a mistake in the request whatever the message is
     # (a note too): the client learns of it rather than having it ignored.
     wanted = request.target_channel_ids[0] if request.target_channel_ids else None

@@ -251,6 +251,33 @@ async def test_content_over_limits_or_malformed_is_a_400_naming_the_field(
     assert field in fields
 
 
+@pytest.mark.parametrize("channel", ["sms", "fb", "chat"])
+@pytest.mark.parametrize(
+    ("content", "field"),
+    [
+        ({"basic": {"items": [{"text": "   "}]}}, "message.content.basic.items.0.text"),
+        ({"minimal": {"text": "\u00a0\u3000"}}, "message.content.minimal.text"),
+        (
+            {"basic": {"items": [{"text": "See you"}, {"text": "\n\t"}]}},
+            "message.content.basic.items.1.text",
+        ),
+    ],
+    ids=["blank item", "blank minimal", "one blank item of two"],
+)
+async def test_text_that_is_only_whitespace_is_a_400_naming_the_field(
+    api: Api, channel: str, content: dict[str, Any], field: str
+) -> None:
+    """It would show nothing: it was recorded SENT with nothing sent."""
+    contact = await api.contact((channel, "+15550002222" if channel == "sms" else "someone"))
+    conversation = await api.conversation_of(contact["id"])
+    await api.inbound(conversation["id"], channel, "hello")  # the window is open
+    for kind in ({}, {"visibility": "BUSINESS"}):
+        body = {"conversationId": conversation["id"], "message": {"content": content, **kind}}
+        answer = await assert_refused(api, body, 400, "")
+        fields = [v["field"] for v in answer["details"]["validationError"]["fieldViolations"]]
+        assert fields == [field]
+
+
 async def test_wrong_types_and_missing_fields_are_400(api: Api) -> None:
     conversation_id = await sms_conversation(api)
     cases: list[tuple[dict[str, Any], str]] = [

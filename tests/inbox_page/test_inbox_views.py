@@ -151,6 +151,8 @@ async def test_system_content_and_bad_content_are_refused(agent: Inbox) -> None:
     refused = await agent.post(path, {"message": {"content": {"system": {"text": "x"}}}}, 400)
     assert "system" in refused["message"]
     await agent.post(path, {"message": {"content": {"basic": {"items": []}}}}, 400)
+    blank = await agent.post(path, {"message": {"content": {"minimal": {"text": "  "}}}}, 400)
+    assert blank["message"].startswith("message.content.minimal.text")
 
 
 async def test_messenger_replies_after_24_hours_are_refused(agent: Inbox) -> None:

@@ -32,7 +32,8 @@ Successful calls answer 200, creation included; every error has the body `ErrorB
 - Contacts: an address already held by another participant is 409 `IDENTITY_TAKEN`; SMS
   addresses are E.164 numbers. `memberId` participants need no prior record; an
   `anonymousVisitorId` must be one the web chat has seen (404 `PARTICIPANT_NOT_FOUND`).
-- Text must be valid UTF-8 without NUL characters (400).
+- Text must be valid UTF-8 without NUL characters (400). A message's text (a `basic` item's,
+  `minimal`'s) that is only whitespace is a 400 naming the field: it would show nothing.
 - Request bodies are read strictly: a boolean is `true` or `false`, an integer a JSON integer
   (never a string, a number with a fraction or a boolean), exactly as the schemas say.
 - Links (`launchUrl`, `minimal.url`) are `http`, `https`, `tel` or `mailto` URLs; images,
