@@ -59,6 +59,9 @@ def _closed_unnoted(
             MessageRow.conversation_id == ConversationRow.id,
             MessageRow.direction == IN,
             MessageRow.source_channel_id == channel_id,
+            # the latest by its own time, which opened the window, though a message with an
+            # older time may have arrived (and been stored) after it
+            col(MessageRow.created_at) >= ConversationRow.last_inbound_at,
         )
         .order_by(col(MessageRow.sequence).desc())
         .limit(1)

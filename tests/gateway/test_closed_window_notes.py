@@ -122,6 +122,21 @@ def test_sweeping_again_writes_nothing_more(engine: Engine) -> None:
         assert note.visibility == "BUSINESS"
 
 
+def test_a_message_arriving_late_with_an_older_time_does_not_note_the_window_again(
+    engine: Engine,
+) -> None:
+    with Session(engine) as session:
+        customer_wrote(session, "psid-9", hours_ago=25)
+        assert note_closed_windows(session, DIRECTORY) == 1
+        session.commit()
+    with Session(engine) as session:
+        customer_wrote(session, "psid-9", hours_ago=27)  # Meta delivers an older one late
+        session.commit()
+    assert sweep(engine) == 0
+    with Session(engine) as session:
+        assert len(closed_notes(session)) == 1
+
+
 def test_a_failure_note_mentioning_the_window_is_not_taken_for_the_closed_note(
     engine: Engine,
 ) -> None:
