@@ -3,6 +3,7 @@
 from channels.adapter import (
     Adapter,
     AdapterFactory,
+    AddressRetired,
     ChannelConfig,
     ChannelHost,
     HttpHandler,
@@ -75,6 +76,7 @@ __all__ = [
     "NUMBER_PROMPT",
     "Adapter",
     "AdapterFactory",
+    "AddressRetired",
     "Basic",
     "BasicItem",
     "Button",

@@ -138,8 +138,21 @@ class Session:
     participant_id: str
 
 
+class AddressRetired(Exception):
+    """The participant's address no longer opens the conversation a subscription followed.
+
+    Raised by a subscription of an anonymous visitor whom the site has since identified:
+    their conversation went into the identified person's, which that anonymous address must
+    never read. The address opens a new, empty conversation from then on.
+    """
+
+
 class Subscription(Protocol):
-    """Messages of one conversation visible to its participant, as they are stored."""
+    """Messages of one conversation visible to its participant, as they are stored.
+
+    Iterating raises `AddressRetired` when the participant's address stops opening the
+    conversation; it ends when the subscription is closed.
+    """
 
     def __aiter__(self) -> AsyncIterator[Mapping[str, Any]]: ...
 

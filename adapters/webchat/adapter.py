@@ -12,7 +12,12 @@ from adapters.webchat.connection import VisitorConnection
 from adapters.webchat.flood import FloodGate
 from adapters.webchat.limits import ChannelLimits, client_of, visitor_of
 from adapters.webchat.origins import OriginPolicy
-from adapters.webchat.protocol import error_frame
+from adapters.webchat.protocol import (
+    CLOSE_INVALID_TOKEN,
+    CLOSE_ORIGIN_NOT_ALLOWED,
+    CLOSE_TOO_MANY_SOCKETS,
+    error_frame,
+)
 from adapters.webchat.receipts import Receipts
 from adapters.webchat.sessions import SessionEndpoint
 from adapters.webchat.tokens import TokenSigner
@@ -35,11 +40,6 @@ from channels import (
 )
 
 log = logging.getLogger(__name__)
-
-#: WebSocket close codes (application range) the widget understands
-CLOSE_INVALID_TOKEN = 4401
-CLOSE_ORIGIN_NOT_ALLOWED = 4403
-CLOSE_TOO_MANY_SOCKETS = 4429
 
 CAPABILITIES = Capabilities(
     native_content=True,

@@ -13,6 +13,7 @@ from typing import Any
 from adapters.webchat.flood import FloodGate
 from adapters.webchat.limits import ChannelLimits, visitor_of
 from adapters.webchat.protocol import (
+    CLOSE_INVALID_TOKEN,
     BadFrame,
     Interact,
     Read,
@@ -23,6 +24,7 @@ from adapters.webchat.protocol import (
 )
 from adapters.webchat.receipts import Receipts
 from channels import (
+    AddressRetired,
     ButtonPressed,
     ChannelHost,
     DeliveryStatus,
@@ -83,6 +85,8 @@ class VisitorConnection:
         self._write = asyncio.Lock()
         self._acked: deque[str] = deque(maxlen=256)
         self._gone = False
+        #: the token's address no longer opens the conversation: the pump closes the socket
+        self._retired = False
 
     async def run(self, subscription: Subscription) -> None:
         """Read frames until the socket closes, pushing the conversation's new messages.
@@ -97,7 +101,9 @@ class VisitorConnection:
                 if self._gone:
                     break
         finally:
-            pump.cancel()
+            if not self._retired:
+                pump.cancel()
+            # else the pump is closing the socket itself (cancelled, the close frame is lost)
             await asyncio.wait([pump])
 
     async def close(self, code: int = 1001, message: str = "") -> None:
@@ -219,6 +225,14 @@ class VisitorConnection:
         try:
             while await self._push_next(messages):
                 pass
+        except AddressRetired:
+            # The site identified this visitor (here or in another tab, or this is a copy of
+            # their token): the anonymous token now opens a new, empty conversation, which the
+            # widget starts when the socket closes as one with an invalid token.
+            text = "this chat now belongs to a signed-in person; open a new session"
+            await self._send(error_frame("INVALID_TOKEN", text))
+            self._retired = True
+            await self.close(CLOSE_INVALID_TOKEN, "INVALID_TOKEN")
         except Exception:
             # The visitor keeps the socket; a reconnect's `sync` recovers what was missed.
             log.exception("web chat: the conversation feed failed")

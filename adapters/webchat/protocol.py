@@ -13,6 +13,11 @@ from channels import MAX_SEQUENCE, MessageContent, holds_unstorable
 MAX_FRAME_CHARS = 512 * 1024
 MAX_ID_CHARS = 128
 
+#: WebSocket close codes (application range) the widget understands
+CLOSE_INVALID_TOKEN = 4401
+CLOSE_ORIGIN_NOT_ALLOWED = 4403
+CLOSE_TOO_MANY_SOCKETS = 4429
+
 
 class BadFrame(Exception):
     """A frame the gateway cannot act on; the visitor gets an error frame, the socket stays."""

@@ -6,7 +6,7 @@ import asyncio
 import hashlib
 import hmac
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
@@ -14,6 +14,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from channels import (
+    AddressRetired,
     InboundEvent,
     IngestOutcome,
     Participant,
@@ -70,11 +71,24 @@ SILENT_PER_NEW_VISITOR = 2
 
 
 class ConversationFeed:
-    """Messages visible to one participant, as they are stored (follows merges)."""
+    """Messages visible to one participant, as they are stored (follows merges).
 
-    def __init__(self, gateway: Gateway, resolve: Callable[[], Any]) -> None:
+    A merge made through the API (contacts merged) brings the feed the target's messages.
+    An anonymous visitor's conversation merges only when the site identifies them, and then
+    the feed ends with `AddressRetired`: the identified person's conversation is not for
+    their anonymous address, which may be a copy on a shared computer.
+    """
+
+    def __init__(
+        self,
+        gateway: Gateway,
+        resolve: Callable[[], Awaitable[str]],
+        opens_now: Callable[[], Awaitable[str | None]] | None = None,
+    ) -> None:
         self._gateway = gateway
         self._resolve = resolve
+        # an anonymous visitor's: the conversation their address opens now (read, never made)
+        self._opens_now = opens_now
         # Until its conversation is known the listener takes every event (one may be this
         # visitor's); from then on the feed offers it only that conversation's.
         self._listener: Listener = gateway.feed.listen(self._accept)
@@ -100,10 +114,9 @@ class ConversationFeed:
         async for event in self._listener:
             followed = self._listener.conversations or set()
             if event.slug == "conversations_merged":
-                # merged while the conversation was looked up: the feed could not know yet
                 old = {str(c) for c in event.body.get("oldConversationIds") or ()}
                 if old & followed and event.conversation_id is not None:
-                    feed.follow(self._listener, event.conversation_id)
+                    await self._merged_into(event.conversation_id)
                 continue
             message = message_of(event)
             if message is not None and event.conversation_id in followed:
@@ -115,6 +128,15 @@ class ConversationFeed:
 
     async def _participant(self, conversation_id: str) -> tuple[str, str] | None:
         return await self._gateway.db.read(lambda s: participant_of(s, conversation_id))
+
+    async def _merged_into(self, target: str) -> None:
+        """Follow the conversation a followed one merged into, unless the address lost it."""
+        if self._opens_now is not None and await self._opens_now() != target:
+            # The feed already offers the target's events (it follows merges for every
+            # listener); none of them is handed on, and the adapter closes the subscription.
+            raise AddressRetired
+        # merged while the conversation was looked up: the feed could not know yet
+        self._gateway.feed.follow(self._listener, target)
 
     def close(self) -> None:
         self._gateway.feed.unlisten(self._listener)
@@ -223,8 +245,8 @@ class GatewayHost:
 
         return await self.gateway.db.write(open_)
 
-    async def conversation_id(self, participant: Participant) -> str:
-        """The participant's conversation: read when it exists, created (a write) when not."""
+    async def known_conversation_id(self, participant: Participant) -> str | None:
+        """The participant's conversation if it exists (a read only)."""
         channel_id = self.channel_id
 
         def find(session: Session) -> str | None:
@@ -232,7 +254,11 @@ class GatewayHost:
             found = find_conversation(session, *owner_of(identity)) if identity else None
             return found.id if found is not None else None
 
-        known = await self.gateway.db.read(find)
+        return await self.gateway.db.read(find)
+
+    async def conversation_id(self, participant: Participant) -> str:
+        """The participant's conversation: read when it exists, created (a write) when not."""
+        known = await self.known_conversation_id(participant)
         return known or (await self.open_session(participant)).conversation_id
 
     async def history(self, participant: Participant, after_sequence: int) -> list[dict[str, Any]]:
@@ -270,7 +296,11 @@ class GatewayHost:
         async def resolve() -> str:
             return await self.conversation_id(participant)
 
-        return ConversationFeed(self.gateway, resolve)
+        async def opens_now() -> str | None:
+            return await self.known_conversation_id(participant)
+
+        # only an anonymous address can be retired (by the visitor's identification)
+        return ConversationFeed(self.gateway, resolve, opens_now if participant.anonymous else None)
 
     async def close(self) -> None:
         """Cancel profile look-ups still running (they would outlive the database)."""

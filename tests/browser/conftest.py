@@ -21,6 +21,8 @@ from tests.support.polling import eventually
 from tests.support.ports import free_port
 
 PASSWORD = "agent-password"
+#: the secret the site signs its signed-in users' ids with
+IDENTITY_SECRET = "site-identity-secret"
 Handler = Callable[[web.Request], Awaitable[web.Response]]
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -101,7 +103,7 @@ async def world(chromium_path: str, tmp_path: Path) -> AsyncIterator[World]:
         business_name="Test Shop",
         retry_delays=[0.2, 0.5],
         agents=[Agent.with_password("alice", PASSWORD)],
-        channels=[webchat_channel(allowed_origins=[site_url])],
+        channels=[webchat_channel(allowed_origins=[site_url], identity_secret=IDENTITY_SECRET)],
     )
     async with live_gateway(config) as live:
         site = web.Application()

@@ -141,16 +141,36 @@ async def test_a_token_copied_before_the_visitor_was_identified_opens_nothing_of
     start_gateway: StartGateway, twilio: FakeTwilio
 ) -> None:
     """On a shared computer, the anonymous token from before the person logged in used to
-    follow the merge into their conversation, read what they wrote and write into it."""
+    follow the merge into their conversation, read what they wrote and write into it; a
+    socket it had open then went on showing them every reply and every message of theirs."""
     live = await start_gateway(channels("https://shop.example.com", twilio))
     anonymous = await session(live, {})
     await say(live, anonymous["token"], "before logging in")
-    signature = hmac.new(SECRET.encode(), b"alice", hashlib.sha256).hexdigest()
-    identified = await session(
-        live,
-        {"token": anonymous["token"], "identity": {"userId": "alice", "signature": signature}},
-    )
-    await say(live, identified["token"], "my card ends 4242")
+    async with (
+        aiohttp.ClientSession() as http,
+        http.ws_connect(f"{live.url}/channels/chat/ws?token={anonymous['token']}") as left_open,
+    ):
+        await left_open.send_json({"type": "sync", "afterSequence": "0"})
+        assert (await left_open.receive_json(timeout=5))["type"] == "history"
+        signature = hmac.new(SECRET.encode(), b"alice", hashlib.sha256).hexdigest()
+        identified = await session(
+            live,
+            {"token": anonymous["token"], "identity": {"userId": "alice", "signature": signature}},
+        )
+        await say(live, identified["token"], "my card ends 4242")
+        reply = {"content": {"basic": {"items": [{"text": "your order ships today"}]}}}
+        body = {"conversationId": identified["conversationId"], "message": reply}
+        async with http.post(
+            f"{live.url}/inbox/v2/messages", json=body, headers=live.auth
+        ) as response:
+            assert response.status == 200
+
+        # the socket is told its token opens nothing now, and is closed as the widget expects
+        # of an invalid token: it forgets the conversation and starts a new, empty one
+        refused = await left_open.receive_json(timeout=5)
+        assert refused["type"] == "error" and refused["code"] == "INVALID_TOKEN", refused
+        closing = await left_open.receive(timeout=5)
+        assert closing.type == aiohttp.WSMsgType.CLOSE and closing.data == 4401, closing
 
     renewed = await session(live, {"token": anonymous["token"]})
     assert renewed["conversationId"] != identified["conversationId"]
@@ -159,11 +179,9 @@ async def test_a_token_copied_before_the_visitor_was_identified_opens_nothing_of
     await say(live, anonymous["token"], "from the copied token")
 
     # the identified person keeps everything they wrote, before and after, and nothing else
-    assert await history(live, identified["token"]) == ["before logging in", "my card ends 4242"]
-    assert await texts(live, identified["conversationId"]) == [
-        "before logging in",
-        "my card ends 4242",
-    ]
+    theirs = ["before logging in", "my card ends 4242", "your order ships today"]
+    assert await history(live, identified["token"]) == theirs
+    assert await texts(live, identified["conversationId"]) == theirs
     # the anonymous conversation's id still answers as the identified one
     merged = await api(live, f"/inbox/v2/conversations/{anonymous['conversationId']}")
     assert merged["conversation"]["id"] == identified["conversationId"]
