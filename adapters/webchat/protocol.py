@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from channels import MAX_SEQUENCE, MessageContent, holds_unstorable
+from channels import MAX_SEQUENCE, MessageContent, holds_unstorable, unstorable
 
 MAX_FRAME_CHARS = 512 * 1024
 MAX_ID_CHARS = 128
@@ -70,6 +70,9 @@ def _text(data: dict[str, Any], key: str, limit: int = MAX_ID_CHARS) -> str:
         raise BadFrame(f"{key} must be a non-empty string")
     if len(value) > limit:
         raise BadFrame(f"{key} must be at most {limit} characters")
+    # the ids are stored (a message's provider id) or looked up: refused here like content
+    if unstorable(value):
+        raise BadFrame(f"{key} must not hold NUL characters or lone surrogates")
     return value
 
 

@@ -459,6 +459,29 @@ def test_deeply_nested_frame_gets_an_error_frame(live: Live) -> None:
     assert_no_tracebacks(live)
 
 
+@pytest.mark.parametrize(
+    "frame",
+    [
+        {"type": "message", "clientMessageId": bad, "content": {"minimal": {"text": "hi"}}}
+        for bad in ("c\x00", "c\ud800")
+    ]
+    + [{"type": "interact", "messageId": "m\x00", "interactionId": "yes"}]
+    + [{"type": "interact", "messageId": "m", "interactionId": "yes\udfff"}],
+    ids=["message-nul", "message-surrogate", "interact-nul", "interact-surrogate"],
+)
+def test_an_id_no_database_keeps_is_a_bad_frame(live: Live, frame: dict[str, Any]) -> None:
+    """A NUL or a lone surrogate in a frame's id is refused like one in its text: not an
+    UNAVAILABLE ("send it again") after a write that could never succeed, and its traceback."""
+    opened = live.post_json("/channels/chat/sessions", {}, [("Origin", ORIGIN)])
+    before = live.counts()
+    [answers] = asyncio.run(
+        _talk(live, opened.json()["token"], [("text", json.dumps(frame).encode())])
+    )
+    assert [(a["type"], a["code"]) for a in answers] == [("error", "BAD_FRAME")], answers
+    assert live.counts() == before
+    assert_no_tracebacks(live)
+
+
 #: the doors a body comes in at: a provider's webhook, the REST API, the inbox page
 DOORS = ["/channels/sms/inbound", "/inbox/v2/contacts", "/inbox/api/login"]
 
