@@ -26,6 +26,8 @@ def _json(nullable: bool = False) -> Any:
 
 #: the longest picture URL a contact keeps (a provider's profile may offer a longer one)
 MAX_IMAGE_URL = 2048
+#: the longest key a shared limit keeps; a longer one is counted under its digest
+MAX_LIMIT_KEY = 255
 
 
 class ContactRow(SQLModel, table=True):
@@ -269,7 +271,7 @@ class LimitUseRow(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     bucket: str = Field(max_length=128)
-    key: str = Field(max_length=255)
+    key: str = Field(max_length=MAX_LIMIT_KEY)
     #: seconds since the epoch
     used_at: float
     uses: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
@@ -281,7 +283,7 @@ class LimitHoldRow(SQLModel, table=True):
     __tablename__ = "limit_holds"
 
     bucket: str = Field(primary_key=True, max_length=128)
-    key: str = Field(primary_key=True, max_length=255)
+    key: str = Field(primary_key=True, max_length=MAX_LIMIT_KEY)
     holder: str = Field(primary_key=True, max_length=64)
     held: int
     #: seconds since the epoch; a holder that stops renewing frees its places after a lease

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import time
 import uuid
 from collections.abc import Callable
@@ -34,7 +35,7 @@ from sqlalchemy import Connection, delete, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from gateway.store.database import Database
-from gateway.store.models import LimitHoldRow, LimitUseRow
+from gateway.store.models import MAX_LIMIT_KEY, LimitHoldRow, LimitUseRow
 
 T = TypeVar("T")
 
@@ -55,6 +56,14 @@ _USES = LimitUseRow.__table__  # type: ignore[attr-defined]
 _HOLDS = LimitHoldRow.__table__  # type: ignore[attr-defined]
 
 Key = tuple[str, str]
+
+
+def storable_key(key: str) -> str:
+    """`key` as the tables keep it: itself, or when longer than their column (a web chat
+    visitor's user id may be 255 characters before its prefix) a digest of it."""
+    if len(key) <= MAX_LIMIT_KEY:
+        return key
+    return "sha256:" + hashlib.sha256(key.encode()).hexdigest()
 
 
 def _lock(conn: Connection, bucket: str, key: str) -> None:
@@ -135,7 +144,7 @@ class PostgresLimits:
         done.set_result(None)
 
     async def take(self, bucket: str, key: str, *, limit: int, per_seconds: float) -> float | None:
-        k = (bucket, key)
+        k = (bucket, storable_key(key))
         while True:
             share = self._uses.get(k)
             now = self._clock()
@@ -200,7 +209,7 @@ class PostgresLimits:
         return None
 
     async def acquire(self, bucket: str, key: str, *, capacity: int) -> bool:
-        k = (bucket, key)
+        k = (bucket, storable_key(key))
         while True:
             places = self._places.get(k)
             if places is not None and places.spare > 0:
@@ -255,6 +264,7 @@ class PostgresLimits:
         return True
 
     async def release(self, bucket: str, key: str) -> None:
+        key = storable_key(key)
         places = self._places.setdefault((bucket, key), _Places())
         places.spare += 1
         places.touched = self._clock()

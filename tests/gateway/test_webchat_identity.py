@@ -185,3 +185,18 @@ async def test_a_token_copied_before_the_visitor_was_identified_opens_nothing_of
     # the anonymous conversation's id still answers as the identified one
     merged = await api(live, f"/inbox/v2/conversations/{anonymous['conversationId']}")
     assert merged["conversation"]["id"] == identified["conversationId"]
+
+
+def signed_in(user_id: str) -> dict[str, Any]:
+    signature = hmac.new(SECRET.encode(), user_id.encode(), hashlib.sha256).hexdigest()
+    return {"identity": {"userId": user_id, "signature": signature}}
+
+
+async def test_a_visitor_with_the_longest_user_id_can_open_their_chat(
+    start_gateway: StartGateway, twilio: FakeTwilio
+) -> None:
+    """On PostgreSQL their socket's limit key was longer than the shared limits keep: the
+    socket failed with an error in the log, and the widget reconnected for ever."""
+    live = await start_gateway(channels("https://shop.example.com", twilio))
+    visitor = await session(live, signed_in("u" * 255))
+    assert await history(live, visitor["token"]) == []
