@@ -67,10 +67,11 @@ from channels.parts import (
 from channels.phone import format_phone
 from channels.render import render
 from channels.split import split_text
-from channels.text import UnstorableText, holds_unstorable, unstorable
+from channels.text import LONGEST, UnstorableText, holds_unstorable, unstorable
 from channels.types import MAX_SEQUENCE, ChannelType, DeliveryStatus, Direction, Visibility
 
 __all__ = [
+    "LONGEST",
     "MAX_ITEM_TEXT",
     "MAX_SEQUENCE",
     "NUMBER_PROMPT",

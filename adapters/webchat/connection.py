@@ -12,6 +12,7 @@ from typing import Any
 
 from adapters.webchat.flood import FloodGate
 from adapters.webchat.limits import ChannelLimits, visitor_of
+from adapters.webchat.message_keys import message_key
 from adapters.webchat.protocol import (
     CLOSE_INVALID_TOKEN,
     BadFrame,
@@ -165,7 +166,7 @@ class VisitorConnection:
             )
             return
         event = InboundMessage(
-            provider_message_id=f"{self._participant.address}:{cid}",
+            provider_message_id=message_key(self._participant.address, cid),
             participant=self._participant,
             content=frame.content,
             occurred_at=datetime.now(UTC),

@@ -158,6 +158,7 @@ async def test_a_visitor_message_is_stored_and_acknowledged(
     assert ack["clientMessageId"] == "c1"
     assert ack["message"]["content"] == {"basic": {"items": [{"text": "Do you ship to Canada?"}]}}
     [stored] = messages_of(host)
+    # the id earlier versions stored it under: a resend across an upgrade is still found
     assert stored.provider_message_id == f"{visitor_id}:c1"
     assert stored.participant.address == visitor_id
     assert stored.participant.anonymous

@@ -187,6 +187,23 @@ async def test_a_token_copied_before_the_visitor_was_identified_opens_nothing_of
     assert merged["conversation"]["id"] == identified["conversationId"]
 
 
+async def send(live: LiveGateway, token: str, client_message_id: str, text: str) -> dict[str, Any]:
+    """The ack of a message sent on a socket opened with `token` (an error frame fails)."""
+    async with (
+        aiohttp.ClientSession() as http,
+        http.ws_connect(f"{live.url}/channels/chat/ws?token={token}") as ws,
+    ):
+        content = {"basic": {"items": [{"text": text}]}}
+        frame = {"type": "message", "clientMessageId": client_message_id, "content": content}
+        await ws.send_json(frame)
+        while True:
+            answer = await ws.receive_json(timeout=5)
+            assert answer["type"] != "error", answer
+            if answer["type"] == "ack":
+                assert isinstance(answer, dict)
+                return answer
+
+
 def signed_in(user_id: str) -> dict[str, Any]:
     signature = hmac.new(SECRET.encode(), user_id.encode(), hashlib.sha256).hexdigest()
     return {"identity": {"userId": user_id, "signature": signature}}
@@ -200,3 +217,33 @@ async def test_a_visitor_with_the_longest_user_id_can_open_their_chat(
     live = await start_gateway(channels("https://shop.example.com", twilio))
     visitor = await session(live, signed_in("u" * 255))
     assert await history(live, visitor["token"]) == []
+
+
+async def test_a_visitor_with_the_longest_user_id_can_write_and_a_resend_is_kept_once(
+    start_gateway: StartGateway, twilio: FakeTwilio
+) -> None:
+    """A user id of 255 characters is accepted; their messages used to fail to store, each
+    answered UNAVAILABLE, so the widget said "Not sent" whatever they wrote."""
+    live = await start_gateway(channels("https://shop.example.com", twilio))
+    visitor = await session(live, signed_in("u" * 255))
+    client_message_id = "c" * 128  # the longest the protocol accepts
+    first = await send(live, visitor["token"], client_message_id, "hello from a long id")
+    again = await send(live, visitor["token"], client_message_id, "hello from a long id")
+    assert again["message"]["id"] == first["message"]["id"]
+    assert await texts(live, visitor["conversationId"]) == ["hello from a long id"]
+
+
+async def test_two_visitors_whose_ids_join_alike_each_keep_their_own_message(
+    start_gateway: StartGateway, twilio: FakeTwilio
+) -> None:
+    """User "org" writing "a:b" and user "org:a" writing "b" used to share one stored id: the
+    second visitor's message was taken for a resend, and their ack showed the first's text."""
+    live = await start_gateway(channels("https://shop.example.com", twilio))
+    first = await session(live, signed_in("org"))
+    second = await session(live, signed_in("org:a"))
+    ack = await send(live, first["token"], "a:b", "the first visitor's words")
+    other = await send(live, second["token"], "b", "the second visitor's words")
+    assert ack["message"]["conversationId"] == first["conversationId"]
+    assert other["message"]["conversationId"] == second["conversationId"]
+    assert other["message"]["content"]["previewText"] == "the second visitor's words"
+    assert await texts(live, second["conversationId"]) == ["the second visitor's words"]
