@@ -179,12 +179,16 @@ class ChannelHost(Protocol):
         *,
         verified: VerifiedIdentity | None = None,
         previous: Participant | None = None,
+        carry_id: Callable[[str], str] | None = None,
     ) -> Session:
         """The conversation for a participant, created if new.
 
         With `verified`, the participant is the contact holding identity `(channel, user_id)`
         (created if new, or found by a matching phone number); the conversation of `previous`
-        (the same visitor before they were identified) merges into it.
+        (the same visitor before they were identified) merges into it. `carry_id` gives each
+        message `previous` sent on this channel the provider id it has as the participant's,
+        so that their resend of it is recognised and one from `previous`'s address is not
+        (an id another message holds already, or one too long, leaves the message none).
         """
         ...
 

@@ -27,3 +27,17 @@ def message_key(address: str, client_message_id: str) -> str:
     # the address's length first: the two texts then split one way only
     pair = f"{len(address)}.{address}{client_message_id}".encode()
     return "sha256-" + hashlib.sha256(pair).hexdigest()
+
+
+def carried_key(key: str, previous: str, address: str) -> str:
+    """The key of a message visitor `previous` stored as `key`, now that the site identified
+    them as `address`: their resend of it (the widget resends what it had no ack for, on the
+    identified socket) is the same message, and a later one on the anonymous address (a token
+    copied before they signed in) is not.
+    """
+    head = previous + ":"
+    client_message_id = key[len(head) :]
+    if ":" not in previous and key.startswith(head) and ":" not in client_message_id:
+        return message_key(address, client_message_id)
+    # a digest, whose clientMessageId cannot be read back: no one's resend finds it again
+    return "carried-" + hashlib.sha256(key.encode()).hexdigest()

@@ -14,11 +14,13 @@ import hashlib
 import hmac
 import json
 import math
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from adapters.webchat.limits import ChannelLimits, client_of
+from adapters.webchat.message_keys import carried_key
 from adapters.webchat.origins import OriginPolicy
 from adapters.webchat.tokens import TokenSigner, new_visitor_id
 from channels import ChannelHost, Participant, VerifiedIdentity, WebhookRequest, WebhookResponse
@@ -103,6 +105,11 @@ class SessionEndpoint:
         self._signer = signer
         self._identity_secret = identity_secret
 
+    @staticmethod
+    def _carrier(previous: Participant, participant: Participant) -> Callable[[str], str]:
+        """How the anonymous visitor's message keys read as the identified person's."""
+        return lambda key: carried_key(key, previous.address, participant.address)
+
     def _cors(self, request: WebhookRequest) -> dict[str, str] | None:
         origin = request.header("origin")
         if not self._origins.allows(origin):
@@ -183,7 +190,10 @@ class SessionEndpoint:
             # identified user (a shared computer) must not hand their conversation over.
             previous = current if current is not None and current.anonymous else None
             session = await self._host.open_session(
-                participant, verified=verified, previous=previous
+                participant,
+                verified=verified,
+                previous=previous,
+                carry_id=None if previous is None else self._carrier(previous, participant),
             )
 
         answer = {

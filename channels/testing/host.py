@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -87,10 +87,13 @@ class RecordingHost:
         *,
         verified: VerifiedIdentity | None = None,
         previous: Participant | None = None,
+        carry_id: Callable[[str], str] | None = None,
     ) -> Session:
         key = verified.user_id if verified else participant.address
         if previous is not None:
             self.merged.append((previous.address, key))
+            if carry_id is not None:
+                self._carry(previous.address, carry_id)
         if key not in self.sessions:
             kind = "contactId" if verified or not participant.anonymous else ("anonymousVisitorId")
             self.sessions[key] = Session(
@@ -99,6 +102,13 @@ class RecordingHost:
                 participant_id=key,
             )
         return self.sessions[key]
+
+    def _carry(self, address: str, carry_id: Callable[[str], str]) -> None:
+        """The provider ids of `address`'s messages become what `carry_id` makes of them."""
+        for event in self.events:
+            if isinstance(event, InboundMessage) and event.participant.address == address:
+                self._seen.discard(event.provider_message_id)
+                self._seen.add(carry_id(event.provider_message_id))
 
     async def history(self, participant: Participant, after_sequence: int) -> list[dict[str, Any]]:
         return [

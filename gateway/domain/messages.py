@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from channels import Direction, Visibility
+from channels import LONGEST, Direction, Visibility
 from gateway.clock import aware, new_id, now
 from gateway.domain.directory import Directory
 from gateway.domain.records import MessageFields, message_wire
@@ -175,6 +176,45 @@ def merge_conversations(
         conversation_id=target.id,
         entity_fqdn=outbox.CONVERSATION,
     )
+
+
+def carry_provider_ids(
+    session: Session, channel_id: str, conversation_id: str, carry_id: Callable[[str], str]
+) -> None:
+    """Give the participant's messages on a channel in a conversation the provider ids
+    `carry_id` makes of theirs: a visitor's, as the person the site identified them as.
+
+    An id another message holds already (or one longer than the column) leaves the message
+    with none: no resend finds it then, which is better than one finding a stranger's.
+    """
+    rows = list(
+        session.exec(
+            select(MessageRow).where(
+                MessageRow.conversation_id == conversation_id,
+                MessageRow.source_channel_id == channel_id,
+                MessageRow.direction == Direction.PARTICIPANT_TO_BUSINESS.value,
+                col(MessageRow.provider_message_id).is_not(None),
+            )
+        )
+    )
+    if not rows:
+        return
+    carried = {row.id: carry_id(row.provider_message_id or "") for row in rows}
+    holders = dict(
+        session.exec(
+            select(MessageRow.provider_message_id, MessageRow.id).where(
+                MessageRow.source_channel_id == channel_id,
+                col(MessageRow.provider_message_id).in_(set(carried.values())),
+            )
+        ).all()
+    )
+    for row in rows:
+        new = carried[row.id]
+        free = holders.get(new, row.id) == row.id
+        row.provider_message_id = (
+            new if free and len(new) <= LONGEST["provider_message_id"] else None
+        )
+    session.flush()
 
 
 def _merge_menus(session: Session, target_id: str, ids: list[str]) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from channels import (
@@ -39,6 +39,7 @@ class DetachedHost:
         *,
         verified: VerifiedIdentity | None = None,
         previous: Participant | None = None,
+        carry_id: Callable[[str], str] | None = None,
     ) -> Session:
         self._refuse()
 

@@ -26,7 +26,7 @@ from channels import (
 )
 from channels.types import Visibility
 from gateway.clock import now
-from gateway.domain.messages import merge_conversations
+from gateway.domain.messages import carry_provider_ids, merge_conversations
 from gateway.domain.participant_view import for_participant, recorded_by_business
 from gateway.domain.participants import (
     CONTACT,
@@ -215,6 +215,7 @@ class GatewayHost:
         *,
         verified: VerifiedIdentity | None = None,
         previous: Participant | None = None,
+        carry_id: Callable[[str], str] | None = None,
     ) -> ChatSession:
         # a verified visitor's name, email and phone come from the page, not the signature
         refuse_unstorable([participant, verified, previous])
@@ -234,6 +235,12 @@ class GatewayHost:
                     old = find_identity(session, channel_id, previous.address)
                     if old is not None:
                         old_conversation, _ = ensure_conversation(session, *owner_of(old))
+                        merging = old_conversation.merged_into is None and (
+                            old_conversation.id != conversation.id
+                        )
+                        if carry_id is not None and merging:
+                            # before the merge: the visitor's messages are still apart
+                            carry_provider_ids(session, channel_id, old_conversation.id, carry_id)
                         merge_conversations(session, conversation, [old_conversation])
                         if old_conversation.merged_into == conversation.id:
                             retire_visitor(old_conversation)

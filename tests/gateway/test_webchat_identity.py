@@ -247,3 +247,33 @@ async def test_two_visitors_whose_ids_join_alike_each_keep_their_own_message(
     assert other["message"]["conversationId"] == second["conversationId"]
     assert other["message"]["content"]["previewText"] == "the second visitor's words"
     assert await texts(live, second["conversationId"]) == ["the second visitor's words"]
+
+
+async def test_a_message_resent_after_signing_in_is_kept_once(
+    start_gateway: StartGateway, twilio: FakeTwilio
+) -> None:
+    """The widget resends, on the signed-in socket, a message whose ack it had not read when
+    the site identified the visitor: it used to be stored a second time."""
+    live = await start_gateway(channels("https://shop.example.com", twilio))
+    anonymous = await session(live, {})
+    sent = await send(live, anonymous["token"], "c_0123456789abcdef", "I need help")
+    identified = await session(live, {"token": anonymous["token"], **signed_in("alice")})
+    resent = await send(live, identified["token"], "c_0123456789abcdef", "I need help")
+    assert resent["message"]["id"] == sent["message"]["id"]
+    assert await texts(live, identified["conversationId"]) == ["I need help"]
+
+
+async def test_a_copied_token_resending_a_message_gets_nothing_of_the_identified_person(
+    start_gateway: StartGateway, twilio: FakeTwilio
+) -> None:
+    """The anonymous token from before the person signed in, resending a clientMessageId it
+    had used, used to be answered with that message in the person's conversation."""
+    live = await start_gateway(channels("https://shop.example.com", twilio))
+    anonymous = await session(live, {})
+    await send(live, anonymous["token"], "c1", "before signing in")
+    identified = await session(live, {"token": anonymous["token"], **signed_in("alice")})
+
+    copied = await send(live, anonymous["token"], "c1", "from the copied token")
+    assert copied["message"]["conversationId"] != identified["conversationId"]
+    assert copied["message"]["content"]["previewText"] == "from the copied token"
+    assert await texts(live, identified["conversationId"]) == ["before signing in"]
