@@ -12,6 +12,7 @@ from sqlmodel import Session, col, select
 from gateway.clock import now
 from gateway.domain.directory import Directory
 from gateway.domain.errors import Refused
+from gateway.domain.merge_locks import lock_live_contacts
 from gateway.domain.messages import merge_conversations
 from gateway.domain.participants import (
     CONTACT,
@@ -121,12 +122,16 @@ async def merge_contacts(request: web.Request) -> web.Response:
     gw = request.config_dict[GATEWAY]
 
     def merge(session: Session) -> dict[str, Any]:
-        target = resolve_contact(session, target_id)
+        # Locked, so that a merge of the same contacts through another node waits for this
+        # one and then finds them merged (as a merge asked again here would), never the
+        # other way round: two contacts merged into each other would both be gone.
+        found = lock_live_contacts(session, [target_id, *body.source_contact_ids])
+        target = found[target_id]
         if target is None:
             raise contact_not_found(target_id)
         sources: dict[str, ContactRow] = {}
         for source_id in body.source_contact_ids:
-            source = resolve_contact(session, source_id)
+            source = found[source_id]
             if source is None:
                 raise contact_not_found(source_id)
             if source.id != target.id:

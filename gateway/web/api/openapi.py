@@ -32,6 +32,9 @@ Successful calls answer 200, creation included; every error has the body `ErrorB
 - Contacts: an address already held by another participant is 409 `IDENTITY_TAKEN`; SMS
   addresses are E.164 numbers. `memberId` participants need no prior record; an
   `anonymousVisitorId` must be one the web chat has seen (404 `PARTICIPANT_NOT_FOUND`).
+  Merges of the same contacts at once take turns: a merge finds what those before it left (a
+  contact already merged into its target is no change); 409 `MERGE_CONFLICT` only when others
+  kept merging them meanwhile (try again).
 - Text must be valid UTF-8 without NUL characters (400). A message's text (a `basic` item's,
   `minimal`'s) that is only whitespace is a 400 naming the field: it would show nothing.
 - Request bodies are read strictly: a boolean is `true` or `false`, an integer a JSON integer
@@ -50,7 +53,7 @@ ERRORS = {
     404: "unknown id (`CONVERSATION_NOT_FOUND`, `MESSAGE_NOT_FOUND`, `CONTACT_NOT_FOUND`, "
     "`PARTICIPANT_NOT_FOUND`)",
     409: "cannot be done now (`NO_REACHABLE_CHANNEL`, `PARTICIPANT_OPTED_OUT`, "
-    "`OUTSIDE_MESSAGING_WINDOW`, `IDENTITY_TAKEN`)",
+    "`OUTSIDE_MESSAGING_WINDOW`, `IDENTITY_TAKEN`, `MERGE_CONFLICT`)",
     413: "request body (or its Content-Length) over `gateway.max_body_bytes` (`PAYLOAD_TOO_LARGE`)",
     415: "a request body in a `Content-Encoding` the gateway does not read "
     "(`UNSUPPORTED_CONTENT_ENCODING`); `Accept-Encoding` names those it does, before any "
@@ -232,7 +235,7 @@ def _paths() -> dict[str, Any]:
                 "mergeContacts",
                 "Merge other contacts (and their conversations) into this one",
                 s.ContactResponse,
-                (404,),
+                (404, 409),
                 body=s.MergeContactsRequest,
                 parameters=[ID],
             )
