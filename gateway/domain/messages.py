@@ -11,7 +11,10 @@ from sqlmodel import Session, col, select
 
 from channels import LONGEST, Direction, Visibility
 from gateway.clock import aware, new_id, now
+from gateway.domain.append import MAX_MERGE_HOPS, ConversationGone
 from gateway.domain.directory import Directory
+from gateway.domain.merge_locks import lock_conversations_to_merge
+from gateway.domain.participants import resolve_conversation
 from gateway.domain.records import MessageFields, message_wire
 from gateway.events import outbox
 from gateway.store.models import (
@@ -24,15 +27,34 @@ from gateway.store.models import (
 GATEWAY_SENDER = ("appId", "inbox-gateway")
 
 
-def next_sequence(session: Session, conversation_id: str) -> int:
-    """Take the conversation's next sequence number; safe across writers and nodes."""
+def next_sequence(session: Session, conversation_id: str) -> int | None:
+    """Take the conversation's next sequence number; safe across writers and nodes. None when
+    the conversation was merged away (its messages now go to the one it went into)."""
     result = session.execute(
         update(ConversationRow)
-        .where(col(ConversationRow.id) == conversation_id)
+        .where(
+            col(ConversationRow.id) == conversation_id, col(ConversationRow.merged_into).is_(None)
+        )
         .values(last_sequence=ConversationRow.last_sequence + 1)
         .returning(col(ConversationRow.last_sequence))
     )
-    return int(result.scalar_one())
+    taken = result.scalar_one_or_none()
+    return None if taken is None else int(taken)
+
+
+def _number_in_live(session: Session, conversation: ConversationRow) -> tuple[ConversationRow, int]:
+    """The conversation a message goes to and its sequence number there: `conversation`, or,
+    when another node merged it away since it was read, the one it went into (a message
+    numbered in a merged-away conversation would never be listed)."""
+    for _ in range(MAX_MERGE_HOPS):
+        sequence = next_sequence(session, conversation.id)
+        if sequence is not None:
+            return conversation, sequence
+        live = resolve_conversation(session, conversation.id, fresh=True)
+        if live is None:
+            break
+        conversation = live
+    raise ConversationGone(f"no live conversation takes the messages of {conversation.id}")
 
 
 def append_message(
@@ -50,12 +72,15 @@ def append_message(
     interaction_id: str | None = None,
     created_at: datetime | None = None,
 ) -> MessageRow:
-    """Store a message at the end of the conversation (its event is announced separately)."""
+    """Store a message at the end of the conversation (its event is announced separately);
+    the message's `conversation_id` says where it went, should the conversation have been
+    merged away meanwhile."""
     stamp = created_at or now()
+    conversation, sequence = _number_in_live(session, conversation)
     row = MessageRow(
         id=new_id(),
         conversation_id=conversation.id,
-        sequence=next_sequence(session, conversation.id),
+        sequence=sequence,
         content=content,
         sender_kind=sender[0],
         sender_id=sender[1],
@@ -134,9 +159,12 @@ def merge_conversations(
     session: Session, target: ConversationRow, olds: list[ConversationRow]
 ) -> None:
     """Move every message of `olds` into `target`, in time order; old ids answer as target."""
-    olds = [c for c in olds if c.id != target.id and c.merged_into is None]
-    if not olds:
+    # Locked before their messages are read: a message another node appends meanwhile waits
+    # and then lands in the target, numbered after what moved (see `merge_locks`).
+    live_target, olds = lock_conversations_to_merge(session, target.id, [c.id for c in olds])
+    if live_target is None or not olds:
         return
+    target = live_target
     ids = [target.id, *(c.id for c in olds)]
     messages = list(
         session.exec(select(MessageRow).where(col(MessageRow.conversation_id).in_(ids)))

@@ -45,13 +45,18 @@ def resolve_contact(session: Session, contact_id: str) -> ContactRow | None:
     return contact
 
 
-def resolve_conversation(session: Session, conversation_id: str) -> ConversationRow | None:
-    """The conversation, following merges."""
-    conversation = session.get(ConversationRow, conversation_id)
+def resolve_conversation(
+    session: Session, conversation_id: str, *, fresh: bool = False
+) -> ConversationRow | None:
+    """The conversation, following merges; `fresh` reads each row again from the database,
+    rather than taking what this session read before (another node may have merged it)."""
+    conversation = session.get(ConversationRow, conversation_id, populate_existing=fresh)
     for _ in range(32):
         if conversation is None or conversation.merged_into is None:
             return conversation
-        conversation = session.get(ConversationRow, conversation.merged_into)
+        conversation = session.get(
+            ConversationRow, conversation.merged_into, populate_existing=fresh
+        )
     return conversation
 
 

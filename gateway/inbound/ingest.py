@@ -147,7 +147,7 @@ def _message(
     if interaction_id is not None:
         _button_interacted(
             session,
-            conversation,
+            message.conversation_id,
             channel_id,
             message_id=button_message_id or message.id,
             interaction_id=interaction_id,
@@ -156,7 +156,7 @@ def _message(
     report.stored_messages += 1
     return IngestOutcome(
         stored=True,
-        conversation_id=conversation.id,
+        conversation_id=message.conversation_id,  # the conversation's own, or one merged into
         message=message_wire(message, None, directory),
     )
 
@@ -205,7 +205,7 @@ def _only_text(event: InboundMessage) -> str | None:
 
 def _button_interacted(
     session: Session,
-    conversation: ConversationRow,
+    conversation_id: str,
     channel_id: str,
     *,
     message_id: str,
@@ -217,13 +217,13 @@ def _button_interacted(
         "button_interacted",
         message_id,
         {
-            "conversationId": conversation.id,
+            "conversationId": conversation_id,
             "messageId": message_id,
             "interactionId": interaction_id,
             "interactedBy": {by[0]: by[1]},
             "channelId": channel_id,
         },
-        conversation_id=conversation.id,
+        conversation_id=conversation_id,
     )
 
 
@@ -290,7 +290,7 @@ def _button(session: Session, channel_id: str, event: ButtonPressed) -> IngestOu
         return IngestOutcome(stored=False, conversation_id=conversation.id)
     _button_interacted(
         session,
-        conversation,
+        conversation.id,
         channel_id,
         message_id=message.id,
         interaction_id=event.interaction_id,

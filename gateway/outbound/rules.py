@@ -131,7 +131,7 @@ def send_message(
     if route is not None:
         delivery = DeliveryRow(
             message_id=message.id,
-            conversation_id=conversation.id,
+            conversation_id=message.conversation_id,
             channel_id=route.identity.channel_id,
             recipient=route.identity.address,
             status=DeliveryStatus.PENDING.value,
@@ -149,7 +149,9 @@ def send_message(
     session.flush()
     announce(session, message, delivery, directory)
     if delivery is not None and sent_when_stored(directory, delivery.channel_id):
-        accepted = Accepted(message.id, delivery.channel_id, conversation.id, message.id, now)
+        accepted = Accepted(
+            message.id, delivery.channel_id, message.conversation_id, message.id, now
+        )
         record_accepted(session, [accepted])
     elif delivery is not None:
         tell_sends_queued(session)  # (one recorded SENT as stored is nobody's to send)
