@@ -186,6 +186,13 @@ def merge_conversations(
     )
     _merge_menus(session, target.id, ids)
     target.last_sequence = len(messages)
+    # Conversations merged into an old one before now answer as the target in one hop, so
+    # that a chain of merges never grows longer than following it can go.
+    session.execute(
+        update(ConversationRow)
+        .where(col(ConversationRow.merged_into).in_(ids[1:]))
+        .values(merged_into=target.id)
+    )
     for old in olds:
         old.merged_into = target.id
         target.last_activity_at = max(aware(target.last_activity_at), aware(old.last_activity_at))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from itertools import pairwise
 
 from sqlmodel import Session, select
 
@@ -177,6 +178,44 @@ async def test_merge_creates_the_targets_conversation_when_only_a_source_has_one
         params={"conversationId": conversation["id"], "visibility": "BUSINESS"},
     )
     assert [m["content"]["previewText"] for m in listing["messages"]] == ["hello"]
+
+
+#: more merges one after another than following a merge goes (32 hops, its guard against a loop)
+LONG_CHAIN = 34
+
+
+async def test_ids_of_a_long_chain_of_merges_all_answer_as_the_last_contact(api: Api) -> None:
+    """Ann merged into Ann 2, that one into Ann 3, and so on: the first ids still answer as
+    the contact at the end, with every message, and take replies."""
+    people = []
+    for n in range(LONG_CHAIN):
+        contact = await api.contact(("sms", f"+155500{n:05d}"), name=f"Ann {n}")
+        conversation = await api.conversation_of(contact["id"])
+        await api.inbound(conversation["id"], "sms", f"hello {n}")
+        people.append((contact["id"], conversation["id"]))
+    for (source, _), (target, _) in pairwise(people):
+        await api.call(
+            "POST", f"/inbox/v2/contacts/{target}/merge", json={"sourceContactIds": [source]}
+        )
+    (first, first_conversation), (last, last_conversation) = people[0], people[-1]
+
+    contact = (await api.call("GET", f"/inbox/v2/contacts/{first}"))["contact"]
+    assert contact["id"] == last
+    assert len(contact["identities"]) == LONG_CHAIN
+    conversation = await api.call("GET", f"/inbox/v2/conversations/{first_conversation}")
+    assert conversation["conversation"]["id"] == last_conversation
+    await api.send(first_conversation, "All your numbers reach us now")
+    listing = await api.call(
+        "GET",
+        "/inbox/v2/messages",
+        params={
+            "conversationId": first_conversation,
+            "visibility": "BUSINESS",
+            "paging.limit": "100",
+        },
+    )
+    assert len(listing["messages"]) == LONG_CHAIN + 1
+    assert {m["conversationId"] for m in listing["messages"]} == {last_conversation}
 
 
 async def test_merge_with_unknown_source_is_404_and_changes_nothing(api: Api) -> None:

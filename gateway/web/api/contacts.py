@@ -152,6 +152,13 @@ def _merge(session: Session, target: ContactRow, sources: list[ContactRow]) -> N
     )
     for source in sources:
         source.merged_into = target.id
+    # Contacts merged into a source before now answer as the target in one hop: however many
+    # merges follow one another, an old id never sits further than that from its contact.
+    session.execute(
+        update(ContactRow)
+        .where(col(ContactRow.merged_into).in_(source_ids))
+        .values(merged_into=target.id)
+    )
     olds = list(
         session.exec(
             select(ConversationRow).where(
