@@ -78,6 +78,11 @@
   var timer = null;
   var unavailable = false;
   var tokenRejected = false;
+  // The token the gateway last refused on a socket. It is forgotten only when the next start
+  // finds it still stored: another tab that just signed the visitor in stores the new token
+  // meanwhile (the gateway closes this tab's anonymous socket as it signs them in), and this
+  // tab then follows it rather than wiping it and opening a new, empty conversation.
+  var refusedToken = null;
   var renewed = false; // whether this page has renewed the stored token yet
   var conversation = store.get("conversation"); // the conversation this page shows
   var panelOpen = false;
@@ -635,6 +640,21 @@
 
   function start() {
     if (ws || timer || starting || unavailable) return;
+    if (refusedToken !== null && token === refusedToken) {
+      var stored = store.get("token");
+      if (stored && stored !== refusedToken) {
+        // another tab moved on (its storage event may not have come yet): follow it
+        token = stored;
+        identifiedAs = store.get("user");
+        if (store.get("conversation") !== conversation) {
+          conversation = store.get("conversation");
+          clearMessages();
+        }
+      } else {
+        forget();
+      }
+    }
+    refusedToken = null;
     if (!token || pendingIdentity || !renewed) {
       starting = true;
       openSession().then(function () {
@@ -714,7 +734,7 @@
       }
       if (event.code === 4401 || tokenRejected) {
         tokenRejected = false;
-        forget();
+        refusedToken = token;
         reconnectLater();
         return;
       }
