@@ -77,6 +77,8 @@ class TimedRequestHandler(RequestHandler):
         self._incoming: Any = None
         self._last_read = 0.0
         self._watch: asyncio.TimerHandle | None = None
+        #: whether the parser failed inside a body: nothing more on this connection is read
+        self._spent = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
@@ -92,6 +94,8 @@ class TimedRequestHandler(RequestHandler):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        if self._spent:
+            return
         now = self._clock.time()
         self._last_read = now
         if self._headers_since is None and not self._receiving_body():
@@ -109,13 +113,15 @@ class TimedRequestHandler(RequestHandler):
         if arriving is not None and not arriving.is_eof() and failure is not None:
             # The parser failed inside the body of a request already handed over (a deflate
             # body cut short fails only at its end, a malformed chunk where it is): that
-            # request's read fails instead, so its handler answers, and the connection closes
-            # after it, the parser being spent. Left to aiohttp, the handler waited for the
-            # rest of the body for ever, and the body's read timeout no longer watched it.
+            # request's read fails instead, so its handler answers. Left to aiohttp, the
+            # handler waited for the rest of the body for ever, and the body's read timeout
+            # no longer watched it. Requests queued before it are still answered; the parser
+            # being spent, nothing after it is read, and aiohttp closes the connection once
+            # it has answered it (the body it cannot finish reading fails again).
             self._messages.pop()
             arriving.set_exception(RequestPayloadError(str(failure)), failure)
             self._incoming = None
-            self.close()
+            self._spent = True
             return
         self._incoming = body
 
