@@ -12,6 +12,12 @@ node appends meanwhile is then either in what the merge reads, or numbered after
 conversation merged into (an append takes the same rows' locks, and follows a merge it
 waited for). On SQLite the writer already holds the database's one write lock; `FOR UPDATE`
 is PostgreSQL's.
+
+Merges lock in the order of ids; a group commit's appends lock their conversations in the
+order their requests came. A batch holding one conversation and waiting for another that a
+merge holds while it waits for the first is a deadlock PostgreSQL breaks after its
+`deadlock_timeout` (a second by default): the writer runs that batch again, so nothing is
+lost, and its requests are answered that much later.
 """
 
 from __future__ import annotations
@@ -64,7 +70,7 @@ def lock_conversations_to_merge(
         target = resolve_conversation(session, target_id)
         if target is None:
             return None, []
-        # one order for every merge and append, so that they wait for each other
+        # one order for every merge, so that two merges wait for each other, not deadlock
         locked = session.exec(
             select(ConversationRow)
             .where(col(ConversationRow.id).in_({target.id, *old_ids}))

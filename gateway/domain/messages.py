@@ -157,13 +157,16 @@ def system_note(
 
 def merge_conversations(
     session: Session, target: ConversationRow, olds: list[ConversationRow]
-) -> None:
-    """Move every message of `olds` into `target`, in time order; old ids answer as target."""
+) -> ConversationRow | None:
+    """Move every message of `olds` into `target`, in time order; old ids answer as target.
+
+    Returns the conversation they went into: `target`, or the one another node merged it into
+    meanwhile (None when there is none)."""
     # Locked before their messages are read: a message another node appends meanwhile waits
     # and then lands in the target, numbered after what moved (see `merge_locks`).
     live_target, olds = lock_conversations_to_merge(session, target.id, [c.id for c in olds])
     if live_target is None or not olds:
-        return
+        return live_target
     target = live_target
     ids = [target.id, *(c.id for c in olds)]
     messages = list(
@@ -211,6 +214,7 @@ def merge_conversations(
         conversation_id=target.id,
         entity_fqdn=outbox.CONVERSATION,
     )
+    return target
 
 
 def carry_provider_ids(

@@ -26,6 +26,7 @@ from channels import (
 )
 from channels.types import Visibility
 from gateway.clock import now
+from gateway.domain.merge_locks import lock_conversations_to_merge
 from gateway.domain.messages import carry_provider_ids, merge_conversations
 from gateway.domain.participant_view import for_participant, recorded_by_business
 from gateway.domain.participants import (
@@ -239,9 +240,19 @@ class GatewayHost:
                             old_conversation.id != conversation.id
                         )
                         if carry_id is not None and merging:
-                            # before the merge: the visitor's messages are still apart
+                            # Locked first, so that no message another node appends to the
+                            # visitor's conversation meanwhile misses its new id; then, before
+                            # the merge, the visitor's messages are still apart.
+                            lock_conversations_to_merge(
+                                session, conversation.id, [old_conversation.id]
+                            )
                             carry_provider_ids(session, channel_id, old_conversation.id, carry_id)
-                        merge_conversations(session, conversation, [old_conversation])
+                        # the person's conversation may have been merged on by another node
+                        # while this waited: the visitor's went where it went
+                        conversation = (
+                            merge_conversations(session, conversation, [old_conversation])
+                            or conversation
+                        )
                         if old_conversation.merged_into == conversation.id:
                             retire_visitor(old_conversation)
             return ChatSession(
