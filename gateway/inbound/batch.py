@@ -200,6 +200,9 @@ def _store_fresh(
     menus = _menus(session, channel_id, [resolved[e.participant.address] for _, e in fresh])
     messages: list[NewMessage] = []
     answers: list[_Answer | None] = []
+    #: new participants already reported: their profile is looked up once, however many of
+    #: their first messages this batch holds (each lookup is a provider request)
+    reported: set[str] = set()
     connection = session.connection()
     for (index, _), event in fresh:
         who = resolved[event.participant.address]
@@ -222,8 +225,10 @@ def _store_fresh(
                 interaction_id=answer[0] if answer else None,
             )
         )
-        if who.new and not event.participant.anonymous:
-            reports[index].new_participants.append(event.participant.address)
+        address = event.participant.address
+        if who.new and not event.participant.anonymous and address not in reported:
+            reported.add(address)
+            reports[index].new_participants.append(address)
     append_messages(session, messages)
     events: list[outbox.NewEvent] = []
     for (key, event), message, answer in zip(fresh, messages, answers, strict=True):

@@ -57,6 +57,26 @@ async def test_first_contact_looks_up_the_profile_name(
     assert names == ["Ada Lovelace"]
 
 
+async def test_a_new_sender_s_first_messages_together_ask_for_the_profile_once(
+    start_gateway: StartGateway, graph: FakeGraph
+) -> None:
+    """Five first messages of a new sender in one webhook were five profile requests to the
+    Graph API (each counted against the page's rate limit); one is enough."""
+    live, url = await start(start_gateway, graph)
+    events = [message_event("psid-1", f"hello {n}") for n in range(5)]
+    status, _ = await post_events(url, "fake-app-secret", events)
+    assert status == 200
+    for _ in range(100):
+        names = [c.display_name for c in rows(live, ContactRow)]
+        if names == ["Ada Lovelace"]:
+            break
+        await asyncio.sleep(0.02)
+    assert names == ["Ada Lovelace"]
+    await asyncio.sleep(0.2)  # room for any further lookup to reach the fake
+    lookups = [r for r in graph.received if r.method == "GET" and "psid-1" in r.path]
+    assert len(lookups) == 1, lookups
+
+
 async def test_a_postback_is_a_message_and_a_button_interaction(
     start_gateway: StartGateway, graph: FakeGraph
 ) -> None:
