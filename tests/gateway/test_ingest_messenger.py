@@ -42,6 +42,17 @@ def rows(live: LiveGateway, model: type) -> list:  # type: ignore[type-arg]
         return list(session.exec(select(model)))
 
 
+async def names_once_learned(live: LiveGateway) -> list[str | None]:
+    """The contacts' names, once the profile looked up after a first message names one (or
+    after 2 s): the lookup runs after the answer."""
+    for _ in range(100):
+        names = [c.display_name for c in rows(live, ContactRow)]
+        if names == ["Ada Lovelace"]:
+            break
+        await asyncio.sleep(0.02)
+    return names
+
+
 async def test_first_contact_looks_up_the_profile_name(
     start_gateway: StartGateway, graph: FakeGraph
 ) -> None:
@@ -49,12 +60,7 @@ async def test_first_contact_looks_up_the_profile_name(
     status, _ = await post_event(url, "fake-app-secret", message_event("psid-1", "Hello"))
     assert status == 200
     assert len(rows(live, MessageRow)) == 1  # on disk when the provider got its answer
-    for _ in range(100):
-        names = [c.display_name for c in rows(live, ContactRow)]
-        if names == ["Ada Lovelace"]:
-            break
-        await asyncio.sleep(0.02)
-    assert names == ["Ada Lovelace"]
+    assert await names_once_learned(live) == ["Ada Lovelace"]
 
 
 async def test_a_new_sender_s_first_messages_together_ask_for_the_profile_once(
@@ -66,12 +72,7 @@ async def test_a_new_sender_s_first_messages_together_ask_for_the_profile_once(
     events = [message_event("psid-1", f"hello {n}") for n in range(5)]
     status, _ = await post_events(url, "fake-app-secret", events)
     assert status == 200
-    for _ in range(100):
-        names = [c.display_name for c in rows(live, ContactRow)]
-        if names == ["Ada Lovelace"]:
-            break
-        await asyncio.sleep(0.02)
-    assert names == ["Ada Lovelace"]
+    assert await names_once_learned(live) == ["Ada Lovelace"]
     await asyncio.sleep(0.2)  # room for any further lookup to reach the fake
     lookups = [r for r in graph.received if r.method == "GET" and "psid-1" in r.path]
     assert len(lookups) == 1, lookups

@@ -56,6 +56,22 @@ async def note(http: aiohttp.ClientSession, node: Daemon, conversation_id: str, 
     await api(http, node, "/messages", {"conversationId": conversation_id, "message": message})
 
 
+async def two_people(
+    http: aiohttp.ClientSession, node: Daemon, prefix: str
+) -> list[tuple[str, str]]:
+    """Two SMS contacts (numbers `prefix` + 00 and 01), each with a conversation: their ids."""
+    people = []
+    for n in range(2):
+        phone = {"channelId": "sms", "address": f"{prefix}{n:02d}"}
+        contact = await api(http, node, "/contacts", {"identities": [phone]})
+        contact_id = contact["contact"]["id"]
+        started = await api(
+            http, node, "/conversations", {"participantId": {"contactId": contact_id}}
+        )
+        people.append((contact_id, started["conversation"]["id"]))
+    return people
+
+
 async def test_two_contacts_merged_into_each_other_through_two_nodes_at_once_become_one(
     postgres_url: str, tmp_path: Path, twilio: FakeTwilio
 ) -> None:
@@ -63,16 +79,9 @@ async def test_two_contacts_merged_into_each_other_through_two_nodes_at_once_bec
     after it: both answer that contact, and its conversation takes replies."""
     async with two_nodes(postgres_url, tmp_path, twilio) as (a, b), aiohttp.ClientSession() as http:
         for round_ in range(ROUNDS):
-            people = []
-            for n in range(2):
-                phone = {"channelId": "sms", "address": f"+1555001{round_:02d}{n:02d}"}
-                contact = await api(http, a, "/contacts", {"identities": [phone]})
-                contact_id = contact["contact"]["id"]
-                started = await api(
-                    http, a, "/conversations", {"participantId": {"contactId": contact_id}}
-                )
-                people.append((contact_id, started["conversation"]["id"]))
-            (first, first_conversation), (second, second_conversation) = people
+            (first, first_conversation), (second, second_conversation) = await two_people(
+                http, a, f"+1555001{round_:02d}"
+            )
             answers = await asyncio.gather(
                 api(http, a, f"/contacts/{first}/merge", {"sourceContactIds": [second]}),
                 api(http, b, f"/contacts/{second}/merge", {"sourceContactIds": [first]}),
@@ -99,16 +108,9 @@ async def test_notes_written_through_one_node_while_another_merges_are_all_kept(
     its write and the merge through the other node interleave."""
     async with two_nodes(postgres_url, tmp_path, twilio) as (a, b), aiohttp.ClientSession() as http:
         for round_ in range(ROUNDS):
-            people = []
-            for n in range(2):
-                phone = {"channelId": "sms", "address": f"+1555002{round_:02d}{n:02d}"}
-                contact = await api(http, a, "/contacts", {"identities": [phone]})
-                contact_id = contact["contact"]["id"]
-                started = await api(
-                    http, a, "/conversations", {"participantId": {"contactId": contact_id}}
-                )
-                people.append((contact_id, started["conversation"]["id"]))
-            (kept, kept_conversation), (merged, merged_conversation) = people
+            (kept, kept_conversation), (merged, merged_conversation) = await two_people(
+                http, a, f"+1555002{round_:02d}"
+            )
             writes = []
             for i in range(NOTES):
                 conversation_id = (kept_conversation, merged_conversation)[i % 2]
